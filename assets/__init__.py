@@ -1,0 +1,1 @@
+"""Installed as the package ``facefit_assets``: model data and detector bundles (see README.md here)."""

@@ -1,0 +1,16 @@
+"""Where the shipped assets live, for editable and non-editable installs alike."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def asset_path(name: str) -> Path:
+    """Path of a shipped asset file (``assets/<name>`` in the source tree)."""
+    path = Path(str(resources.files("facefit_assets").joinpath(name)))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"facefit asset {name!r} is missing at {path}; reinstall facefit (pip install .) "
+            "or rebuild it with the script in assets/build/"
+        )
+    return path

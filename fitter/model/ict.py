@@ -1,0 +1,77 @@
+"""The shipped default model: ICT Face Model Light (face, head/neck, eyeballs), built by assets/build/build_ict.py."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..assets import asset_path
+from .morphable import MorphableModel
+from .topology import SurfaceEmbedding, Topology
+
+ICT_ASSET = "ict_face_light.npz"
+MEDIAPIPE_EMBEDDING_ASSET = "ict_mediapipe_embedding.npz"
+PART_LABELS_ASSET = "ict_part_labels.npz"
+
+
+@functools.lru_cache(maxsize=1)
+def _load_arrays() -> dict[str, np.ndarray]:
+    with np.load(asset_path(ICT_ASSET)) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_ict(device: str = "cpu") -> MorphableModel:
+    """The ICT model with its regions, 68 landmarks, and (when built) MediaPipe embedding and part labels."""
+    a = _load_arrays()
+    regions = {
+        name[len("region_") :]: a[name].astype(bool) for name in a if name.startswith("region_")
+    }
+    regions["eyes"] = regions["eyeball_left"] | regions["eyeball_right"]
+    regions["face_and_head"] = regions["face"] | regions["head_neck"]
+    substitutes = {i: int(v) for i, v in zip(range(0, 8), a["jaw_substitute_right"])}
+    substitutes.update({i: int(v) for i, v in zip(range(9, 17), a["jaw_substitute_left"])})
+    topology = Topology(
+        polygons=a["polygons"],
+        polygon_uvs=a["polygon_uvs"],
+        polygon_material=a["polygon_material"].astype(np.int64),
+        material_names=[str(n) for n in a["material_names"]],
+        uvs=a["uvs"],
+        num_vertices=a["neutral"].shape[0],
+        regions=regions,
+        landmarks68=a["landmarks68"].astype(np.int64),
+        contour_substitutes=substitutes,
+    )
+    _attach_optional_assets(topology)
+    identity = a["identity_basis"].astype(np.float32) * a["identity_scale"][:, None, None]
+    expression = a["expression_basis"].astype(np.float32) * a["expression_scale"][:, None, None]
+    return MorphableModel(
+        a["neutral"],
+        identity,
+        expression,
+        topology,
+        identity_names=[str(n) for n in a["identity_names"]],
+        expression_names=[str(n) for n in a["expression_names"]],
+        units=str(a["units"]),
+        name="ict-face-light",
+        device=device,
+    )
+
+
+def _attach_optional_assets(topology: Topology) -> None:
+    """Attach assets built after the model itself (they are derived from it by scripts in assets/build/)."""
+    try:
+        path = asset_path(MEDIAPIPE_EMBEDDING_ASSET)
+    except FileNotFoundError:
+        path = None
+    if path is not None:
+        with np.load(path) as e:
+            topology.embeddings["mediapipe478"] = SurfaceEmbedding(
+                e["triangles"].astype(np.int64), e["barycentrics"].astype(np.float32)
+            )
+    try:
+        path = asset_path(PART_LABELS_ASSET)
+    except FileNotFoundError:
+        path = None
+    if path is not None:
+        with np.load(path) as p:
+            topology.vertex_labels["parts"] = p["labels"].astype(np.int64)

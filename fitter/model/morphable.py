@@ -1,0 +1,120 @@
+"""A linear morphable model as a small batched layer: coefficients -> vertices (frames x V x 3)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .topology import SurfaceEmbedding, Topology
+
+
+class MorphableModel:
+    """vertices = mean + identity @ identity_basis + expression @ expression_basis.
+
+    Vertices are in the model's own frame and units (``units``, ``axes``); the conversion to the OpenCV
+    camera frame happens in exactly one place, :func:`fitter.camera.model_to_camera`.
+    """
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        identity_basis: np.ndarray,
+        expression_basis: np.ndarray,
+        topology: Topology,
+        *,
+        identity_names: list[str] | None = None,
+        expression_names: list[str] | None = None,
+        units: str = "cm",
+        name: str = "model",
+        device: str | torch.device = "cpu",
+    ) -> None:
+        n_vertices = mean.shape[0]
+        assert identity_basis.shape[1:] == (n_vertices, 3) and expression_basis.shape[1:] == (n_vertices, 3)
+        self.name = name
+        self.units = units
+        self.topology = topology
+        self.identity_names = list(identity_names or [f"id{i:03d}" for i in range(len(identity_basis))])
+        self.expression_names = list(expression_names or [f"exp{i:03d}" for i in range(len(expression_basis))])
+        self.device = torch.device(device)
+        self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device)
+        # Stored as (K, V*3) so a batch of coefficients is one matmul.
+        self.identity_basis = torch.as_tensor(
+            np.asarray(identity_basis, np.float32).reshape(len(identity_basis), -1), device=self.device
+        )
+        self.expression_basis = torch.as_tensor(
+            np.asarray(expression_basis, np.float32).reshape(len(expression_basis), -1), device=self.device
+        )
+
+    # -- sizes -------------------------------------------------------------------------------------------
+    @property
+    def num_vertices(self) -> int:
+        return self.mean.shape[0]
+
+    @property
+    def num_identity(self) -> int:
+        return self.identity_basis.shape[0]
+
+    @property
+    def num_expression(self) -> int:
+        return self.expression_basis.shape[0]
+
+    def to(self, device: str | torch.device) -> "MorphableModel":
+        """Move the bases to ``device`` (in place); returns self for chaining."""
+        self.device = torch.device(device)
+        self.mean = self.mean.to(self.device)
+        self.identity_basis = self.identity_basis.to(self.device)
+        self.expression_basis = self.expression_basis.to(self.device)
+        return self
+
+    # -- evaluation --------------------------------------------------------------------------------------
+    def vertices(
+        self,
+        identity: torch.Tensor | None = None,
+        expression: torch.Tensor | None = None,
+        frames: int | None = None,
+    ) -> torch.Tensor:
+        """Vertices (F, V, 3) for identity (K_id,) or (F, K_id) and expression (F, K_exp).
+
+        A 1-D identity is shared by every frame (one subject, many frames). Missing coefficients are zero.
+        """
+        return self._evaluate(identity, expression, frames, None)
+
+    def vertices_subset(
+        self,
+        index: torch.Tensor,
+        identity: torch.Tensor | None = None,
+        expression: torch.Tensor | None = None,
+        frames: int | None = None,
+    ) -> torch.Tensor:
+        """Only the vertices in ``index`` (F, len(index), 3); cheap when fitting a few landmarks."""
+        return self._evaluate(identity, expression, frames, index)
+
+    def embedded_points(self, vertices: torch.Tensor, embedding: SurfaceEmbedding) -> torch.Tensor:
+        """Surface points (F, N, 3) of an embedding, from full vertices (F, V, 3)."""
+        tris = torch.as_tensor(self.topology.triangles[embedding.triangles], device=vertices.device)
+        bary = torch.as_tensor(embedding.barycentrics, dtype=vertices.dtype, device=vertices.device)
+        return (vertices[:, tris] * bary[None, :, :, None]).sum(dim=2)
+
+    def _evaluate(self, identity, expression, frames, index) -> torch.Tensor:
+        frames = frames or _infer_frames(identity, expression)
+        if index is None:
+            mean, id_basis, ex_basis = self.mean, self.identity_basis, self.expression_basis
+        else:
+            index = torch.as_tensor(index, device=self.device)
+            cols = (index[:, None] * 3 + torch.arange(3, device=self.device)).reshape(-1)
+            mean = self.mean[index]
+            id_basis, ex_basis = self.identity_basis[:, cols], self.expression_basis[:, cols]
+        out = mean.reshape(1, -1).expand(frames, -1)
+        if identity is not None:
+            identity = identity.reshape(-1, identity.shape[-1])
+            out = out + (identity @ id_basis).expand(frames, -1)
+        if expression is not None:
+            out = out + expression.reshape(frames, -1) @ ex_basis
+        return out.reshape(frames, -1, 3)
+
+
+def _infer_frames(identity, expression) -> int:
+    if expression is not None:
+        return expression.reshape(-1, expression.shape[-1]).shape[0]
+    if identity is not None and identity.dim() == 2:
+        return identity.shape[0]
+    return 1

@@ -1,0 +1,113 @@
+"""What the detectors hand to the fitter: per-face observations of one image, cacheable as plain arrays."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+LANDMARK_FORMATS = ("mediapipe478", "ibug68")
+
+
+@dataclass
+class FaceObservation:
+    """One detected face, in pixel coordinates of the full-resolution, EXIF-oriented image."""
+
+    landmarks: np.ndarray  # (N, 2) float32 pixels (origin at the top-left pixel's corner)
+    landmark_format: str  # one of LANDMARK_FORMATS
+    bbox: np.ndarray  # (4,) float32 x0, y0, x1, y1 in pixels
+    score: float = 1.0  # detection confidence
+    landmark_weights: np.ndarray | None = None  # (N,) float32 in [0, 1]; None means all 1
+    landmarks_z: np.ndarray | None = None  # (N,) MediaPipe's relative depth, in pixels (x scale)
+    blendshapes: dict[str, float] | None = None  # MediaPipe's 52 ARKit-style scores by name
+    transform: np.ndarray | None = None  # (4, 4) MediaPipe facial transformation matrix (cm)
+    detector: str = ""
+
+    def __post_init__(self) -> None:
+        assert self.landmark_format in LANDMARK_FORMATS, self.landmark_format
+        self.landmarks = np.asarray(self.landmarks, np.float32)
+        self.bbox = np.asarray(self.bbox, np.float32)
+        if self.landmark_weights is None:
+            self.landmark_weights = np.ones(len(self.landmarks), np.float32)
+
+    @property
+    def inter_ocular(self) -> float:
+        """Distance between the outer eye corners in pixels (the NME normaliser)."""
+        if self.landmark_format == "ibug68":
+            a, b = self.landmarks[36], self.landmarks[45]
+        else:  # MediaPipe mesh indices of the outer eye corners
+            a, b = self.landmarks[33], self.landmarks[263]
+        return float(np.linalg.norm(a - b))
+
+
+@dataclass
+class ImageObservation:
+    """Every face found in one image plus what produced them."""
+
+    source: str
+    image_size: tuple[int, int]  # (height, width) of the EXIF-oriented full-resolution image
+    faces: list[FaceObservation] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    # -- cache round trip --------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write as one .npz (atomically: a temporary file renamed into place)."""
+        arrays: dict[str, np.ndarray] = {}
+        meta = {
+            "source": self.source,
+            "image_size": list(self.image_size),
+            "settings": self.settings,
+            "warnings": self.warnings,
+            "faces": [],
+        }
+        for k, face in enumerate(self.faces):
+            meta["faces"].append(
+                {
+                    "landmark_format": face.landmark_format,
+                    "score": float(face.score),
+                    "detector": face.detector,
+                    "blendshapes": face.blendshapes,
+                }
+            )
+            arrays[f"f{k}_landmarks"] = face.landmarks
+            arrays[f"f{k}_bbox"] = face.bbox
+            arrays[f"f{k}_weights"] = face.landmark_weights
+            if face.landmarks_z is not None:
+                arrays[f"f{k}_z"] = np.asarray(face.landmarks_z, np.float32)
+            if face.transform is not None:
+                arrays[f"f{k}_transform"] = np.asarray(face.transform, np.float32)
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "ImageObservation":
+        with np.load(path) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            faces = []
+            for k, f in enumerate(meta["faces"]):
+                faces.append(
+                    FaceObservation(
+                        landmarks=data[f"f{k}_landmarks"],
+                        landmark_format=f["landmark_format"],
+                        bbox=data[f"f{k}_bbox"],
+                        score=f["score"],
+                        landmark_weights=data[f"f{k}_weights"],
+                        landmarks_z=data[f"f{k}_z"] if f"f{k}_z" in data else None,
+                        blendshapes=f["blendshapes"],
+                        transform=data[f"f{k}_transform"] if f"f{k}_transform" in data else None,
+                        detector=f["detector"],
+                    )
+                )
+        return cls(
+            source=meta["source"],
+            image_size=tuple(meta["image_size"]),
+            faces=faces,
+            settings=meta["settings"],
+            warnings=meta["warnings"],
+        )
