@@ -1,0 +1,1 @@
+"""The facefit command-line interface (click + rich)."""

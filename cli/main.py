@@ -1,0 +1,145 @@
+"""The ``facefit`` command: parses options and calls the library (no fitting logic lives here)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="facefit")
+def main() -> None:
+    """facefit: fit a 3D morphable face model to photos (offline, CPU or CUDA)."""
+
+
+def _preset(name: str, config: Path | None) -> dict:
+    from fitter.optimize.presets import PresetError, load_preset
+
+    try:
+        return load_preset(name, config)
+    except PresetError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder (one sub-folder per face, plus summary.json).")
+@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default"]),
+              help="Stage schedule and weights.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML file merged over the preset.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("--landmarks", "detector", default="mediapipe", show_default=True,
+              type=click.Choice(["mediapipe", "fan"]), help="Landmark detector.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Images fitted in parallel.")
+@click.option("--recursive", is_flag=True, help="Search folders recursively.")
+@click.option("--largest", is_flag=True, help="Fit only the largest face of each image.")
+@click.option("--resume/--overwrite", default=True, show_default=True,
+              help="Skip faces whose folder is complete, or refit them.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Observation cache (default $FACEFIT_CACHE or ~/.cache/facefit).")
+def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir) -> None:
+    """Fit every face in INPUTS (image files, folders or glob patterns)."""
+    from fitter.batch import BatchOptions, run_batch
+    from fitter.io import InputError, find_images
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
+    try:
+        paths = find_images(list(inputs), recursive=recursive)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc
+    options = BatchOptions(preset=_preset(preset, config), detector=detector, largest=largest, device=device,
+                           jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None)
+    with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as progress:
+        task = progress.add_task("", total=len(paths))
+
+        def advance(outcome) -> None:
+            progress.update(task, advance=1, description=Path(outcome.input).name)
+
+        summary = run_batch(paths, out_dir, options, on_image=advance)
+    _print_summary(summary, out_dir)
+    if summary["fitted"] == 0 and summary["skipped"] == 0:
+        sys.exit(1)
+
+
+def _print_summary(summary: dict, out_dir: Path) -> None:
+    table = Table(title=f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "
+                        f"{len(summary['failed'])} failed ({summary['seconds']:.1f} s)")
+    for col in ("face folder", "status", "RMSE px", "NME", "s"):
+        table.add_column(col, justify="right" if col in ("RMSE px", "NME", "s") else "left")
+    for f in summary["faces"]:
+        fmt = lambda v, p: "" if v is None else f"{v:.{p}f}"  # noqa: E731
+        table.add_row(f["folder"], f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4), fmt(f["seconds"], 2))
+    console.print(table)
+    for fail in summary["failed"]:
+        console.print(f"[red]failed[/red] {fail['reason']}")
+    console.print(f"outputs in {out_dir}/ (summary.json)")
+
+
+@main.command()
+def doctor() -> None:
+    """Say which detectors, parsers, renderers and weights are available here."""
+    from fitter.doctor import diagnose
+
+    report = diagnose()
+    table = Table(title="facefit doctor")
+    table.add_column("component")
+    table.add_column("status")
+    table.add_column("detail")
+    for row in report:
+        colour = {"ok": "green", "missing": "yellow", "error": "red"}.get(row["status"], "white")
+        table.add_row(row["component"], f"[{colour}]{row['status']}[/{colour}]", row["detail"])
+    Console().print(table)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures: synthetic ground truth, renderer speed."""
+
+
+@bench.command("synthetic")
+@click.option("--n", "count", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--seed", default=0, show_default=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default"]))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
+@click.option("--size", default=512, show_default=True, help="Rendered image size in pixels.")
+def bench_synthetic(count, seed, out_dir, preset, config, ablation, size) -> None:
+    """Render random ICT faces with known geometry, fit them from pixels, write bench.json."""
+    from fitter.bench.synthetic import run_ablation, run_synthetic
+
+    if ablation:
+        result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config)
+        console.print_json(json.dumps({"rows": result["rows"]}))
+        return
+    result = run_synthetic(out_dir, count=count, seed=seed, preset=_preset(preset, config), size=size)
+    console.print_json(json.dumps({"n": result["n"], "aggregate": result["aggregate"]}))
+
+
+@bench.command("render")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+def bench_render(out_dir, device) -> None:
+    """Time rasterize + interpolate + SH shading forward+backward (writes render.json)."""
+    from fitter.bench.render_bench import run_render_bench
+
+    result = run_render_bench(Path(out_dir), device=device)
+    console.print_json(json.dumps(result))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,88 @@
+"""Atomic output: every file and every per-face folder appears complete or not at all.
+
+A face's outputs are written into a staging folder next to the destination and renamed into place at the
+end, so an interrupted run never leaves a half-written folder that a resumed run would mistake for done.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+def _tmp_sibling(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write an RGB (H, W, 3) or grey image; uint8 or uint16 kept as is."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = image[..., ::-1] if image.ndim == 3 and image.shape[2] == 3 else image
+    ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(data))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    tmp = _tmp_sibling(path)
+    tmp.write_bytes(buf.tobytes())
+    tmp.replace(path)
+
+
+@contextmanager
+def staged_folder(destination: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a staging folder; on success it replaces ``destination`` in one rename, on error it vanishes."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent))
+    try:
+        yield staging
+        if destination.exists():
+            if not overwrite:
+                raise FileExistsError(f"{destination} exists; pass --overwrite to replace it")
+            trash = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+            destination.replace(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        staging.replace(destination)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

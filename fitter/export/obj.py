@@ -1,0 +1,108 @@
+"""Wavefront OBJ + MTL export with the model's full topology: quads kept, UVs, one group per material."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..model.topology import Topology
+from .files import write_text
+
+# Default material colours (diffuse) when no texture is written for a material.
+DEFAULT_DIFFUSE = {
+    "M_Face": (0.65, 0.55, 0.5),
+    "M_BackHead": (0.65, 0.55, 0.5),
+    "M_ScleraLeft": (0.9, 0.9, 0.88),
+    "M_ScleraRight": (0.9, 0.9, 0.88),
+    "M_IrisLeft": (0.25, 0.18, 0.12),
+    "M_IrisRight": (0.25, 0.18, 0.12),
+}
+
+
+def obj_text(vertices: np.ndarray, topology: Topology, mtl_name: str | None = "mesh.mtl", header: str = "",
+             polygons: np.ndarray | None = None, polygon_uvs: np.ndarray | None = None,
+             polygon_material: np.ndarray | None = None, uvs: np.ndarray | None = None) -> str:
+    """OBJ text for ``vertices`` (V, 3) with the topology's polygons (or the ones given)."""
+    polys = topology.polygons if polygons is None else polygons
+    puvs = topology.polygon_uvs if polygon_uvs is None else polygon_uvs
+    pmat = topology.polygon_material if polygon_material is None else polygon_material
+    uvs = topology.uvs if uvs is None else uvs
+    has_uvs = getattr(topology, "has_uvs", True) and len(uvs) > 0
+    out = io.StringIO()
+    for line in header.splitlines():
+        out.write(f"# {line}\n")
+    if mtl_name:
+        out.write(f"mtllib {mtl_name}\n")
+    np.savetxt(out, np.asarray(vertices, np.float64), fmt="v %.6f %.6f %.6f")
+    if has_uvs:
+        np.savetxt(out, np.asarray(uvs, np.float64), fmt="vt %.6f %.6f")
+    out.write("s 1\n")
+    order = np.argsort(pmat, kind="stable")
+    current = None
+    for start, end, mat in _runs(pmat[order]):
+        if mat != current:
+            out.write(f"usemtl {topology.material_names[mat]}\n")
+            current = mat
+        rows = order[start:end]
+        out.write(_faces_text(polys[rows], puvs[rows] if has_uvs else None))
+    return out.getvalue()
+
+
+def _runs(values: np.ndarray):
+    if len(values) == 0:
+        return
+    change = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(values)]])
+    for s, e in zip(starts, ends):
+        yield int(s), int(e), int(values[s])
+
+
+def _faces_text(polys: np.ndarray, puvs: np.ndarray | None) -> str:
+    lines = []
+    for k, poly in enumerate(polys):
+        n = 4 if poly[3] >= 0 else 3
+        if puvs is None:
+            lines.append("f " + " ".join(str(v + 1) for v in poly[:n]))
+        else:
+            lines.append("f " + " ".join(f"{v + 1}/{t + 1}" for v, t in zip(poly[:n], puvs[k][:n])))
+    return "\n".join(lines) + "\n"
+
+
+def mtl_text(material_names: list[str], textures: dict[str, dict[str, str]] | None = None) -> str:
+    """MTL with a diffuse colour per material and optional texture maps per material.
+
+    ``textures``: material -> {"map_Kd": "albedo.png", "norm": "normal.png", "disp": "displacement.exr", ...}.
+    """
+    textures = textures or {}
+    out = []
+    for name in material_names:
+        kd = DEFAULT_DIFFUSE.get(name, (0.6, 0.6, 0.6))
+        out += [f"newmtl {name}", f"Kd {kd[0]:.3f} {kd[1]:.3f} {kd[2]:.3f}", "Ka 0 0 0", "Ks 0.05 0.05 0.05",
+                "Ns 18", "illum 2"]
+        for key, value in textures.get(name, {}).items():
+            out.append(f"{key} {value}")
+        out.append("")
+    return "\n".join(out)
+
+
+def write_obj(folder: Path, stem: str, vertices: np.ndarray, topology: Topology, header: str = "",
+              textures: dict[str, dict[str, str]] | None = None, **overrides) -> Path:
+    """Write ``<stem>.obj`` and ``<stem>.mtl`` into ``folder``; returns the OBJ path."""
+    folder = Path(folder)
+    write_text(folder / f"{stem}.mtl", mtl_text(topology.material_names, textures))
+    path = folder / f"{stem}.obj"
+    write_text(path, obj_text(vertices, topology, f"{stem}.mtl", header, **overrides))
+    return path
+
+
+def read_obj_vertices(path: Path) -> tuple[np.ndarray, list[list[int]]]:
+    """Minimal OBJ reader (vertices and polygon vertex indices, 0-based) used by tests and tools."""
+    verts, faces = [], []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("v "):
+            verts.append([float(x) for x in line.split()[1:4]])
+        elif line.startswith("f "):
+            faces.append([int(c.split("/")[0]) - 1 for c in line.split()[1:]])
+    return np.asarray(verts), faces
