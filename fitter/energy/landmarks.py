@@ -49,6 +49,8 @@ def landmark_embedding(model: MorphableModel, landmark_format: str) -> SurfaceEm
             )
         return topo.embeddings["mediapipe478"]
     if landmark_format == "ibug68":
+        if "ibug68" in topo.embeddings:  # a barycentric embedding (e.g. FLAME's) beats nearest vertices
+            return topo.embeddings["ibug68"]
         if topo.landmarks68 is None:
             raise RuntimeError(f"model {model.name!r} defines no 68 iBUG landmark vertices")
         return vertex_embedding(topo.triangles, topo.landmarks68)

@@ -1,6 +1,8 @@
 """A linear morphable model as a small batched layer: coefficients -> vertices (frames x V x 3)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -35,16 +37,23 @@ class MorphableModel:
         self.identity_names = list(identity_names or [f"id{i:03d}" for i in range(len(identity_basis))])
         self.expression_names = list(expression_names or [f"exp{i:03d}" for i in range(len(expression_basis))])
         self.device = torch.device(device)
+        self.warnings: list[str] = []  # what a loader had to assume or change (shown to users)
+        self.source: dict = {"format": name}
+        self.extras: dict = {}  # format data kept for later use (e.g. FLAME skinning arrays)
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device)
         # Stored as (K, V*3) so a batch of coefficients is one matmul.
         self.identity_basis = torch.as_tensor(
-            np.asarray(identity_basis, np.float32).reshape(len(identity_basis), -1), device=self.device
+            np.asarray(identity_basis, np.float32).reshape(len(identity_basis), n_vertices * 3), device=self.device
         )
         self.expression_basis = torch.as_tensor(
-            np.asarray(expression_basis, np.float32).reshape(len(expression_basis), -1), device=self.device
+            np.asarray(expression_basis, np.float32).reshape(len(expression_basis), n_vertices * 3), device=self.device
         )
 
     # -- sizes -------------------------------------------------------------------------------------------
+    @property
+    def has_uvs(self) -> bool:
+        return self.topology.has_uvs
+
     @property
     def num_vertices(self) -> int:
         return self.mean.shape[0]
@@ -104,17 +113,17 @@ class MorphableModel:
             mean = self.mean[index]
             id_basis, ex_basis = self.identity_basis[:, cols], self.expression_basis[:, cols]
         out = mean.reshape(1, -1).expand(frames, -1)
-        if identity is not None:
+        if identity is not None and identity.numel() > 0:  # a model may have 0 modes (e.g. BFM 2009 expression)
             identity = identity.reshape(-1, identity.shape[-1])
             out = out + (identity @ id_basis).expand(frames, -1)
-        if expression is not None:
+        if expression is not None and expression.numel() > 0:
             out = out + expression.reshape(frames, -1) @ ex_basis
         return out.reshape(frames, -1, 3)
 
 
 def _infer_frames(identity, expression) -> int:
     if expression is not None:
-        return expression.reshape(-1, expression.shape[-1]).shape[0]
+        return math.prod(expression.shape[:-1])
     if identity is not None and identity.dim() == 2:
         return identity.shape[0]
     return 1

@@ -37,6 +37,7 @@ class Topology:
     contour_substitutes: dict[int, int] = field(default_factory=dict)  # iBUG index -> substitute vertex
     embeddings: dict[str, SurfaceEmbedding] = field(default_factory=dict)
     vertex_labels: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. "parts" -> (V,) int
+    has_uvs: bool = True  # False: placeholder UVs, no texture or displacement exports
 
     def __post_init__(self) -> None:
         self.triangles, self.triangle_uvs, self.triangle_polygon = triangulate(self.polygons, self.polygon_uvs)
