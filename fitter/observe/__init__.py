@@ -1,1 +1,31 @@
-"""fitter.observe"""
+"""fitter.observe: what detectors see in an image (landmarks, blendshape scores, head transform), cached.
+
+Public API::
+
+    observe_image(image, detector="mediapipe", largest=False, cache_dir=None, *, cache=True, **settings)
+        -> ImageObservation
+    resolve_settings(detector="mediapipe", largest=False, **settings) -> dict
+    backends.available() -> dict                   # for `facefit doctor`
+    cache.get(key, cache_dir) / cache.put(key, obs, cache_dir) / cache.cache_key(content_hash, settings)
+    torchvision_shim.ensure_importable() -> "native" | "shimmed" | "missing"
+    FaceObservation, ImageObservation, MissingWeightsError, DetectorUnavailableError
+
+Heavy packages (mediapipe, torch, face_alignment) are imported on first use, not here.
+"""
+from . import backends, cache, torchvision_shim
+from .api import observe_image, resolve_settings
+from .errors import DetectorUnavailableError, MissingWeightsError
+from .types import LANDMARK_FORMATS, FaceObservation, ImageObservation
+
+__all__ = [
+    "LANDMARK_FORMATS",
+    "DetectorUnavailableError",
+    "FaceObservation",
+    "ImageObservation",
+    "MissingWeightsError",
+    "backends",
+    "cache",
+    "observe_image",
+    "resolve_settings",
+    "torchvision_shim",
+]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +25,16 @@ class FaceObservation:
     blendshapes: dict[str, float] | None = None  # MediaPipe's 52 ARKit-style scores by name
     transform: np.ndarray | None = None  # (4, 4) MediaPipe facial transformation matrix (cm)
     detector: str = ""
+    # (4,) x0, y0, x1, y1: the full-resolution region the landmarker saw (the whole image, or the crop a
+    # small face was re-observed on). `transform` and MediaPipe's perspective refer to that view.
+    roi: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.landmark_format in LANDMARK_FORMATS, self.landmark_format
         self.landmarks = np.asarray(self.landmarks, np.float32)
         self.bbox = np.asarray(self.bbox, np.float32)
+        if self.roi is not None:
+            self.roi = np.asarray(self.roi, np.float32)
         if self.landmark_weights is None:
             self.landmark_weights = np.ones(len(self.landmarks), np.float32)
 
@@ -78,12 +85,18 @@ class ImageObservation:
                 arrays[f"f{k}_z"] = np.asarray(face.landmarks_z, np.float32)
             if face.transform is not None:
                 arrays[f"f{k}_transform"] = np.asarray(face.transform, np.float32)
+            if face.roi is not None:
+                arrays[f"f{k}_roi"] = np.asarray(face.roi, np.float32)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(path)
+        # a name unique to this writer, so concurrent writers of one path never share a temporary file
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+        try:
+            np.savez_compressed(tmp, **arrays)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> "ImageObservation":
@@ -102,6 +115,7 @@ class ImageObservation:
                         blendshapes=f["blendshapes"],
                         transform=data[f"f{k}_transform"] if f"f{k}_transform" in data else None,
                         detector=f["detector"],
+                        roi=data[f"f{k}_roi"] if f"f{k}_roi" in data else None,
                     )
                 )
         return cls(

@@ -1,0 +1,36 @@
+"""The one exception type of fitter.io: every message names the file, what is wrong and what to do."""
+from __future__ import annotations
+
+
+class ImageError(Exception):
+    """An input image or video cannot be used (missing, unreadable, corrupt or of an unsupported kind).
+
+    ``path`` is the offending file (or input string); ``str(err)`` is a complete, user-facing sentence.
+    """
+
+    def __init__(self, path, problem: str, hint: str = "") -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.hint = hint
+        message = f"{self.path}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class InputError(ImageError):
+    """One or more command-line INPUTS could not be turned into image/video paths.
+
+    ``problems`` lists ``(input, problem)`` pairs; the message lists them all, one per line.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], hint: str = "") -> None:
+        self.problems = list(problems)
+        lines = [f"{len(self.problems)} input(s) cannot be used:"]
+        lines += [f"  {inp}: {problem}" for inp, problem in self.problems]
+        if hint:
+            lines.append(hint)
+        Exception.__init__(self, "\n".join(lines))
+        self.path = self.problems[0][0] if self.problems else ""
+        self.problem = "; ".join(p for _, p in self.problems)
+        self.hint = hint

@@ -1,0 +1,323 @@
+"""Reading one image file into the pixels the rest of facefit works on.
+
+Rules (see docs/observations.md):
+- pixels are decoded with OpenCV at their full bit depth, alpha kept; Pillow only reads the EXIF block (and
+  decodes the rare file OpenCV cannot);
+- the EXIF orientation tag is applied, so every array, landmark and size refers to the upright image;
+- grayscale becomes three equal channels;
+- transparency is composited over mid grey (0.5) and the alpha kept in ``LoadedImage.alpha``;
+- 16-bit and float sources keep a float32 version with their full precision (``rgb_float``); ``rgb`` is
+  always 8-bit, for detectors and display;
+- anything that cannot be used raises :class:`fitter.io.ImageError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ALPHA_BACKGROUND = 0.5  # grey that transparent pixels are composited over (fraction of full scale)
+
+_EXIF_ORIENTATION = 0x0112
+_EXIF_IFD = 0x8769
+_EXIF_FOCAL_LENGTH = 0x920A
+_EXIF_FOCAL_35MM = 0xA405
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+_PIL_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class LoadedImage:
+    """One decoded, EXIF-oriented image (or video frame).
+
+    ``rgb`` is ``(H, W, 3)`` uint8; ``rgb_float`` is ``(H, W, 3)`` float32 in [0, 1] at the source's full bit
+    depth (computed on first access). Pixel coordinates everywhere refer to this upright, full-resolution
+    image, with the origin at the top-left pixel's corner.
+    """
+
+    path: Path
+    rgb: np.ndarray
+    content_hash: str  # sha256 hex of the file bytes (of the pixels for frames and arrays)
+    exif_focal_35mm: float | None = None  # EXIF FocalLengthIn35mmFilm (mm), None when absent or 0
+    exif_focal_mm: float | None = None  # EXIF FocalLength (mm, real lens), None when absent
+    bit_depth: int = 8  # bits per channel of the source: 8, 16 or 32 (float)
+    alpha: np.ndarray | None = None  # (H, W) float32 in [0, 1] when the source had transparency
+    orientation: int = 1  # the EXIF orientation (1-8) that was applied to the stored pixels
+    frame_index: int | None = None  # for video frames: the frame's index in the video
+    warnings: list[str] = field(default_factory=list)
+    _high: np.ndarray | None = field(default=None, repr=False)  # (H, W, 3) source pixels (>8-bit or alpha)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def source(self) -> str:
+        """The file path, with ``#frame=N`` appended for video frames."""
+        return str(self.path) if self.frame_index is None else f"{self.path}#frame={self.frame_index}"
+
+    @cached_property
+    def rgb_float(self) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1], alpha-composited like ``rgb`` but at the source's full precision."""
+        if self._high is None:
+            return self.rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+        pixels = self._high
+        scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype, 1.0)
+        out = pixels.astype(np.float32) * np.float32(1.0 / scale)
+        np.clip(out, 0.0, 1.0, out=out)
+        if self.alpha is not None:
+            a = self.alpha[..., None]
+            out = out * a + np.float32(ALPHA_BACKGROUND) * (1.0 - a)
+        return out.astype(np.float32, copy=False)
+
+    @classmethod
+    def from_array(
+        cls,
+        pixels: np.ndarray,
+        path: str | Path = "<array>",
+        frame_index: int | None = None,
+        exif_focal_35mm: float | None = None,
+    ) -> "LoadedImage":
+        """Wrap an in-memory RGB(A)/gray array (uint8, uint16 or float in [0, 1]), e.g. a video frame."""
+        pixels = np.asarray(pixels)
+        digest = hashlib.sha256()
+        digest.update(f"{pixels.dtype.str}{pixels.shape}".encode())
+        digest.update(np.ascontiguousarray(pixels).tobytes())
+        img = _from_pixels(pixels, Path(path), digest.hexdigest())
+        img.frame_index = frame_index
+        img.exif_focal_35mm = exif_focal_35mm
+        return img
+
+
+# -- public entry point --------------------------------------------------------------------------------
+def load_image(path: str | Path) -> LoadedImage:
+    """Read an image file: EXIF-oriented, RGB, full bit depth kept, content-hashed.
+
+    Raises :class:`ImageError` (never another exception type) when the file is missing, unreadable,
+    truncated, corrupt or not an image.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    content_hash = hashlib.sha256(data).hexdigest()
+    warns: list[str] = []
+    _check_truncation(path, data)
+
+    pixels = _decode_opencv(data)
+    decoded_by = "opencv"
+    if pixels is None:
+        pixels = _decode_pillow(path, data)
+        decoded_by = "pillow"
+
+    orientation, focal35, focal = _read_exif(data, warns)
+    if pixels.ndim == 3 and decoded_by == "opencv":
+        # OpenCV hands back BGR(A); reorder to RGB(A)
+        if pixels.shape[2] == 3:
+            pixels = pixels[:, :, ::-1]
+        elif pixels.shape[2] == 4:
+            pixels = pixels[:, :, [2, 1, 0, 3]]
+    # OpenCV's TIFF decoder applies the TIFF Orientation tag itself (even with IMREAD_UNCHANGED); the other
+    # decoders hand back the stored pixels
+    if orientation != 1 and not (decoded_by == "opencv" and data[:4] in _TIFF_MAGIC):
+        pixels = apply_exif_orientation(pixels, orientation)
+
+    img = _from_pixels(pixels, path, content_hash)
+    img.orientation = orientation
+    img.exif_focal_35mm = focal35
+    img.exif_focal_mm = focal
+    img.warnings = warns + img.warnings
+    return img
+
+
+def apply_exif_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels ``(H, W[, C])`` into the upright image the EXIF orientation tag (1-8) describes.
+
+    Matches ``PIL.ImageOps.exif_transpose``: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90
+    clockwise, 7 transverse, 8 rotate 90 counter-clockwise.
+    """
+    a = pixels
+    if orientation == 2:
+        a = a[:, ::-1]
+    elif orientation == 3:
+        a = a[::-1, ::-1]
+    elif orientation == 4:
+        a = a[::-1, :]
+    elif orientation == 5:
+        a = np.swapaxes(a, 0, 1)
+    elif orientation == 6:
+        a = np.rot90(a, k=-1)
+    elif orientation == 7:
+        a = np.swapaxes(a[::-1, ::-1], 0, 1)
+    elif orientation == 8:
+        a = np.rot90(a, k=1)
+    return np.ascontiguousarray(a)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageError(path, "file does not exist", "check the path")
+    if path.is_dir():
+        raise ImageError(path, "is a folder, not an image file", "pass the folder as an input to list its images")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(path, f"cannot be read ({exc.strerror or exc})", "check the file's permissions") from exc
+    if not data:
+        raise ImageError(path, "is empty (0 bytes)", "re-export or re-copy the image")
+    return data
+
+
+def _unsupported_hint(path: Path) -> str:
+    ext = path.suffix.lower()
+    supported = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+    if ext and ext not in IMAGE_EXTENSIONS:
+        return f"'{ext}' is not a supported image type; convert it to one of: {supported}"
+    return f"re-export it as one of: {supported}"
+
+
+def _check_truncation(path: Path, data: bytes) -> None:
+    if data[:2] == b"\xff\xd8":  # JPEG: the last marker must be an end-of-image after the last scan
+        eoi, sos = data.rfind(b"\xff\xd9"), data.rfind(b"\xff\xda")
+        if sos < 0 or eoi < sos:
+            raise ImageError(path, "JPEG data is truncated (no end-of-image marker after the image data)",
+                             "the file was cut short while copying or downloading; copy it again")
+
+
+def _decode_opencv(data: bytes) -> np.ndarray | None:
+    import cv2
+
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
+def _decode_pillow(path: Path, data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with _PIL_LOCK, Image.open(io.BytesIO(data)) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(im, dtype=np.uint16)
+            if mode == "F":
+                return np.asarray(im, dtype=np.float32)
+            if mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in im.info:
+                return np.asarray(im.convert("RGBA"))
+            if mode == "L":
+                return np.asarray(im)
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:  # Pillow raises many types for bad data
+        raise ImageError(path, f"cannot be decoded as an image ({type(exc).__name__}: {exc})",
+                         _unsupported_hint(path)) from exc
+
+
+def _read_exif(data: bytes, warns: list[str]) -> tuple[int, float | None, float | None]:
+    """(orientation, focal length in 35 mm film, focal length) from the EXIF block; (1, None, None) if none."""
+    from PIL import Image
+
+    def read():
+        with Image.open(io.BytesIO(data)) as im:
+            exif = im.getexif()
+            orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
+            sub = exif.get_ifd(_EXIF_IFD)
+            return orientation, sub.get(_EXIF_FOCAL_35MM), sub.get(_EXIF_FOCAL_LENGTH)
+
+    try:
+        with _PIL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                orientation, f35, f = read()
+            except Image.DecompressionBombError:  # huge but legitimate photo: only the header is read
+                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    orientation, f35, f = read()
+                finally:
+                    Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # no EXIF reader for this format, or a broken EXIF block: pixels are still fine
+        return 1, None, None
+    if orientation not in range(1, 9):
+        warns.append(f"ignored invalid EXIF orientation {orientation}")
+        orientation = 1
+
+    def positive(v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        return v if np.isfinite(v) and v > 0 else None
+
+    return orientation, positive(f35), positive(f)
+
+
+def _from_pixels(pixels: np.ndarray, path: Path, content_hash: str) -> LoadedImage:
+    """Normalise decoded RGB(A)/gray pixels of any supported depth into a LoadedImage."""
+    warns: list[str] = []
+    if pixels.dtype == np.uint8:
+        depth, full = 8, 255.0
+    elif pixels.dtype == np.uint16:
+        depth, full = 16, 65535.0
+    elif pixels.dtype in (np.float32, np.float64, np.float16):
+        depth, full = 32, 1.0
+        pixels = pixels.astype(np.float32)
+        if not np.isfinite(pixels).all():
+            warns.append("non-finite pixel values replaced by 0")
+            pixels = np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 1):
+            warns.append("float pixels outside [0, 1] were clipped (HDR sources are not tone-mapped)")
+    else:
+        raise ImageError(path, f"has an unsupported sample format ({pixels.dtype})",
+                         "save it as 8-bit or 16-bit unsigned integers")
+
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim == 2:
+        rgb_src, alpha_src = np.repeat(pixels[:, :, None], 3, axis=2), None
+    elif pixels.ndim == 3 and pixels.shape[2] == 2:  # gray + alpha
+        rgb_src, alpha_src = np.repeat(pixels[:, :, :1], 3, axis=2), pixels[:, :, 1]
+    elif pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        rgb_src = pixels[:, :, :3]
+        alpha_src = pixels[:, :, 3] if pixels.shape[2] == 4 else None
+    else:
+        raise ImageError(path, f"has an unsupported pixel layout {pixels.shape}",
+                         "save it as RGB, RGBA or grayscale")
+    if rgb_src.shape[0] < 1 or rgb_src.shape[1] < 1:
+        raise ImageError(path, "has no pixels", "re-export the image")
+
+    alpha = None
+    if alpha_src is not None:
+        a = alpha_src.astype(np.float32) * np.float32(1.0 / full)
+        np.clip(a, 0.0, 1.0, out=a)
+        if float(a.min()) < 1.0:
+            alpha = a
+
+    if depth == 8 and alpha is None:
+        rgb, high = np.ascontiguousarray(rgb_src), None
+    else:
+        f = rgb_src.astype(np.float32) * np.float32(1.0 / full)
+        np.clip(f, 0.0, 1.0, out=f)
+        if alpha is not None:
+            f = f * alpha[..., None] + np.float32(ALPHA_BACKGROUND) * (1.0 - alpha[..., None])
+        rgb = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
+        high = np.ascontiguousarray(rgb_src)  # exact source values for rgb_float
+    return LoadedImage(path=path, rgb=rgb, content_hash=content_hash, bit_depth=depth, alpha=alpha,
+                       warnings=warns, _high=high)

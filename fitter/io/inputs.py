@@ -1,0 +1,126 @@
+"""Turning command-line INPUTS (files, folders, glob patterns) into sorted image and video paths."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import InputError
+from .images import IMAGE_EXTENSIONS
+
+VIDEO_EXTENSIONS = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass
+class Inputs:
+    """What a list of INPUTS resolved to: images and videos, each sorted and without duplicates."""
+
+    images: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images) + len(self.videos)
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _natural_key(path: Path):
+    """Sort 'frame2' before 'frame10'."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")  # includes macOS '._x.jpg' resource forks, which are not images
+
+
+def _scan_folder(folder: Path, recursive: bool) -> list[Path]:
+    if recursive:
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(root) / f for f in files]
+    else:
+        found = [p for p in folder.iterdir()]
+    return [p for p in found if not _hidden(p) and p.is_file() and (is_image_path(p) or is_video_path(p))]
+
+
+def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, videos: bool = True) -> Inputs:
+    """Resolve files, folders (non-recursive unless ``recursive``) and glob patterns into images and videos.
+
+    Supported images: jpg, jpeg, png, bmp, tif, tiff, webp; videos: mp4, mpg, mpeg, avi, mov, mkv
+    (case-insensitive). Every input that is missing, matches nothing, is an unsupported file or a folder
+    without images/videos is collected, and one :class:`InputError` lists them all. With ``videos=False``
+    video files count as unsupported.
+    """
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    problems: list[tuple[str, str]] = []
+    images: dict[str, Path] = {}
+    vids: dict[str, Path] = {}
+    kinds = "images or videos" if videos else "images"
+
+    def add(p: Path, explicit: bool, label: str) -> bool:
+        if is_image_path(p):
+            images.setdefault(os.path.realpath(p), p)
+            return True
+        if videos and is_video_path(p):
+            vids.setdefault(os.path.realpath(p), p)
+            return True
+        if explicit:
+            problems.append((label, f"'{p.suffix or p.name}' is not a supported file type"))
+        return False
+
+    if not inputs:
+        raise InputError([("(none)", "no inputs given; pass image files, folders or glob patterns")])
+
+    for raw in inputs:
+        label = str(raw)
+        path = Path(os.path.expanduser(label))
+        if path.is_dir():
+            entries = _scan_folder(path, recursive)
+            n = sum(add(p, False, label) for p in entries)
+            if n == 0:
+                where = "folder and its subfolders contain" if recursive else "folder contains"
+                tip = "" if recursive else "; use recursive=True (--recursive) to look into subfolders"
+                problems.append((label, f"{where} no {kinds} ({_supported(videos)}){tip}"))
+        elif path.is_file():
+            add(path, True, label)
+        elif path.exists():
+            problems.append((label, "is neither a regular file nor a folder"))
+        elif _GLOB_CHARS.search(label):
+            matches = [Path(m) for m in glob.glob(os.path.expanduser(label), recursive=recursive)]
+            files = []
+            for m in matches:
+                if m.is_dir():
+                    files += _scan_folder(m, recursive)
+                elif m.is_file() and not _hidden(m):
+                    files.append(m)
+            n = sum(add(p, False, label) for p in files)
+            if n == 0:
+                what = "matches nothing" if not matches else f"matches {len(matches)} path(s) but no {kinds}"
+                problems.append((label, f"pattern {what}"))
+        else:
+            problems.append((label, "does not exist"))
+
+    if problems:
+        raise InputError(problems, "Supported: " + _supported(videos) + ".")
+    return Inputs(images=sorted(images.values(), key=_natural_key), videos=sorted(vids.values(), key=_natural_key))
+
+
+def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:
+    """Like :func:`discover_inputs` for images only: the sorted list of image paths."""
+    return discover_inputs(inputs, recursive=recursive, videos=False).images
+
+
+def _supported(videos: bool) -> str:
+    exts = IMAGE_EXTENSIONS + (VIDEO_EXTENSIONS if videos else ())
+    return ", ".join(e.lstrip(".") for e in exts)

@@ -1,0 +1,73 @@
+"""The entry point the pipeline calls: observations of one image, from the cache when possible."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fitter.io import LoadedImage, load_image
+
+from . import cache as _cache
+from . import fan_backend, mediapipe_backend
+from .backends import DETECTORS, fingerprint
+from .types import ImageObservation
+
+
+def resolve_settings(detector: str = "mediapipe", largest: bool = False, **settings) -> dict:
+    """Every setting an observation depends on (defaults filled in, backend fingerprint included): what
+    is stored in ``ImageObservation.settings`` and hashed into the cache key. Raises TypeError/ValueError
+    for an unknown detector or setting."""
+    detector = str(detector).lower()
+    if detector == "mediapipe":
+        s = mediapipe_backend.check_settings(settings)
+    elif detector == "fan":
+        s = fan_backend.check_settings(settings)
+    else:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
+    return {"detector": detector, "largest": bool(largest), **s, "backend": fingerprint(detector, s)}
+
+
+def observe_image(
+    image: LoadedImage | str | Path,
+    detector: str = "mediapipe",
+    largest: bool = False,
+    cache_dir: Path | str | None = None,
+    *,
+    cache: bool = True,
+    **settings,
+) -> ImageObservation:
+    """Landmarks (and MediaPipe's blendshapes and transform) of every face in ``image``, largest first.
+
+    ``detector``: ``"mediapipe"`` (478 points) or ``"fan"`` (68 iBUG points; needs face-alignment's
+    weights in ``$TORCH_HOME/hub/checkpoints``, else :class:`MissingWeightsError`). ``largest``: return
+    only the biggest face. ``settings``: detector options (see ``mediapipe_backend.DEFAULTS`` and
+    ``fan_backend.DEFAULTS``). Results are cached in ``cache_dir`` (default: ``$FACEFIT_CACHE`` or
+    ``~/.cache/facefit/observations``) unless ``cache=False``. An image without faces gives an
+    observation with no faces and a warning, never an exception. All coordinates refer to the
+    full-resolution, EXIF-oriented image.
+    """
+    if not isinstance(image, LoadedImage):
+        image = load_image(image)
+    resolved = resolve_settings(detector, largest, **settings)
+    run_settings = {k: v for k, v in resolved.items() if k not in ("detector", "largest", "backend")}
+
+    key = None
+    if cache:
+        key = _cache.cache_key(image.content_hash, resolved)
+        hit = _cache.get(key, cache_dir)
+        if hit is not None:
+            hit.source = image.source  # the same pixels may live at another path
+            return hit
+
+    run = mediapipe_backend.detect if resolved["detector"] == "mediapipe" else fan_backend.detect
+    faces, warns = run(image.rgb, run_settings, largest=largest)
+    if not faces:
+        warns.append(f"no face found in {image.source}")
+    obs = ImageObservation(
+        source=image.source,
+        image_size=image.size,
+        faces=faces,
+        settings=resolved,
+        warnings=list(image.warnings) + warns,
+    )
+    if cache:
+        _cache.put(key, obs, cache_dir)
+    return obs

@@ -1,0 +1,276 @@
+"""MediaPipe face landmarker (Tasks API): 478 landmarks, 52 blendshape scores and a 4x4 face transform.
+
+One landmarker per option set is created lazily and reused for the life of the process (creating one
+loads the bundle and builds a graph). It is guarded by a lock (one ``detect`` at a time), re-created in a
+forked child, and closed explicitly at interpreter exit (left to the garbage collector at exit, mediapipe
+prints a TypeError traceback). :func:`close_landmarkers` closes them earlier.
+
+Multi-face search: MediaPipe's face detector is short-range (it sees the whole input at 128x128), so faces
+smaller than about a fifth of the image are missed (two of the five faces of a typical group photo).
+After the whole-image pass, overlapping square tiles (half and quarter of the long side, 50 % overlap) are
+run through the same landmarker; every face a tile finds that is not already known is re-observed on a
+square crop of the full-resolution image centred on it (so it is never cut by a tile border), and kept
+unless it duplicates a known face. See docs/observations.md for the measured effect.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import box_iou, extract_region, points_box, resize, same_face, square_region, tile_regions
+from .types import FaceObservation
+
+BUNDLE = "face_landmarker.task"
+DETECTOR_NAME = "mediapipe"
+
+DEFAULTS: dict = {
+    "max_faces": 20,  # most faces returned per image
+    "min_detection_confidence": 0.5,  # MediaPipe face detector threshold
+    "min_presence_confidence": 0.5,  # MediaPipe landmark model's face-presence threshold
+    "search": "tiles",  # "tiles": whole image, then tiles for small faces; "none": whole image only
+    "tile_levels": 2,  # tiles of 1/2, 1/4, ... of the long side
+    "max_side": 1920,  # detection runs on the image shrunk to this long side (landmarks map back)
+    "min_side": 256,  # ... or enlarged to this long side (tiny images)
+    "crop_factor": 2.0,  # side of the re-observation crop, in face sizes
+    "dedupe_iou": 0.3,  # boxes overlapping more than this are one face
+    "min_visible": 0.25,  # faces with fewer of their landmarks inside the image are dropped
+}
+SEARCH_MODES = ("tiles", "none")
+_MIN_TILE = 128  # px of the detection image: the detector's own input size; smaller tiles add nothing
+_REFINE_BELOW = 192  # faces smaller than this in a shrunk detection image are re-observed at full res
+
+
+# -- landmarker pool -----------------------------------------------------------------------------------
+class _Landmarker:
+    """A FaceLandmarker owned by one process, used by one thread at a time."""
+
+    def __init__(self, max_faces: int, min_detection: float, min_presence: float) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        from fitter.assets import asset_path
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(asset_path(BUNDLE))),
+            running_mode=vision.RunningMode.IMAGE,
+            num_faces=int(max_faces),
+            min_face_detection_confidence=float(min_detection),
+            min_face_presence_confidence=float(min_presence),
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.task = vision.FaceLandmarker.create_from_options(options)
+
+    def detect(self, rgb: np.ndarray):
+        import mediapipe as mp
+
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))
+        with self.lock:
+            if self.task is None:
+                raise RuntimeError("the MediaPipe face landmarker was closed")
+            return self.task.detect(image)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.task is not None:
+                self.task.close()
+                self.task = None
+
+
+_POOL: dict[tuple, _Landmarker] = {}
+_INHERITED: list[_Landmarker] = []  # landmarkers of a parent process: never touched (nor collected) here
+_POOL_LOCK = threading.Lock()
+
+
+def get_landmarker(max_faces: int = 20, min_detection: float = 0.5, min_presence: float = 0.5) -> _Landmarker:
+    """The process-wide landmarker for these options (created on first use)."""
+    key = (int(max_faces), float(min_detection), float(min_presence))
+    with _POOL_LOCK:
+        lm = _POOL.get(key)
+        if lm is not None and lm.pid != os.getpid():  # forked child: the parent's graph threads are gone
+            _INHERITED.append(lm)
+            lm = None
+        if lm is None or lm.task is None:
+            lm = _Landmarker(*key)
+            _POOL[key] = lm
+        return lm
+
+
+@atexit.register
+def close_landmarkers() -> None:
+    """Close every landmarker this process created (safe to call any time; they re-open on demand)."""
+    with _POOL_LOCK:
+        for key, lm in list(_POOL.items()):
+            if lm.pid == os.getpid():
+                lm.close()
+                del _POOL[key]
+
+
+# -- one landmarker pass over one region ---------------------------------------------------------------
+@dataclass
+class _Face:
+    landmarks: np.ndarray  # (478, 2) full-resolution pixels
+    z: np.ndarray  # (478,) pixels
+    blendshapes: dict[str, float]
+    transform: np.ndarray  # (4, 4)
+    roi: np.ndarray  # (4,) the full-resolution region the landmarker saw
+    box: np.ndarray  # (4,) landmark bounding box
+
+    @property
+    def size(self) -> float:
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+
+def _observe_region(lm: _Landmarker, pixels: np.ndarray, roi: np.ndarray) -> list[_Face]:
+    """Run the landmarker on ``pixels``, which show the full-resolution region ``roi`` (x0, y0, x1, y1)."""
+    result = lm.detect(pixels)
+    x0, y0, x1, y1 = (float(v) for v in roi)
+    faces = []
+    for k, marks in enumerate(result.face_landmarks):
+        uvz = np.array([[p.x, p.y, p.z] for p in marks], np.float64)
+        pts = np.stack([x0 + uvz[:, 0] * (x1 - x0), y0 + uvz[:, 1] * (y1 - y0)], axis=1).astype(np.float32)
+        z = (uvz[:, 2] * (x1 - x0)).astype(np.float32)  # MediaPipe's z is scaled like x
+        shapes = {}
+        if result.face_blendshapes and k < len(result.face_blendshapes):
+            shapes = {c.category_name: float(c.score) for c in result.face_blendshapes[k]}
+        transform = np.full((4, 4), np.nan, np.float32)
+        if result.facial_transformation_matrixes and k < len(result.facial_transformation_matrixes):
+            transform = np.asarray(result.facial_transformation_matrixes[k], np.float32).reshape(4, 4)
+        faces.append(_Face(pts, z, shapes, transform, np.asarray(roi, np.float32), points_box(pts)))
+    return faces
+
+
+def _crop_pixels(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+    side = int(region[2] - region[0])
+    out = int(min(max(side, 256), 512))  # the landmark model sees faces at 256 px; no gain above
+    return extract_region(rgb, region, (out, out))
+
+
+def _refine(lm: _Landmarker, rgb: np.ndarray, face: _Face, crop_factor: float, iou: float) -> _Face | None:
+    """Re-observe ``face`` on a square full-resolution crop centred on it; None if the crop loses it."""
+    region = square_region(face.box, crop_factor)
+    found = _observe_region(lm, _crop_pixels(rgb, region), region)
+    best = max(found, key=lambda f: box_iou(f.box, face.box), default=None)
+    if best is None or not same_face(best.box, face.box, iou):
+        return None
+    return best
+
+
+# -- the detector --------------------------------------------------------------------------------------
+def check_settings(settings: dict) -> dict:
+    """Defaults filled in and values checked; raises TypeError/ValueError naming the bad setting."""
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown MediaPipe setting(s) {unknown}; valid: {sorted(DEFAULTS)}")
+    s = {**DEFAULTS, **settings}
+    if s["search"] not in SEARCH_MODES:
+        raise ValueError(f"search must be one of {SEARCH_MODES}, got {s['search']!r}")
+    for k in ("max_faces", "tile_levels", "max_side", "min_side"):
+        s[k] = int(s[k])
+    for k in ("min_detection_confidence", "min_presence_confidence", "crop_factor", "dedupe_iou", "min_visible"):
+        s[k] = float(s[k])
+    if s["max_faces"] < 1 or s["max_side"] < 64 or s["min_side"] < 1 or s["tile_levels"] < 0:
+        raise ValueError(f"invalid MediaPipe settings {s}")
+    return s
+
+
+def detection_scale(height: int, width: int, max_side: int, min_side: int) -> float:
+    """Scale from the full image to the image the whole-image pass sees."""
+    long = max(height, width)
+    if long > max_side:
+        return max_side / long
+    if long < min_side:
+        return min_side / long
+    return 1.0
+
+
+def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list[FaceObservation], list[str]]:
+    """Every face in the full-resolution, EXIF-oriented ``rgb`` (H, W, 3) uint8, largest first.
+
+    ``settings`` must come from :func:`check_settings`. With ``largest`` the tile search is skipped when the
+    whole-image pass already found a face (small faces cannot be the largest), and one face is returned.
+    """
+    s = settings
+    h, w = rgb.shape[:2]
+    lm = get_landmarker(s["max_faces"], s["min_detection_confidence"], s["min_presence_confidence"])
+    warns: list[str] = []
+
+    # 1. the whole image, shrunk (huge images) or enlarged (tiny ones)
+    scale = detection_scale(h, w, s["max_side"], s["min_side"])
+    dw, dh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    det = resize(rgb, (dw, dh)) if scale != 1.0 else rgb
+    whole = np.array([0, 0, w, h], np.float32)
+    faces: list[_Face] = []
+    for f in _observe_region(lm, det, whole):
+        if scale < 1.0 and f.size * scale < _REFINE_BELOW:  # more detail exists at full resolution
+            f = _refine(lm, rgb, f, s["crop_factor"], s["dedupe_iou"]) or f
+        _add(faces, f, s["dedupe_iou"])
+
+    # 2. tiles of the detection image for faces too small for the whole-image pass
+    if s["search"] == "tiles" and not (largest and faces):
+        long = max(dw, dh)
+        for level in range(1, s["tile_levels"] + 1):
+            tile = int(np.ceil(long / 2**level))
+            if tile < _MIN_TILE:
+                break
+            for tx0, ty0, tx1, ty1 in tile_regions(dw, dh, tile, overlap=0.5):
+                if len(faces) >= s["max_faces"]:
+                    break
+                roi = np.array([tx0 * w / dw, ty0 * h / dh, tx1 * w / dw, ty1 * h / dh], np.float32)
+                if any(_covered(roi, f.box) > 0.7 for f in faces):
+                    continue  # mostly inside a known face: faces do not nest, nothing new to find here
+                for cand in _observe_region(lm, det[ty0:ty1, tx0:tx1], roi):
+                    if any(same_face(cand.box, f.box, s["dedupe_iou"]) for f in faces):
+                        continue
+                    refined = _refine(lm, rgb, cand, s["crop_factor"], s["dedupe_iou"])
+                    _add(faces, refined if refined is not None else cand, s["dedupe_iou"])
+
+    # 3. visibility filter, order, conversion
+    kept = []
+    for f in faces:
+        x, y = f.landmarks[:, 0], f.landmarks[:, 1]
+        inside = (x >= 0) & (x <= w) & (y >= 0) & (y <= h)
+        if inside.mean() >= s["min_visible"]:
+            kept.append((f, inside))
+    kept.sort(key=lambda fi: -_area(fi[0].box))
+    kept = kept[: (1 if largest else s["max_faces"])]
+    for f, inside in kept:
+        if not inside.all():
+            warns.append(f"a face at {np.round(f.box).astype(int).tolist()} extends past the image border: "
+                         f"{int((~inside).sum())} landmarks outside it have weight 0")
+    return [
+        FaceObservation(
+            landmarks=f.landmarks,
+            landmark_format="mediapipe478",
+            bbox=f.box,
+            score=1.0,
+            landmark_weights=inside.astype(np.float32),
+            landmarks_z=f.z,
+            blendshapes=f.blendshapes,
+            transform=f.transform,
+            detector=DETECTOR_NAME,
+            roi=f.roi,
+        )
+        for f, inside in kept
+    ], warns
+
+
+def _covered(region: np.ndarray, box: np.ndarray) -> float:
+    """Fraction of ``region``'s area inside ``box``."""
+    ix = max(0.0, min(region[2], box[2]) - max(region[0], box[0]))
+    iy = max(0.0, min(region[3], box[3]) - max(region[1], box[1]))
+    return ix * iy / max(_area(region), 1e-9)
+
+
+def _area(b: np.ndarray) -> float:
+    return float((b[2] - b[0]) * (b[3] - b[1]))
+
+
+def _add(faces: list[_Face], face: _Face, iou: float) -> None:
+    if not any(same_face(face.box, f.box, iou) for f in faces):
+        faces.append(face)

@@ -1,0 +1,228 @@
+"""fitter.io image loading: orientation, bit depth, alpha, grayscale, hashing and the error type.
+
+Only files in the repository (examples/images) or images generated here are used.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from fitter.io import ALPHA_BACKGROUND, ImageError, LoadedImage, apply_exif_orientation, load_image
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+EXAMPLE_FILES = ["grace_hopper.jpg", "astronaut.png", "Bryan.png", "Luciano.png", "Chris.jpeg"]
+
+# stored pixels for each orientation: the inverse of what the tag asks a viewer to do
+_INVERSE = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, k=1),  # the viewer rotates 90 degrees clockwise
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+    8: lambda a: np.rot90(a, k=-1),
+}
+
+
+def _save_with_exif(pixels: np.ndarray, path: Path, orientation: int | None = None, **tags) -> Path:
+    im = Image.fromarray(np.ascontiguousarray(pixels))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    if tags:
+        ifd = exif.get_ifd(0x8769)
+        for tag, value in tags.items():
+            ifd[{"focal35": 0xA405, "focal": 0x920A}[tag]] = value
+    kwargs = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    im.save(path, exif=exif.tobytes(), **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_examples_load(name):
+    path = EXAMPLES / name
+    img = load_image(path)
+    h, w = img.size
+    assert img.rgb.shape == (h, w, 3) and img.rgb.dtype == np.uint8
+    assert img.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert img.bit_depth == 8 and img.orientation == 1
+    f = img.rgb_float
+    assert f.shape == (h, w, 3) and f.dtype == np.float32
+    assert np.allclose(f * 255.0, img.rgb, atol=1e-3)
+    assert img.source == str(path)
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    gray = np.tile(np.arange(256, dtype=np.uint8), (20, 1))
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    img = load_image(tmp_path / "g.png")
+    assert img.size == (20, 256)
+    assert (img.rgb[..., 0] == gray).all() and (img.rgb[..., 1] == gray).all() and (img.rgb[..., 2] == gray).all()
+
+
+def test_rgba_is_composited_over_grey_and_alpha_kept(tmp_path):
+    rgba = np.zeros((10, 12, 4), np.uint8)
+    rgba[..., 0] = 200  # red
+    rgba[:, :4, 3] = 255  # opaque
+    rgba[:, 4:8, 3] = 0  # transparent
+    rgba[:, 8:, 3] = 128  # half
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    img = load_image(tmp_path / "a.png")
+    assert img.alpha is not None and img.alpha.shape == (10, 12)
+    assert (img.rgb[:, :4] == [200, 0, 0]).all()
+    grey = round(ALPHA_BACKGROUND * 255)
+    assert (img.rgb[:, 4:8] == [grey, grey, grey]).all()
+    a = 128 / 255
+    expected = np.array([200 / 255 * a + 0.5 * (1 - a), 0.5 * (1 - a), 0.5 * (1 - a)], np.float32)
+    assert np.allclose(img.rgb_float[:, 8:], expected, atol=1e-6)
+    # an alpha channel that is fully opaque is dropped
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "b.png")
+    assert load_image(tmp_path / "b.png").alpha is None
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_16bit_keeps_full_precision(tmp_path, ext):
+    rng = np.random.default_rng(0)
+    rgb16 = rng.integers(0, 65536, size=(31, 47, 3), dtype=np.uint16)
+    rgb16[0, 0] = [1000, 1001, 1002]  # neighbours one 16-bit step apart: identical in 8 bits
+    cv2.imwrite(str(tmp_path / f"x{ext}"), rgb16[:, :, ::-1])
+    img = load_image(tmp_path / f"x{ext}")
+    assert img.bit_depth == 16
+    assert np.array_equal(np.rint(img.rgb_float.astype(np.float64) * 65535).astype(np.uint16), rgb16)
+    f00 = img.rgb_float[0, 0]
+    assert f00[0] < f00[1] < f00[2]
+    assert np.abs(img.rgb.astype(int) - np.rint(rgb16 / 257.0)).max() == 0
+
+
+def test_16bit_grayscale(tmp_path):
+    g = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), g)
+    img = load_image(tmp_path / "g16.png")
+    assert img.bit_depth == 16 and img.rgb.shape == (64, 64, 3)
+    assert np.allclose(img.rgb_float[..., 1], g / 65535.0, atol=1e-7)
+
+
+def test_apply_exif_orientation_matches_pillow():
+    a = np.arange(4 * 7 * 3, dtype=np.uint8).reshape(4, 7, 3)
+    for o in range(1, 9):
+        im = Image.fromarray(a)
+        exif = im.getexif()
+        exif[0x0112] = o
+        buf = io.BytesIO()
+        im.save(buf, format="PNG", exif=exif.tobytes())
+        ref = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))))
+        assert np.array_equal(apply_exif_orientation(a, o), ref), o
+        # and our inverse table (used below to write rotated files) really inverts it
+        assert np.array_equal(apply_exif_orientation(_INVERSE[o](a), o), a), o
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_png_is_exact(tmp_path, orientation):
+    upright = load_image(EXAMPLES / "Bryan.png").rgb
+    path = _save_with_exif(_INVERSE[orientation](upright), tmp_path / "r.png", orientation)
+    img = load_image(path)
+    assert img.orientation == orientation
+    assert img.size == upright.shape[:2]
+    assert np.array_equal(img.rgb, upright)
+
+
+@pytest.mark.parametrize("ext", [".tif", ".webp"])
+@pytest.mark.parametrize("orientation", [3, 6, 7])
+def test_orientation_tiff_and_webp(tmp_path, ext, orientation):
+    """OpenCV applies a TIFF's orientation itself, not a WebP's: either way the result is upright, once."""
+    upright = load_image(EXAMPLES / "Bryan.png").rgb
+    im = Image.fromarray(np.ascontiguousarray(_INVERSE[orientation](upright)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im.save(tmp_path / f"o{ext}", exif=exif.tobytes(), **({"lossless": True} if ext == ".webp" else {}))
+    img = load_image(tmp_path / f"o{ext}")
+    assert img.orientation == orientation and np.array_equal(img.rgb, upright)
+
+
+def test_orientation_16bit_tiff(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    upright = (load_image(EXAMPLES / "Bryan.png").rgb.astype(np.uint16) * 257 + 3).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "o.tif", np.ascontiguousarray(_INVERSE[6](upright)), photometric="rgb",
+                     extratags=[(0x0112, "H", 1, 6, True)])
+    img = load_image(tmp_path / "o.tif")
+    assert img.bit_depth == 16 and img.orientation == 6
+    assert np.array_equal(np.rint(img.rgb_float.astype(np.float64) * 65535).astype(np.uint16), upright)
+
+
+def test_exif_orientation_jpeg(tmp_path):
+    upright = load_image(EXAMPLES / "grace_hopper.jpg").rgb
+    path = _save_with_exif(_INVERSE[6](upright), tmp_path / "r6.jpg", 6)
+    img = load_image(path)
+    assert img.size == upright.shape[:2] and img.orientation == 6
+    assert np.abs(img.rgb.astype(int) - upright).mean() < 3.0
+
+
+def test_exif_focal_lengths(tmp_path):
+    px = np.zeros((8, 8, 3), np.uint8)
+    img = load_image(_save_with_exif(px, tmp_path / "f.jpg", 1, focal35=28, focal=4.2))
+    assert img.exif_focal_35mm == 28.0 and img.exif_focal_mm == pytest.approx(4.2)
+    img = load_image(_save_with_exif(px, tmp_path / "n.jpg", None))
+    assert img.exif_focal_35mm is None and img.exif_focal_mm is None
+    img = load_image(_save_with_exif(px, tmp_path / "z.jpg", 1, focal35=0))  # 0 means unknown
+    assert img.exif_focal_35mm is None
+
+
+def test_huge_image_loads(tmp_path):
+    big = cv2.resize(load_image(EXAMPLES / "Luciano.png").rgb, (6000, 4000), interpolation=cv2.INTER_LINEAR)
+    cv2.imwrite(str(tmp_path / "big.jpg"), big[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
+    img = load_image(tmp_path / "big.jpg")
+    assert img.size == (4000, 6000)
+
+
+def test_from_array_hashes_pixels():
+    a = np.zeros((5, 6, 3), np.uint8)
+    b = a.copy()
+    b[2, 3, 1] = 1
+    ia, ib = LoadedImage.from_array(a, "x", frame_index=3), LoadedImage.from_array(b, "x")
+    assert ia.content_hash != ib.content_hash
+    assert ia.content_hash == LoadedImage.from_array(a.copy()).content_hash
+    assert ia.source == "x#frame=3"
+    assert LoadedImage.from_array(np.zeros((5, 6), np.uint16)).bit_depth == 16
+
+
+# -- errors: one exception type, a message naming the file and the problem -------------------------------
+def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good_jpg = (EXAMPLES / "grace_hopper.jpg").read_bytes()
+    good_png = (EXAMPLES / "Bryan.png").read_bytes()
+    files = {
+        "random.jpg": (np.random.default_rng(1).bytes(5000), "cannot be decoded"),
+        "truncated.jpg": (good_jpg[: len(good_jpg) // 2], "truncated"),
+        "truncated.png": (good_png[: len(good_png) // 2], "cannot be decoded"),
+        "text.png": (b"this is not an image\n" * 20, "cannot be decoded"),
+        "empty.png": (b"", "empty"),
+        "notes.gif": (b"GIF89a garbage", "not a supported image type"),
+    }
+    out = {}
+    for name, (data, expect) in files.items():
+        (tmp_path / name).write_bytes(data)
+        out[name] = (tmp_path / name, expect)
+    return out
+
+
+def test_corrupt_and_unreadable_files_raise_image_error(tmp_path):
+    for name, (path, expect) in _corrupt_files(tmp_path).items():
+        with pytest.raises(ImageError) as err:
+            load_image(path)
+        msg = str(err.value)
+        assert str(path) in msg and expect in msg, (name, msg)
+        assert err.value.path == str(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="does not exist"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)

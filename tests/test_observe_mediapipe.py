@@ -1,0 +1,267 @@
+"""fitter.observe with the real MediaPipe face landmarker on repository images and images made from them."""
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fitter.io import LoadedImage, load_image
+from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
+from fitter.observe.geometry import extract_region
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+EXAMPLE_FILES = ["grace_hopper.jpg", "astronaut.png", "Bryan.png", "Luciano.png", "Chris.jpeg"]
+
+# MediaPipe mesh indices: outer eye corners (subject's right, left), nose tip, upper/lower lip, chin
+R_EYE, L_EYE, NOSE, UPPER_LIP, LOWER_LIP, CHIN = 33, 263, 1, 13, 14, 152
+
+
+def observe(img, **kw) -> ImageObservation:
+    return observe_image(img, cache=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def upright():
+    """Observations of the example images (computed once)."""
+    return {name: observe(load_image(EXAMPLES / name)) for name in EXAMPLE_FILES}
+
+
+def _check_face(face: FaceObservation, size: tuple[int, int]) -> None:
+    h, w = size
+    p = face.landmarks
+    assert face.landmark_format == "mediapipe478" and p.shape == (478, 2) and p.dtype == np.float32
+    assert np.isfinite(p).all()
+    x0, y0, x1, y1 = face.bbox
+    assert (p[:, 0] >= x0 - 1e-3).all() and (p[:, 0] <= x1 + 1e-3).all()
+    assert (p[:, 1] >= y0 - 1e-3).all() and (p[:, 1] <= y1 + 1e-3).all()
+    assert -1 <= x0 < x1 <= w + 1 and -1 <= y0 < y1 <= h + 1
+    # anatomy of an upright face: eyes above the nose tip above the mouth above the chin; right eye on the left
+    assert p[R_EYE, 0] < p[NOSE, 0] < p[L_EYE, 0]
+    assert max(p[R_EYE, 1], p[L_EYE, 1]) < p[NOSE, 1] < p[UPPER_LIP, 1] <= p[LOWER_LIP, 1] + 1 < p[CHIN, 1]
+    assert face.inter_ocular > 0.2 * (x1 - x0)
+    assert face.landmarks_z.shape == (478,) and np.isfinite(face.landmarks_z).all()
+    assert face.transform.shape == (4, 4) and np.isfinite(face.transform).all()
+    assert np.allclose(face.transform[3], [0, 0, 0, 1], atol=1e-5)
+    assert len(face.blendshapes) == 52 and "jawOpen" in face.blendshapes
+    assert all(0.0 <= v <= 1.0 for v in face.blendshapes.values())
+    assert face.roi.shape == (4,)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_examples_one_face_each(upright, name):
+    obs = upright[name]
+    img = load_image(EXAMPLES / name)
+    assert obs.image_size == img.size and obs.source == str(EXAMPLES / name)
+    assert len(obs.faces) == 1 and not obs.warnings
+    _check_face(obs.faces[0], img.size)
+    assert (obs.faces[0].landmark_weights == 1).all()
+
+
+# stored pixels for EXIF orientations 6 / 3 / 8 (what a camera held sideways writes)
+_STORE = {3: lambda a: a[::-1, ::-1], 6: lambda a: np.rot90(a, k=1), 8: lambda a: np.rot90(a, k=-1)}
+
+
+@pytest.mark.parametrize("orientation", [6, 3, 8])
+def test_exif_rotated_photo_gives_upright_landmarks(upright, tmp_path, orientation):
+    src = load_image(EXAMPLES / "grace_hopper.jpg")
+    im = Image.fromarray(np.ascontiguousarray(_STORE[orientation](src.rgb)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"rot{orientation}.jpg"
+    im.save(path, quality=95, exif=exif.tobytes())
+    obs = observe(load_image(path))
+    assert obs.image_size == src.size
+    assert len(obs.faces) == 1
+    _check_face(obs.faces[0], src.size)
+    ref = upright["grace_hopper.jpg"].faces[0].landmarks
+    err = np.linalg.norm(obs.faces[0].landmarks - ref, axis=1)
+    assert np.median(err) < 1.0 and err.max() < 2.5, (np.median(err), err.max())
+
+
+def test_raw_rotated_pixels_map_back(upright):
+    """Landmarks found on the sideways (un-oriented) pixels, mapped back through the rotation, agree."""
+    src = load_image(EXAMPLES / "Luciano.png")
+    h, w = src.size
+    stored = np.ascontiguousarray(np.rot90(src.rgb, k=1))  # what orientation 6 stores
+    obs = observe(LoadedImage.from_array(stored))
+    q = obs.faces[0].landmarks  # in the stored frame (W wide... x in [0, h], y in [0, w])
+    back = np.stack([w - q[:, 1], q[:, 0]], axis=1)  # rotate 90 degrees clockwise into the upright frame
+    ref = upright["Luciano.png"].faces[0].landmarks
+    err = np.linalg.norm(back - ref, axis=1)
+    assert np.median(err) < 3.0, np.median(err)
+
+
+def test_grayscale_rgba_and_16bit_images(upright, tmp_path):
+    rgb = load_image(EXAMPLES / "astronaut.png").rgb
+    ref = upright["astronaut.png"].faces[0].landmarks
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:, :60, 3] = 0  # a transparent strip at the left edge, away from the face
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    cv2.imwrite(str(tmp_path / "deep.png"), (rgb[:, :, ::-1].astype(np.uint16) * 257))
+    for name, tol in [("gray.png", 6.0), ("rgba.png", 3.0), ("deep.png", 0.5)]:
+        img = load_image(tmp_path / name)
+        obs = observe(img)
+        assert len(obs.faces) == 1, name
+        _check_face(obs.faces[0], img.size)
+        assert np.median(np.linalg.norm(obs.faces[0].landmarks - ref, axis=1)) < tol, name
+
+
+def test_huge_image_maps_to_full_resolution(upright):
+    src = load_image(EXAMPLES / "grace_hopper.jpg")
+    ref = upright["grace_hopper.jpg"].faces[0]
+    k = 6.5  # 517x606 -> 3360x3939 pasted in a 6000x4000 canvas at (1500, 30)
+    big = cv2.resize(src.rgb, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((4000, 6000, 3), 90, np.uint8)
+    canvas[30:30 + big.shape[0], 1500:1500 + big.shape[1]] = big
+    obs = observe(LoadedImage.from_array(canvas))
+    assert obs.image_size == (4000, 6000) and len(obs.faces) == 1
+    face = obs.faces[0]
+    _check_face(face, (4000, 6000))
+    expected = ref.landmarks * k + np.array([1500, 30], np.float32)
+    err = np.linalg.norm(face.landmarks - expected, axis=1)
+    assert np.median(err) / (ref.inter_ocular * k) < 0.02, np.median(err)
+
+
+@pytest.mark.parametrize("side", [115, 64])
+def test_tiny_images(side):
+    img = load_image(EXAMPLES / "Bryan.png")
+    if side != 115:
+        img = LoadedImage.from_array(cv2.resize(img.rgb, (side, side), interpolation=cv2.INTER_AREA))
+    obs = observe(img)
+    assert len(obs.faces) == 1
+    _check_face(obs.faces[0], (side, side))
+
+
+def test_tiny_image_is_enlarged_for_detection():
+    """astronaut.png shrunk to 48x48 (a 10-px face): missed at its own size, found enlarged to min_side."""
+    small = cv2.resize(load_image(EXAMPLES / "astronaut.png").rgb, (48, 48), interpolation=cv2.INTER_AREA)
+    img = LoadedImage.from_array(small)
+    assert observe(img, min_side=1).faces == []
+    obs = observe(img)
+    assert len(obs.faces) == 1 and obs.image_size == (48, 48)
+    assert (obs.faces[0].landmarks >= 0).all() and (obs.faces[0].landmarks <= 48).all()
+
+
+def _face_patch(name: str, side: int, upright) -> np.ndarray:
+    img = load_image(EXAMPLES / name)
+    b = upright[name].faces[0].bbox
+    cx, cy, s = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 1.6 * max(b[2] - b[0], b[3] - b[1])
+    region = np.round([cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2]).astype(int)
+    return extract_region(img.rgb, region, (side, side))
+
+
+def test_two_faces_sorted_by_size_and_largest(upright):
+    canvas = np.full((500, 900, 3), 150, np.uint8)
+    canvas[50:450, 40:440] = _face_patch("Luciano.png", 400, upright)
+    canvas[150:450, 560:860] = _face_patch("grace_hopper.jpg", 300, upright)
+    img = LoadedImage.from_array(canvas)
+    obs = observe(img)
+    assert len(obs.faces) == 2
+    for f in obs.faces:
+        _check_face(f, img.size)
+    big, small = obs.faces
+    assert big.bbox[2] < 450 and small.bbox[0] > 550  # Luciano (left, bigger) first
+    assert (big.bbox[2] - big.bbox[0]) > (small.bbox[2] - small.bbox[0])
+    one = observe(img, largest=True)
+    assert len(one.faces) == 1 and np.allclose(one.faces[0].landmarks, big.landmarks, atol=0.5)
+
+
+def test_small_faces_of_a_group_are_found_by_the_tile_search(upright):
+    """Four 150-px faces on a 1600x1000 canvas: too small for MediaPipe's short-range detector on the whole
+    image, found by the tile search, each once, with its landmarks on the face."""
+    rng = np.random.default_rng(0)
+    canvas = cv2.GaussianBlur((rng.random((1000, 1600, 3)) * 60 + 100).astype(np.uint8), (0, 0), 5)
+    spots = {"grace_hopper.jpg": (100, 150), "astronaut.png": (500, 600), "Luciano.png": (900, 200),
+             "Chris.jpeg": (1300, 650)}
+    for name, (x, y) in spots.items():
+        canvas[y:y + 150, x:x + 150] = _face_patch(name, 150, upright)
+    img = LoadedImage.from_array(canvas)
+    whole_only = observe(img, search="none")
+    obs = observe(img)
+    assert len(whole_only.faces) < 4
+    assert len(obs.faces) == 4
+    centres = sorted((float(f.landmarks[NOSE, 0]), float(f.landmarks[NOSE, 1])) for f in obs.faces)
+    for (cx, cy), (x, y) in zip(centres, sorted(spots.values())):
+        assert x + 40 < cx < x + 110 and y + 40 < cy < y + 120
+    for f in obs.faces:
+        _check_face(f, img.size)
+
+
+def test_face_cut_by_the_border_gets_zero_weights_outside(upright):
+    patch = _face_patch("Luciano.png", 300, upright)
+    canvas = np.full((600, 800, 3), 140, np.uint8)
+    canvas[:200, 250:550] = patch[100:]  # the top third of the face region is outside the image
+    obs = observe(LoadedImage.from_array(canvas))
+    assert len(obs.faces) == 1
+    f = obs.faces[0]
+    outside = f.landmarks[:, 1] < 0
+    assert outside.any() and (f.landmark_weights[outside] == 0).all() and (f.landmark_weights[~outside] == 1).all()
+    assert any("extends past the image border" in w for w in obs.warnings)
+
+
+def test_no_face_is_a_warning_not_an_error():
+    noise = np.random.default_rng(3).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    obs = observe(LoadedImage.from_array(noise, "noise.png"))
+    assert obs.faces == [] and obs.image_size == (480, 640)
+    assert any("no face" in w for w in obs.warnings)
+
+
+def test_settings_are_checked():
+    with pytest.raises(TypeError, match="unknown MediaPipe setting"):
+        resolve_settings("mediapipe", bogus=1)
+    with pytest.raises(ValueError, match="search"):
+        resolve_settings("mediapipe", search="everywhere")
+    with pytest.raises(ValueError, match="unknown detector"):
+        resolve_settings("dlib")
+    s = resolve_settings("mediapipe", largest=True, max_faces=3)
+    assert s["largest"] is True and s["max_faces"] == 3 and s["backend"]["mediapipe"]
+
+
+def test_concurrent_threads_share_the_landmarker_safely(upright):
+    imgs = [load_image(EXAMPLES / n) for n in ("Luciano.png", "astronaut.png")]
+    results: dict[int, ImageObservation] = {}
+
+    def work(i):
+        results[i] = observe(imgs[i % 2], search="none")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, obs in results.items():
+        name = ("Luciano.png", "astronaut.png")[i % 2]
+        assert np.allclose(obs.faces[0].landmarks, upright[name].faces[0].landmarks, atol=0.5)
+
+
+def _child_observe(path: str):
+    return observe(load_image(path), search="none").faces[0].landmarks
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_forked_worker_gets_its_own_landmarker(upright):
+    path = str(EXAMPLES / "Luciano.png")
+    observe(load_image(path))  # the parent's landmarker exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(_child_observe, (path,))
+    assert np.allclose(child, upright["Luciano.png"].faces[0].landmarks, atol=0.5)
+
+
+def test_landmarker_closed_cleanly_at_exit():
+    code = (
+        "from fitter.observe import observe_image\n"
+        f"o = observe_image({str(EXAMPLES / 'Bryan.png')!r}, cache=False)\n"
+        "assert len(o.faces) == 1\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "TypeError" not in proc.stderr, proc.stderr
