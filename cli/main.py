@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+
+# MediaPipe (glog/TFLite) logs to stderr unless told otherwise before it loads.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 from rich.console import Console

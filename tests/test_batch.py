@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from fitter.batch import BatchOptions, face_folder_name, output_stems, run_batch
+from fitter.optimize.presets import load_preset
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+
+
+def test_output_stems_disambiguate_collisions():
+    paths = [Path("a/img.jpg"), Path("b/img.jpg"), Path("a/img.png"), Path("c/other.jpg")]
+    stems = output_stems(paths)
+    assert stems[Path("c/other.jpg")] == "other"
+    assert len(set(stems.values())) == 4
+    assert stems[Path("a/img.jpg")] == "a_img" and stems[Path("b/img.jpg")] == "b_img"
+    assert face_folder_name("x", 0, 1) == "x" and face_folder_name("x", 2, 3) == "x_face2"
+
+
+def test_parallel_jobs_match_sequential(tmp_path):
+    paths = [EXAMPLES / "Bryan.png", EXAMPLES / "Luciano.png"]
+    preset = load_preset("fast")
+    seq = run_batch(paths, tmp_path / "seq", BatchOptions(preset=preset, cache_dir=str(tmp_path / "c")))
+    par = run_batch(paths, tmp_path / "par", BatchOptions(preset=preset, jobs=2, cache_dir=str(tmp_path / "c")))
+    assert seq["fitted"] == par["fitted"] == 2
+    # workers run torch with 1 thread: float sums happen in another order, so L-BFGS paths differ slightly
+    for a, b in zip(seq["faces"], par["faces"]):
+        assert a["folder"] == b["folder"] and abs(a["rmse_px"] - b["rmse_px"]) < 0.2

@@ -1,0 +1,95 @@
+"""End to end through the CLI: real detector, real fitting, real files; bad inputs never stop the batch."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+REPORT_KEYS = {"input", "face_index", "landmarks", "timings_s", "energies", "warnings"}
+
+
+@pytest.fixture(scope="module")
+def batch_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "grace_hopper.jpg").write_bytes((EXAMPLES / "grace_hopper.jpg").read_bytes())
+    noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8)
+    cv2.imwrite(str(d / "noise.png"), noise)
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return d
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_fit_batch_outputs_contract_and_failures(batch_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run("fit", batch_dir, "-o", out, "--preset", "fast", "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fitted"] == 1
+    reasons = {Path(f["input"]).name: f["reason"] for f in summary["failed"]}
+    assert set(reasons) == {"noise.png", "broken.jpg"}
+    assert "no face" in reasons["noise.png"] and "broken.jpg" in reasons["broken.jpg"]
+    face = out / "grace_hopper"
+    for name in ("mesh.obj", "mesh.mtl", "params.npz", "report.json", "overlay.png"):
+        assert (face / name).stat().st_size > 0, name
+    report = json.loads((face / "report.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["face_index"] == 0 and report["landmarks"]["rmse_px"] < 5.0
+    assert 0 < report["landmarks"]["nme"] < 0.05 and report["timings_s"]["total"] > 0
+    params = np.load(face / "params.npz")
+    assert params["K"].shape == (3, 3) and params["identity"].shape == (100,) and str(params["units"]) == "cm"
+    assert tuple(params["image_size"]) == (606, 517)
+    # no staging leftovers
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+    # resume: nothing refitted, still success; --overwrite refits
+    again = run("fit", batch_dir, "-o", out, "--preset", "fast", "--cache-dir", tmp_path / "cache")
+    assert again.exit_code == 0
+    s2 = json.loads((out / "summary.json").read_text())
+    assert s2["fitted"] == 0 and s2["skipped"] == 1
+    over = run("fit", batch_dir / "grace_hopper.jpg", "-o", out, "--preset", "fast", "--overwrite",
+               "--cache-dir", tmp_path / "cache")
+    assert over.exit_code == 0 and json.loads((out / "summary.json").read_text())["fitted"] == 1
+
+
+def test_nothing_fitted_exits_nonzero(batch_dir, tmp_path):
+    result = run("fit", batch_dir / "noise.png", batch_dir / "broken.jpg", "-o", tmp_path / "o",
+                 "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 1
+    assert len(json.loads((tmp_path / "o" / "summary.json").read_text())["failed"]) == 2
+
+
+def test_missing_input_is_a_usage_error(tmp_path):
+    result = run("fit", tmp_path / "nope.jpg", "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "nope.jpg" in result.output
+
+
+def test_several_faces_get_numbered_folders(tmp_path):
+    a = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
+    b = cv2.imread(str(EXAMPLES / "Luciano.png"))
+    b = cv2.resize(b, (a.shape[1], a.shape[0]))
+    cv2.imwrite(str(tmp_path / "pair.png"), np.concatenate([a, b], 1))
+    out = tmp_path / "out"
+    result = run("fit", tmp_path / "pair.png", "-o", out, "--preset", "fast", "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["pair_face0", "pair_face1"]
+    reports = [json.loads((out / f"pair_face{k}" / "report.json").read_text()) for k in (0, 1)]
+    assert [r["face_index"] for r in reports] == [0, 1]
+    largest = run("fit", tmp_path / "pair.png", "-o", tmp_path / "one", "--largest", "--preset", "fast",
+                  "--cache-dir", tmp_path / "cache")
+    assert largest.exit_code == 0 and (tmp_path / "one" / "pair").is_dir()
+
+
+def test_doctor_lists_components():
+    result = run("doctor")
+    assert result.exit_code == 0
+    for word in ("mediapipe", "fan", "facer", "pytorch3d", "builtin"):
+        assert word in result.output
