@@ -9,16 +9,21 @@ Public API::
     cache.get(key, cache_dir) / cache.put(key, obs, cache_dir) / cache.cache_key(content_hash, settings)
     torchvision_shim.ensure_importable() -> "native" | "shimmed" | "missing"
     FaceObservation, ImageObservation, MissingWeightsError, DetectorUnavailableError
+    segment_faces(image, faces, backend="auto"|"facer"|"landmarks", ...) -> list[PartMasks]   # part masks
 
 Heavy packages (mediapipe, torch, face_alignment) are imported on first use, not here.
 """
 from . import backends, cache, torchvision_shim
 from .api import observe_image, resolve_settings
 from .errors import DetectorUnavailableError, MissingWeightsError
+from .segmentation import PART_NAMES, PartMasks, segment_faces
 from .types import LANDMARK_FORMATS, FaceObservation, ImageObservation
 
 __all__ = [
     "LANDMARK_FORMATS",
+    "PART_NAMES",
+    "PartMasks",
+    "segment_faces",
     "DetectorUnavailableError",
     "FaceObservation",
     "ImageObservation",
