@@ -90,6 +90,7 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "pose": {**pose_angles(s), "translation": s.translation[0].tolist()},
         "detection": {"score": float(fit.observation.score), "bbox": fit.observation.bbox.tolist(),
                       "detector": fit.observation.detector},
+        "parts": fit.parts,
         "outputs": outputs,
         "versions": versions(),
     }

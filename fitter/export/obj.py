@@ -60,9 +60,11 @@ def _runs(values: np.ndarray):
 
 
 def _faces_text(polys: np.ndarray, puvs: np.ndarray | None) -> str:
+    """Face lines; polygons are rows padded with -1 at the end (triangles, quads, or wider n-gons)."""
     lines = []
+    counts = (np.asarray(polys) >= 0).sum(1)
     for k, poly in enumerate(polys):
-        n = 4 if poly[3] >= 0 else 3
+        n = int(counts[k])
         if puvs is None:
             lines.append("f " + " ".join(str(v + 1) for v in poly[:n]))
         else:
@@ -74,15 +76,20 @@ def mtl_text(material_names: list[str], textures: dict[str, dict[str, str]] | No
     """MTL with a diffuse colour per material and optional texture maps per material.
 
     ``textures``: material -> {"map_Kd": "albedo.png", "norm": "normal.png", "disp": "displacement.exr", ...}.
+    Keys that name a default statement (Kd, Ka, Ks, Ns, illum) replace its value instead of adding a line.
     """
     textures = textures or {}
     out = []
     for name in material_names:
         kd = DEFAULT_DIFFUSE.get(name, (0.6, 0.6, 0.6))
-        out += [f"newmtl {name}", f"Kd {kd[0]:.3f} {kd[1]:.3f} {kd[2]:.3f}", "Ka 0 0 0", "Ks 0.05 0.05 0.05",
-                "Ns 18", "illum 2"]
+        statements = {"Kd": f"{kd[0]:.3f} {kd[1]:.3f} {kd[2]:.3f}", "Ka": "0 0 0", "Ks": "0.05 0.05 0.05",
+                      "Ns": "18", "illum": "2"}
+        extra = {}
         for key, value in textures.get(name, {}).items():
-            out.append(f"{key} {value}")
+            # A default statement given here (e.g. "Kd": "1 1 1" under a map_Kd) replaces the default line.
+            (statements if key in statements else extra)[key] = value
+        out.append(f"newmtl {name}")
+        out += [f"{key} {value}" for key, value in {**statements, **extra}.items()]
         out.append("")
     return "\n".join(out)
 
