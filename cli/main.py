@@ -37,7 +37,7 @@ def _preset(name: str, config: Path | None) -> dict:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (one sub-folder per face, plus summary.json).")
-@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default"]),
+@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]),
               help="Stage schedule and weights.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML file merged over the preset.")
@@ -51,7 +51,13 @@ def _preset(name: str, config: Path | None) -> dict:
               help="Skip faces whose folder is complete, or refit them.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Observation cache (default $FACEFIT_CACHE or ~/.cache/facefit).")
-def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir) -> None:
+@click.option("--segmentation", type=click.Choice(["auto", "facer", "landmarks"]),
+              help="Part masks for PRDL: facer's FaRL parser, or the weaker landmark masks (default: preset).")
+@click.option("--parser", type=click.Choice(["farl/lapa/448", "farl/celebm/448"]), help="facer parser.")
+@click.option("--parser-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="facer parser weights file (instead of the torch hub cache).")
+def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
+        segmentation, parser, parser_weights) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
     from fitter.batch import BatchOptions, run_batch
     from fitter.io import InputError, find_images
@@ -66,7 +72,9 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
     except InputError as exc:
         raise click.UsageError(str(exc)) from exc
     options = BatchOptions(preset=_preset(preset, config), detector=detector, largest=largest, device=device,
-                           jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None)
+                           jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None,
+                           segmentation=segmentation, parser=parser,
+                           parser_weights=str(parser_weights) if parser_weights else None)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
         task = progress.add_task("", total=len(paths))
@@ -119,7 +127,7 @@ def bench() -> None:
 @click.option("--n", "count", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default"]))
+@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]))
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
 @click.option("--size", default=512, show_default=True, help="Rendered image size in pixels.")

@@ -32,6 +32,9 @@ class BatchOptions:
     resume: bool = True  # False = overwrite existing face folders
     cache_dir: str | None = None
     max_faces: int = 20
+    segmentation: str | None = None  # None: the preset's [segmentation] backend
+    parser: str | None = None
+    parser_weights: str | None = None
 
 
 @dataclass
@@ -111,6 +114,11 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
         outcome.error = f"{path}: no face found" + (f" ({'; '.join(obs.warnings)})" if obs.warnings else "")
         return outcome
     model = _model(options.device)
+    try:
+        masks = segment(image, faces, options)
+    except Exception as exc:  # e.g. --segmentation facer without its weights: one line, batch goes on
+        outcome.error = f"{path}: segmentation failed ({exc})"
+        return outcome
     for k, face in enumerate(faces):
         name = face_folder_name(stem, k, len(faces))
         folder = out_dir / name
@@ -119,7 +127,8 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
             continue
         t = time.perf_counter()
         try:
-            fit = fit_face(model, face, image.size, options.preset, image.exif_focal_35mm)
+            fit = fit_face(model, face, image.size, options.preset, image.exif_focal_35mm,
+                           masks=masks[k] if masks else None)
             fit.timings["observe"] = observe_seconds / len(faces)
             fit.timings["total"] += fit.timings["observe"]
             fit.warnings.extend(obs.warnings)
@@ -132,6 +141,21 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
             outcome.faces.append(FaceOutcome(str(path), k, name, "failed", f"{path} face {k}: fitting failed ({detail})"))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def segment(image, faces: list, options: BatchOptions) -> list | None:
+    """Part masks per face when the preset weighs PRDL (else None)."""
+    from .fit import uses_term
+    from .observe import segment_faces
+
+    if not uses_term(options.preset, "prdl"):
+        return None
+    cfg = options.preset.get("segmentation", {})
+    return segment_faces(image, faces, backend=options.segmentation or cfg.get("backend", "auto"),
+                         parser=options.parser or cfg.get("parser", "farl/lapa/448"),
+                         parser_weights=Path(options.parser_weights) if options.parser_weights else None,
+                         cache_dir=Path(options.cache_dir) / "masks" if options.cache_dir else None,
+                         device=options.device)
 
 
 def _worker_init(threads: int) -> None:

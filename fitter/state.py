@@ -27,7 +27,7 @@ class FitState:
     image_size: torch.Tensor  # (V, 2) int64 (height, width), per view
     frame_view: torch.Tensor  # (F,) int64 view index of each frame
     sh: torch.Tensor | None = None  # (F, 9, 3) spherical-harmonics lighting per frame
-    albedo: torch.Tensor | None = None  # (1, 3, H, W) UV albedo map
+    albedo: torch.Tensor | None = None  # (K, 3) coefficients of the model's albedo basis (fitter.model.albedo)
     displacement: torch.Tensor | None = None  # (1, 1, H, W) UV displacement map (model units)
     extras: dict = field(default_factory=dict)  # non-optimised bookkeeping (e.g. focal prior)
 

@@ -7,8 +7,16 @@ def test_presets_load_and_extend():
     fast, default = load_preset("fast"), load_preset("default")
     assert fast["preset"] == "fast" and default["preset"] == "default"
     assert default["landmarks"] == fast["landmarks"]  # inherited through extends
-    assert sum(s["iterations"] * s["rounds"] for s in default["stages"]) > sum(
-        s["iterations"] * s["rounds"] for s in fast["stages"])
+    def work(p):
+        return sum(s["iterations"] * s.get("rounds", 1) for s in p["stages"])
+
+    assert work(default) > work(fast)
+    vfx = load_preset("vfx")  # appends displacement stages to the default schedule
+    names = [s["name"] for s in vfx["stages"]]
+    assert names[: len(default["stages"])] == [s["name"] for s in default["stages"]]
+    assert [n for n in names if n.startswith("displacement")] == ["displacement-128", "displacement-256",
+                                                                   "displacement-512"]
+    assert vfx["photometric"]["crop_size"] == 512 and "base" not in (fast["preset"], default["preset"])
 
 
 def test_user_config_merges_over_preset(tmp_path):

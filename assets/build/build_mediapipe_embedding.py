@@ -144,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=int, default=80)
     parser.add_argument("--holdout", type=int, default=20)
+    parser.add_argument("--calibration", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--out", type=Path, default=here / "assets" / "ict_mediapipe_embedding.npz")
     parser.add_argument("--image", type=Path, default=here / "docs" / "images" / "mediapipe_embedding.png")
@@ -196,8 +197,9 @@ def main() -> None:
         allowed = np.flatnonzero(eyes_model if k >= N_MESH else skin_model)
         j, b = closest_point_on_triangles(centre, tri_pts[allowed])
         triangles[k], bary[k] = allowed[j], b
+    reliability, calib_faces = calibrate(model, triangles, bary, args.calibration, args.seed + 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, triangles=triangles, barycentrics=bary,
+    np.savez_compressed(args.out, triangles=triangles, barycentrics=bary, reliability=reliability,
                         method=np.asarray("render ICT, detect with MediaPipe, median of surface hits"),
                         renders=np.asarray(detected))
 
@@ -233,6 +235,9 @@ def main() -> None:
         "holdout_nme_median": float(np.median(nmes)),
         "holdout_mesh_rmse_px_median": float(np.median(np.sqrt((errors[:, :N_MESH] ** 2).mean(1)))),
         "holdout_iris_rmse_px_median": float(np.median(np.sqrt((errors[:, N_MESH:] ** 2).mean(1)))),
+        "calibration_faces": calib_faces,
+        "reliability_min_median_max": [float(reliability.min()), float(np.median(reliability)),
+                                       float(reliability.max())],
         "hit_spread_cm_median": float(np.median(spread)),
         "hit_spread_cm_p95": float(np.percentile(spread, 95)),
     }
@@ -244,6 +249,32 @@ def main() -> None:
     (args.out.with_suffix(".json")).write_text(json.dumps(stats, indent=1) + "\n")
     if example is not None:
         write_check_image(args.image, model, emb_pts, triangles, bary, example)
+
+
+def calibrate(model, triangles: np.ndarray, bary: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, int]:
+    """Relative reliability of each landmark: (median sigma / sigma_k)^2, clipped to [0.05, 4].
+
+    sigma_k is the RMS distance between MediaPipe's detection and the embedded point's true projection, in
+    units of the face size (sqrt of the landmarks' bounding-box area, as the landmark energy measures it),
+    over renders drawn like the benchmark's (yaw +-60 deg, expressions up to extreme) but with another seed.
+    """
+    topo = model.topology
+    residuals = []
+    for i in range(count):
+        case = sample_case(model, i, seed)
+        rendered = render_case(model, case)
+        obs = observe_image(LoadedImage.from_array(rendered.image), cache=False, search="none")
+        if not obs.faces:
+            continue
+        pts = (rendered.camera_vertices[topo.triangles[triangles]] * bary[:, :, None]).sum(1)
+        h, w = case.image_size
+        K = torch.tensor([[[case.focal, 0, w / 2], [0, case.focal, h / 2], [0, 0, 1.0]]])
+        pix = project(torch.as_tensor(pts, dtype=torch.float32)[None], K)[0].numpy()
+        det = obs.faces[0].landmarks
+        size = np.sqrt(np.prod(np.ptp(det, axis=0).clip(1)))
+        residuals.append(np.linalg.norm(pix - det, axis=1) / size)
+    sigma = np.sqrt((np.asarray(residuals) ** 2).mean(0))
+    return np.clip((np.median(sigma) / sigma) ** 2, 0.05, 4.0).astype(np.float32), len(residuals)
 
 
 def write_check_image(path: Path, model, emb_pts, triangles, bary, example) -> None:

@@ -28,6 +28,7 @@ from ..model.morphable import MorphableModel
 from ..observe import observe_image
 from ..optimize.presets import load_preset, merge
 from ..scene import Scene
+from .masks import corrupt_masks, oracle_masks
 from .scenes import RenderedCase, SyntheticCase, project_points, render_case, sample_case
 
 REGION = "face"
@@ -43,9 +44,40 @@ class PreparedCase:
 
 
 # -- ablation configurations (later issues add rows) -----------------------------------------------------
+# Each row runs a preset's stages (optionally only some of them, optionally without a term) on the same
+# faces. masks: None (no PRDL), "pipeline" (what `facefit fit` would use here: without facer's weights, the
+# landmark masks), "oracle" (rendered from the ground truth), "corrupted" (oracle masks eroded, dilated or
+# shifted per part).
 ABLATION_ROWS: list[dict] = [
-    {"name": "landmarks", "preset": "fast", "overrides": {}},
+    {"name": "landmarks", "preset": "default", "stages": ["rigid", "landmarks"], "masks": None},
+    {"name": "landmarks+prdl/landmark-masks", "preset": "default", "stages": ["rigid", "landmarks", "prdl"],
+     "masks": "pipeline"},
+    {"name": "landmarks+prdl/oracle", "preset": "default", "stages": ["rigid", "landmarks", "prdl"],
+     "masks": "oracle"},
+    {"name": "landmarks+prdl/corrupted", "preset": "default", "stages": ["rigid", "landmarks", "prdl"],
+     "masks": "corrupted"},
+    {"name": "prdl/oracle", "preset": "default", "stages": ["rigid", "prdl"], "without": ["landmarks"],
+     "rigid_term": "prdl", "masks": "oracle"},
+    {"name": "landmarks+prdl+photometric", "preset": "default", "masks": "pipeline"},
+    {"name": "vfx", "preset": "vfx", "masks": "pipeline"},
 ]
+
+
+def row_preset(spec: dict, config: Path | None = None) -> dict:
+    """The preset an ablation row runs: selected stages, terms removed, the rigid stage's term swapped."""
+    preset = load_preset(spec["preset"], config)
+    stages = preset["stages"]
+    if "stages" in spec:
+        stages = [st for st in stages if st["name"] in spec["stages"]]
+    stages = [dict(st, weights=dict(st["weights"])) for st in stages]
+    for st in stages:
+        for term in spec.get("without", []):
+            st["weights"].pop(term, None)
+        if st["name"] == "rigid" and "rigid_term" in spec:  # without landmarks the pose needs another term
+            st["weights"][spec["rigid_term"]] = 1.0
+            st["rounds"] = max(int(st.get("rounds", 1)), 2)
+    preset["stages"] = stages
+    return merge(preset, spec.get("overrides", {}))
 
 
 def prepare(model: MorphableModel, count: int, seed: int, size: int) -> list[PreparedCase]:
@@ -118,7 +150,29 @@ def match_face(prepared: PreparedCase):
     return faces[0] if faces else None
 
 
-def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict) -> list[dict]:
+def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | None, preset: dict):
+    """Part masks of one case for a mask mode (see ABLATION_ROWS)."""
+    if kind is None:
+        return None
+    if kind == "pipeline":
+        from ..observe import segment_faces
+
+        cfg = preset.get("segmentation", {})
+        image = LoadedImage.from_array(prepared.rendered.image)
+        return segment_faces(image, [face], backend=cfg.get("backend", "auto"), cache=False)[0]
+    oracle = oracle_masks(model, prepared.rendered, true_landmarks(model, prepared))
+    if kind == "oracle":
+        return oracle
+    if kind == "corrupted":
+        return corrupt_masks(oracle, seed=prepared.case.seed)
+    raise ValueError(f"unknown mask mode {kind!r}")
+
+
+def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline") -> list[dict]:
+    from ..fit import uses_term
+
+    if not uses_term(preset, "prdl"):
+        masks = None
     rows = []
     for prepared in cases:
         row = case_header(prepared)
@@ -127,9 +181,12 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict) -
             rows.append({**row, "detected": False})
             continue
         t = time.perf_counter()
-        fit = fit_face(model, face, prepared.case.image_size, preset)
+        part_masks = case_masks(model, prepared, face, masks, preset)
+        photo = prepared.rendered.image.astype(np.float32) / 255.0
+        fit = fit_face(model, face, prepared.case.image_size, preset, masks=part_masks, photo=photo)
         seconds = time.perf_counter() - t + prepared.observe_seconds
-        rows.append({**row, "detected": True, **evaluate(model, prepared, fit, seconds)})
+        rows.append({**row, "detected": True, **evaluate(model, prepared, fit, seconds),
+                     "part_iou": fit.parts.get("iou"), "mask_source": part_masks.source if part_masks else None})
     return rows
 
 
@@ -190,10 +247,10 @@ def run_ablation(out_dir: Path, count: int = 50, seed: int = 0, size: int = 512,
     cases = prepare(model, count, seed, size)
     table = []
     for spec in rows or ABLATION_ROWS:
-        preset = merge(load_preset(spec["preset"], config), spec.get("overrides", {}))
-        result_rows = run_config(model, cases, preset)
-        agg = aggregate(result_rows)
-        table.append({"name": spec["name"], "preset": spec["preset"], **{k: v for k, v in agg.items()}})
+        preset = row_preset(spec, config)
+        result_rows = run_config(model, cases, preset, spec.get("masks"))
+        table.append({"name": spec["name"], "preset": spec["preset"], "masks": spec.get("masks"),
+                      **aggregate(result_rows)})
     result = {"n": count, "seed": seed, "size": size, "rows": table}
     write_json(out_dir / "ablation.json", result)
     return result

@@ -83,6 +83,7 @@ class LandmarkTerm:
         robust_delta: float = 3.0,
         visibility: bool = True,
         contour_candidates: dict[int, np.ndarray] | None = None,
+        reliability: bool = True,
     ) -> None:
         self.model = model
         self.targets = targets
@@ -90,6 +91,10 @@ class LandmarkTerm:
         self.delta = robust_delta
         self.visibility = visibility
         emb = landmark_embedding(model, targets.landmark_format)
+        if reliability and emb.reliability is not None:  # calibrated per-landmark noise of the detector
+            rel = torch.as_tensor(emb.reliability, dtype=targets.weights.dtype, device=targets.weights.device)
+            targets = LandmarkTargets(targets.points, targets.weights * rel, targets.landmark_format)
+            self.targets = targets
         self.triangles = torch.as_tensor(model.topology.triangles[emb.triangles], device=targets.points.device)
         self.barycentrics = torch.as_tensor(emb.barycentrics, device=targets.points.device)
         self.scale = targets.face_size() * sigma  # (F,)
@@ -115,7 +120,7 @@ class LandmarkTerm:
         return points, normals
 
     @torch.no_grad()
-    def update_contour(self, scene: Scene) -> None:
+    def update(self, scene: Scene) -> None:
         """Pick, per frame, the candidate vertex of each contour landmark that projects nearest to it."""
         if not self.contour:
             return

@@ -6,6 +6,7 @@ import platform
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -15,7 +16,7 @@ from ..model.morphable import MorphableModel
 from ..scene import Scene
 from .files import write_image, write_json, write_npz
 from .obj import write_obj
-from .overlay import wireframe_overlay
+from .overlay import shaded_overlay
 
 
 def versions() -> dict[str, str]:
@@ -96,17 +97,6 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
     }
 
 
-def mesh_edges(model: MorphableModel, region: str = "face") -> np.ndarray:
-    """Unique polygon edges (E, 2) inside a region, for wireframes."""
-    topo = model.topology
-    polys = topo.polygons
-    quads, tris = polys[polys[:, 3] >= 0], polys[polys[:, 3] < 0]
-    e = np.concatenate([quads[:, [0, 1]], quads[:, [1, 2]], quads[:, [2, 3]], quads[:, [3, 0]],
-                        tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
-    e = e[topo.region(region)[e].all(1)]
-    return np.unique(np.sort(e, axis=1), axis=0)
-
-
 def export_face(model: MorphableModel, fit: FaceFit, rgb: np.ndarray, folder: Path, input_path: str,
                 face_index: int, preset: dict) -> dict:
     """Write the per-face outputs into ``folder`` (a staging folder); returns the report."""
@@ -117,31 +107,70 @@ def export_face(model: MorphableModel, fit: FaceFit, rgb: np.ndarray, folder: Pa
               f"units: {model.units}; axes: x right, y up, z towards the viewer (model frame); "
               f"place in the camera with R, t of params.npz")
     write_obj(folder, "mesh", vertices, model.topology, header=header)
-    write_npz(folder / "params.npz", **params_arrays(model, fit))
+    maps = export_face_maps(model, fit, folder, vertices, preset)
+    params = params_arrays(model, fit)
+    if "displacement" in maps:
+        d = maps["displacement"]
+        params.update(displacement_scale=np.float32(d["scale"]), displacement_offset=np.float32(d["offset"]),
+                      displacement_units=np.asarray(d["units"]))
+    write_npz(folder / "params.npz", **params)
     write_image(folder / "overlay.png", make_overlay(model, fit, rgb))
     fit.timings["export"] = time.perf_counter() - start
     fit.timings["total"] = fit.timings.get("total", 0.0) + fit.timings["export"]
     outputs = ["mesh.obj", "mesh.mtl", "params.npz", "overlay.png", "report.json"]
+    outputs += [f for f in maps.get("files", []) if f not in outputs]
     report = report_dict(model, fit, input_path, face_index, preset, outputs)
+    if maps:
+        report["maps"] = {k: v for k, v in maps.items() if k != "files"}
     write_json(folder / "report.json", report)
     return report
 
 
+def export_face_maps(model: MorphableModel, fit: FaceFit, folder: Path, vertices: np.ndarray, preset: dict) -> dict:
+    """Albedo texture, displacement maps, normal map and detail mesh, when the fit produced them."""
+    state = fit.state
+    if (state.albedo is None and state.displacement is None) or not model.has_uvs:
+        return {}
+    from ..model.albedo import albedo_basis
+    from .maps import export_maps
+
+    cfg = preset.get("export", {})
+    albedo = None
+    if state.albedo is not None:
+        basis = albedo_basis(model, state.albedo.shape[0])
+        albedo = basis.per_vertex(state.albedo.detach(), model.num_vertices).cpu().numpy()
+    displacement = None if state.displacement is None else state.displacement[0, 0].detach().cpu().numpy()
+    return export_maps(folder, vertices, model.topology, displacement=displacement, albedo=albedo,
+                       albedo_size=int(cfg.get("albedo_size", 1024)),
+                       detail_levels=int(cfg.get("detail_levels", 2)) if displacement is not None else None)
+
+
 def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.ndarray:
+    """The fitted mesh rendered (grey Lambertian, or albedo under the fitted light) and blended over the photo."""
+    from ..render import interpolate, pixel_normals, rasterize, shade_grey, sh_shading
+    from .overlay import MAX_SIDE
+
+    h, w = fit.image_size
+    scale = min(1.0, MAX_SIDE / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
     with torch.no_grad():
         scene = Scene(model, fit.state)
-        cam = scene.camera_vertices()
-        pix = scene.project(scene.vertices())[0][0].cpu().numpy()
-        normals_ok = _front_facing_vertices(model, cam[0])
-    edges = mesh_edges(model)
-    return wireframe_overlay(rgb, pix, edges, normals_ok, fit.observation.landmarks, fit.landmarks_fitted)
+        cam = scene.camera_vertices()[:1]
+        K = scene.K()[:1].clone()
+        K[:, :2] *= torch.tensor([size[1] / w, size[0] / h], dtype=K.dtype)[:, None]
+        frags = rasterize(cam, model.topology.triangles, K, size)
+        if fit.state.albedo is not None and fit.state.sh is not None:
+            from ..model.albedo import albedo_basis
 
-
-def _front_facing_vertices(model: MorphableModel, cam_vertices: torch.Tensor) -> np.ndarray:
-    tris = torch.as_tensor(model.topology.triangles, device=cam_vertices.device)
-    v = cam_vertices[tris]
-    n = torch.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0], dim=-1)
-    front = (n * v.mean(1)).sum(-1) < 0
-    out = torch.zeros(cam_vertices.shape[0], dtype=torch.bool, device=cam_vertices.device)
-    out[tris[front].reshape(-1)] = True
-    return out.cpu().numpy()
+            basis = albedo_basis(model, fit.state.albedo.shape[0])
+            albedo = basis.per_vertex(fit.state.albedo, model.num_vertices)
+            linear = interpolate(frags, albedo) * sh_shading(pixel_normals(frags, cam), fit.state.sh[:1])
+            render = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
+        else:
+            render = shade_grey(frags, cam, channels=3)
+        render = render[0].clamp(0, 1).cpu().numpy()
+        mask = frags.mask[0].cpu().numpy()
+    photo = rgb if scale == 1.0 else cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    observed = fit.observation.landmarks * np.array([size[1] / w, size[0] / h])
+    fitted = fit.landmarks_fitted * np.array([size[1] / w, size[0] / h])
+    return shaded_overlay(photo, render, mask, observed, fitted)

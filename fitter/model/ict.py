@@ -66,7 +66,8 @@ def _attach_optional_assets(topology: Topology) -> None:
     if path is not None:
         with np.load(path) as e:
             topology.embeddings["mediapipe478"] = SurfaceEmbedding(
-                e["triangles"].astype(np.int64), e["barycentrics"].astype(np.float32)
+                e["triangles"].astype(np.int64), e["barycentrics"].astype(np.float32),
+                e["reliability"].astype(np.float32) if "reliability" in e.files else None,
             )
     try:
         path = asset_path(PART_LABELS_ASSET)

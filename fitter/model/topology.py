@@ -17,6 +17,7 @@ class SurfaceEmbedding:
 
     triangles: np.ndarray  # (N,) int64 index into Topology.triangles
     barycentrics: np.ndarray  # (N, 3) float32, rows sum to 1
+    reliability: np.ndarray | None = None  # (N,) relative weight of each point as a landmark (None: all 1)
 
     def __len__(self) -> int:
         return len(self.triangles)

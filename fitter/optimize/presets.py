@@ -1,7 +1,8 @@
 """Presets: every weight, iteration count and stage schedule lives in a TOML file, not in code.
 
 A preset may ``extends = "<other preset>"``; a user config file (``--config``) is merged on top. Tables merge
-key by key; a list (such as ``stages``) replaces the inherited one whole.
+key by key; a list (such as ``stages``) replaces the inherited one whole, while ``append_stages`` adds stages
+after the inherited ones.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-PRESET_NAMES = ("fast", "default")
+PRESET_NAMES = ("fast", "default", "vfx")
 
 
 class PresetError(ValueError):
@@ -52,6 +53,7 @@ def load_preset(name: str, config: Path | None = None, _seen: tuple = ()) -> dic
         data = merge(load_preset(parent, None, _seen + (name,)), data)
     if config is not None:
         data = merge(data, _read(config))
+    data["stages"] = list(data.get("stages", [])) + list(data.pop("append_stages", []))
     data["preset"] = name
     validate(data)
     return data
@@ -60,8 +62,8 @@ def load_preset(name: str, config: Path | None = None, _seen: tuple = ()) -> dic
 def validate(preset: dict) -> None:
     from ..state import PARAMETER_NAMES
 
-    stages = preset.get("stages")
-    if not stages:
+    stages = preset.get("stages") or []
+    if not stages and preset.get("preset") != "base":
         raise PresetError("the configuration defines no [[stages]]")
     for stage in stages:
         name = stage.get("name", "?")

@@ -28,6 +28,17 @@ def evaluate(model: MorphableModel, state: FitState, terms: dict, weights: dict[
         return {name: float(weights[name] * terms[name](scene).sum()) for name in weights if name in terms}
 
 
+def adam_groups(state: FitState, names: list[str], lr) -> list[dict]:
+    """Adam parameter groups: one learning rate for all, or a table of rates by parameter name."""
+    tensors = state.tensors()
+    if isinstance(lr, dict):
+        missing = [n for n in names if n not in lr]
+        if missing:
+            raise ValueError(f"the stage's lr table has no rate for {missing}")
+        return [{"params": [tensors[n]], "lr": float(lr[n])} for n in names]
+    return [{"params": [tensors[n] for n in names], "lr": float(lr)}]
+
+
 def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) -> StageLog:
     """Optimise ``stage['free']`` for ``stage['rounds']`` rounds of L-BFGS (or Adam) iterations."""
     start = time.perf_counter()
@@ -48,8 +59,8 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) 
     for _ in range(int(stage.get("rounds", 1))):
         scene = Scene(model, state)
         for term in active.values():  # between rounds: discrete updates (contour choice, visibility sets)
-            if hasattr(term, "update_contour"):
-                term.update_contour(scene)
+            if hasattr(term, "update"):
+                term.update(scene)
         optimizer_name = stage.get("optimizer", "lbfgs")
         if optimizer_name == "lbfgs":
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(stage["iterations"]), history_size=20,
@@ -64,7 +75,7 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) 
 
             opt.step(closure)
         elif optimizer_name == "adam":
-            opt = torch.optim.Adam(params, lr=float(stage.get("lr", 1e-2)))
+            opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), stage.get("lr", 1e-2)))
             for _ in range(int(stage["iterations"])):
                 opt.zero_grad()
                 e = energy()
