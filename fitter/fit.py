@@ -116,6 +116,7 @@ def prepare_stage(model: MorphableModel, state: FitState, stage: dict, terms: di
         return
     if "resolution" in stage:
         photo.set_resolution(int(stage["resolution"]))
+    photo.band = float(stage.get("detail_band", 0.0))
     if float(stage["weights"].get("photometric", 0)) and (state.sh is None or state.albedo is None):
         from .energy.photometric import initial_lighting
 

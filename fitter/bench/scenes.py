@@ -17,7 +17,7 @@ import torch
 
 from ..camera import focal_from_fov, model_to_camera, project
 from ..model.morphable import MorphableModel
-from ..render import interpolate, pixel_normals, rasterize, sh_directional, sh_shading
+from ..render import interpolate, pixel_normals, rasterize, sh_directional, sh_shading, vertex_normals
 
 # Expressions grouped by how they are sampled. "Big" ones drive the extreme subset.
 BIG_EXPRESSIONS = ("jawOpen", "mouthSmile_L", "mouthSmile_R", "mouthPucker", "mouthFunnel", "browInnerUp_L",
@@ -49,11 +49,12 @@ class SyntheticCase:
     iris: np.ndarray  # (3,)
     light: np.ndarray  # (9, 3) SH
     seed: int
+    displacement: np.ndarray | None = None  # (S, S) cm: ground-truth wrinkle detail on the face UV tile
     extras: dict = field(default_factory=dict)
 
 
-def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512) -> SyntheticCase:
-    """A random face, pose, camera, appearance and light, reproducible from (seed, index)."""
+def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True) -> SyntheticCase:
+    """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index)."""
     rng = np.random.default_rng([seed, index])
     names = model.expression_names
     expression = np.zeros(model.num_expression, np.float32)
@@ -92,7 +93,47 @@ def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512) -
         yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll), expression_extreme=extreme,
         skin=np.clip(skin, 0, 1).astype(np.float32), iris=np.clip(iris, 0, 1).astype(np.float32), light=light,
         seed=int(rng.integers(2**31)),
+        displacement=wrinkle_map(np.random.default_rng([seed, index, 3])) if detail else None,
     )
+
+
+# -- ground-truth detail ---------------------------------------------------------------------------------
+DETAIL_SIZE = 512
+
+
+def _segment_distance(u: np.ndarray, v: np.ndarray, a, b) -> np.ndarray:
+    ab = np.subtract(b, a)
+    t = np.clip(((u - a[0]) * ab[0] + (v - a[1]) * ab[1]) / max(float(ab @ ab), 1e-12), 0, 1)
+    return np.hypot(u - (a[0] + t * ab[0]), v - (a[1] + t * ab[1]))
+
+
+def wrinkle_map(rng: np.random.Generator, size: int = DETAIL_SIZE) -> np.ndarray:
+    """Wrinkle-like displacement (cm, negative = groove) on ICT's face UV tile: forehead lines, crow's feet and
+    nasolabial folds placed from the UVs of ICT's landmark vertices, with random depth, count and waviness.
+    Row 0 is v = 1 (texel centres as in fitter.render.render_uv)."""
+    c = (np.arange(size) + 0.5) / size
+    u, v = np.meshgrid(c, 1.0 - c)
+    d = np.zeros((size, size))
+    depth = rng.uniform(0.6, 1.4)
+
+    def groove(dist: np.ndarray, width: float, amp: float) -> np.ndarray:
+        return -amp * np.exp(-((dist / width) ** 2))
+
+    # forehead: horizontal lines above the brows (brows at v ~ 0.80)
+    window = np.clip(1 - np.abs(u - 0.5) / 0.22, 0, 1) ** 0.5
+    for k in range(rng.integers(2, 6)):
+        vk = 0.835 + 0.022 * k + rng.uniform(-0.004, 0.004)
+        wave = 0.004 * np.sin(2 * np.pi * (u * rng.uniform(2, 4) + rng.uniform(0, 1)))
+        d += groove(v - vk - wave, 0.0035, 0.04 * depth) * window
+    # crow's feet at the outer eye corners (u 0.315 and 0.685, v 0.72), rays fanning outwards
+    for corner, side in (((0.30, 0.72), -1), ((0.70, 0.72), 1)):
+        for angle in np.linspace(-0.5, 0.5, rng.integers(3, 5)) + rng.uniform(-0.1, 0.1):
+            end = (corner[0] + side * 0.06 * np.cos(angle), corner[1] + 0.06 * np.sin(angle))
+            d += groove(_segment_distance(u, v, np.array(corner), np.array(end)), 0.003, 0.03 * depth)
+    # nasolabial folds: from beside the nose wings (u 0.43/0.57, v 0.54) down past the mouth corners
+    for top, bottom in (((0.415, 0.555), (0.365, 0.43)), ((0.585, 0.555), (0.635, 0.43))):
+        d += groove(_segment_distance(u, v, np.array(top), np.array(bottom)), 0.008, 0.08 * depth)
+    return d.astype(np.float32)
 
 
 # -- static appearance of the model ----------------------------------------------------------------------
@@ -280,8 +321,13 @@ def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2
         albedo = torch.as_tensor(vertex_albedo(model, case))
         h, w = case.image_size
         big = (h * supersample, w * supersample)
-        frags = rasterize(verts, app.triangles, case_K(case, supersample), big)
-        normals = pixel_normals(frags, verts)
+        if case.displacement is None:
+            frags = rasterize(verts, app.triangles, case_K(case, supersample), big)
+            normals = pixel_normals(frags, verts)
+        else:  # the photo shows the truly displaced dense surface (not a bump-mapped coarse one)
+            dense, tris, albedo, vertex_n = detailed_geometry(model, case, v_model[0], albedo)
+            frags = rasterize(dense, tris, case_K(case, supersample), big)
+            normals = torch.nn.functional.normalize(interpolate(frags, vertex_n), dim=-1, eps=1e-12)
         shade = sh_shading(normals, torch.as_tensor(case.light)[None])
         colour = interpolate(frags, albedo) * shade
         bg = torch.as_tensor(background(big, case.seed))[None]
@@ -299,6 +345,51 @@ def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2
         triangle_id=small.triangle_id[0].numpy(),
         barycentrics=small.bary[0].numpy(),
     )
+
+
+def detailed_geometry(model: MorphableModel, case: SyntheticCase, v_model: torch.Tensor,
+                      albedo: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """Camera-space vertices, triangles, albedo and shading normals of the case's face subdivided twice and
+    displaced by its wrinkle map (eyes without corneas, mouth closed by a dark cap as in the coarse render).
+
+    Linear subdivision leaves the coarse facets flat, so the dense mesh's own normals would show them; the
+    shading normals are the smooth coarse normals plus what the displacement changes:
+    n = normalize(n_smooth + n(displaced dense) - n(flat dense))."""
+    from ..export.detail_mesh import detail_mesh_arrays, subdivide
+
+    topo = model.topology
+    mesh = detail_mesh_arrays(v_model.numpy(), topo, case.displacement, levels=2)
+    colours = subdivide(albedo[:-1].numpy().astype(np.float64), topo, levels=2).base_vertices
+    polys = mesh.polygons
+    tris = [polys[:, [0, k, k + 1]][polys[:, k + 1] >= 0] for k in range(1, polys.shape[1] - 1)]
+    origin = [mesh.polygon_origin[polys[:, k + 1] >= 0] for k in range(1, polys.shape[1] - 1)]
+    tris, origin = np.concatenate(tris), np.concatenate(origin)
+    cornea = np.unique(topo.triangle_polygon[cornea_triangles(model)])
+    keep = ~np.isin(origin, cornea)
+    tris, origin = tris[keep], origin[keep]
+    skin_polys = np.flatnonzero(topo.region("face_and_head")[np.where(topo.polygons >= 0, topo.polygons, 0)].all(1))
+    centre_lips = mesh.vertices[topo.landmarks68[60:68]].mean(0)
+    loops = boundary_loops(tris[np.isin(origin, skin_polys)])
+    loop = min(loops, key=lambda lp: np.linalg.norm(mesh.vertices[lp].mean(0) - centre_lips))
+    n = len(mesh.vertices)
+    cap = np.stack([np.full(len(loop), n), np.roll(loop, -1), loop], 1)
+    pts = torch.as_tensor(mesh.vertices, dtype=torch.float32)[None]
+    cam = model_to_camera(pts, torch.as_tensor(case.rotation, dtype=torch.float32)[None],
+                          torch.as_tensor(case.translation, dtype=torch.float32)[None])
+    centre = cam[:, torch.as_tensor(loop)].mean(1, keepdim=True)
+    centre = centre + 0.6 * (centre / centre.norm(dim=-1, keepdim=True))
+    verts = torch.cat([cam, centre], 1)
+    colour = torch.cat([torch.as_tensor(colours, dtype=torch.float32), albedo[-1:]])
+    all_tris = np.concatenate([tris, cap]).astype(np.int64)
+    flat = torch.as_tensor(mesh.base_vertices, dtype=torch.float32)[None]
+    flat_cam = model_to_camera(flat, torch.as_tensor(case.rotation, dtype=torch.float32)[None],
+                               torch.as_tensor(case.translation, dtype=torch.float32)[None])
+    flat_cam = torch.cat([flat_cam, centre], 1)
+    smooth = model_to_camera(torch.as_tensor(mesh.normals, dtype=torch.float32)[None],
+                             torch.as_tensor(case.rotation, dtype=torch.float32)[None], torch.zeros(1, 3))
+    smooth = torch.cat([smooth, -centre / centre.norm(dim=-1, keepdim=True)], 1)
+    normals = smooth + vertex_normals(verts, all_tris) - vertex_normals(flat_cam, all_tris)
+    return verts, all_tris, colour, normals
 
 
 def project_points(points_cam: np.ndarray, case: SyntheticCase) -> np.ndarray:

@@ -121,6 +121,9 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         fitted_lm = scene.project(emb)[0][0].cpu().numpy()
     truth = prepared.rendered.camera_vertices
     err = np.linalg.norm(cam[mask] - truth[mask], axis=1).mean() * 10.0
+    detail = {}
+    if fit.state.displacement is not None and prepared.case.displacement is not None:
+        detail = displacement_errors(model, prepared, fit.state.displacement[0, 0].detach().cpu().numpy())
     proc = procrustes_error(cam[mask], truth[mask]) * 10.0
     true_lm = true_landmarks(model, prepared)
     face = prepared.observation.faces[0]
@@ -134,7 +137,62 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         "focal_px": float(fit.state.focal()[0]),
         "seconds": seconds,
         "stage_seconds": {k: v for k, v in fit.timings.items() if k.startswith("stage_")},
+        **detail,
     }
+
+
+DETAIL_BAND_TEXELS = 10.0  # displacement is compared after removing a Gaussian blur of this sigma (at 512)
+
+
+def visible_texels(model: MorphableModel, prepared: PreparedCase, size: int) -> np.ndarray:
+    """(size, size) bool: face-material texels whose surface point is seen in the case's image."""
+    import cv2
+
+    from .scenes import appearance
+
+    topo = model.topology
+    tri = prepared.rendered.triangle_id
+    covered = tri >= 0
+    rows = appearance(model).triangles[tri[covered]]  # (N, 3) vertex ids (the mouth cap's centre is V)
+    face = np.zeros(topo.num_vertices + 1, bool)
+    face[topo.triangles[topo.material_triangles("M_Face")].reshape(-1)] = True
+    ok = face[rows].all(1)
+    bary = prepared.rendered.barycentrics[covered][ok]
+    uv = (vertex_uvs(model)[rows[ok]] * bary[:, :, None]).sum(1)
+    mask = np.zeros((size, size), np.uint8)
+    mask[np.clip(((1 - uv[:, 1]) * size).astype(int), 0, size - 1),
+         np.clip((uv[:, 0] * size).astype(int), 0, size - 1)] = 1
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+
+
+def vertex_uvs(model: MorphableModel) -> np.ndarray:
+    """One UV per vertex (its first polygon corner's): exact inside the face's single UV island."""
+    topo = model.topology
+    out = np.zeros((topo.num_vertices, 2), np.float32)
+    valid = topo.polygons >= 0
+    out[topo.polygons[valid][::-1]] = topo.uvs[topo.polygon_uvs[valid][::-1]]
+    return out
+
+
+def displacement_errors(model: MorphableModel, prepared: PreparedCase, fitted: np.ndarray) -> dict:
+    """Mean |fitted - true| displacement (mm) in the detail band over seen face texels, and the same for a zero
+    map (what a method without detail scores)."""
+    import cv2
+
+    truth = prepared.case.displacement
+    size = truth.shape[0]
+    if fitted.shape != truth.shape:
+        fitted = cv2.resize(fitted, truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    sigma = DETAIL_BAND_TEXELS * size / 512.0
+
+    def band(d: np.ndarray) -> np.ndarray:
+        return d - cv2.GaussianBlur(d, (0, 0), sigma)
+
+    seen = visible_texels(model, prepared, size)
+    err = np.abs(band(fitted) - band(truth))[seen].mean() * 10.0
+    zero = np.abs(band(truth))[seen].mean() * 10.0
+    return {"displacement_error_mm": float(err), "displacement_zero_error_mm": float(zero),
+            "displacement_texels_seen": int(seen.sum())}
 
 
 def case_header(prepared: PreparedCase) -> dict:

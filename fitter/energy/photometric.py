@@ -89,6 +89,8 @@ class PhotometricTerm:
             face_tris[topo.triangles_in(topo.region("face"))] = True
         self.face_triangles = torch.as_tensor(face_tris, device=model.device)
 
+    band: float = 0.0  # > 0: high-pass sigma in pixels (set per stage with ``detail_band``)
+
     def set_resolution(self, size: int) -> None:
         self.resolution = int(size)
 
@@ -129,10 +131,32 @@ class PhotometricTerm:
     def __call__(self, scene: Scene) -> torch.Tensor:
         r = self.render(scene)
         mask = r["mask"]
-        res = (r["colour"] - r["photo"]) / self.sigma
+        if self.band:  # detail stages: compare only what a blur of ``band`` pixels does not keep
+            m = mask[..., None].to(r["colour"].dtype)
+            res = (high_pass(r["colour"], m, self.band) - high_pass(r["photo"], m, self.band)) / self.sigma
+        else:
+            res = (r["colour"] - r["photo"]) / self.sigma
         per_pixel = pseudo_huber(res, self.delta).sum(-1)  # (F, S, S)
         count = mask.flatten(1).sum(1).clamp(min=1)
         return (per_pixel * mask).flatten(1).sum(1) / count
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (F, H, W, C) images (zero padding)."""
+    radius = max(1, int(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = k / k.sum()
+    f, h, w, c = x.shape
+    y = x.permute(0, 3, 1, 2).reshape(f * c, 1, h, w)
+    y = torch.nn.functional.conv2d(y, k.view(1, 1, 1, -1), padding=(0, radius))
+    y = torch.nn.functional.conv2d(y, k.view(1, 1, -1, 1), padding=(radius, 0))
+    return y.reshape(f, c, h, w).permute(0, 2, 3, 1)
+
+
+def high_pass(x: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x minus its mask-normalised Gaussian blur: the detail of x inside the mask (F, H, W, C)."""
+    low = gaussian_blur(x * mask, sigma) / gaussian_blur(mask, sigma).clamp(min=1e-6)
+    return (x - low) * mask
 
 
 @torch.no_grad()
