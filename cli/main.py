@@ -56,8 +56,10 @@ def _preset(name: str, config: Path | None) -> dict:
 @click.option("--parser", type=click.Choice(["farl/lapa/448", "farl/celebm/448"]), help="facer parser.")
 @click.option("--parser-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="facer parser weights file (instead of the torch hub cache).")
+@click.option("--renderer", type=click.Choice(["auto", "builtin", "pytorch3d"]),
+              help="Rasterizer backend (default: the preset's, auto = pytorch3d on CUDA when installed).")
 def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights) -> None:
+        segmentation, parser, parser_weights, renderer) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
     from fitter.batch import BatchOptions, run_batch
     from fitter.io import InputError, find_images
@@ -71,7 +73,10 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         paths = find_images(list(inputs), recursive=recursive)
     except InputError as exc:
         raise click.UsageError(str(exc)) from exc
-    options = BatchOptions(preset=_preset(preset, config), detector=detector, largest=largest, device=device,
+    settings = _preset(preset, config)
+    if renderer:
+        settings["renderer"] = renderer
+    options = BatchOptions(preset=settings, detector=detector, largest=largest, device=device,
                            jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None,
                            segmentation=segmentation, parser=parser,
                            parser_weights=str(parser_weights) if parser_weights else None)
@@ -130,13 +135,21 @@ def bench() -> None:
 @click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]))
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
+@click.option("--rows", help="With --ablation: comma-separated row names to run (default: all).")
 @click.option("--size", default=512, show_default=True, help="Rendered image size in pixels.")
-def bench_synthetic(count, seed, out_dir, preset, config, ablation, size) -> None:
+def bench_synthetic(count, seed, out_dir, preset, config, ablation, rows, size) -> None:
     """Render random ICT faces with known geometry, fit them from pixels, write bench.json."""
-    from fitter.bench.synthetic import run_ablation, run_synthetic
+    from fitter.bench.synthetic import ABLATION_ROWS, run_ablation, run_synthetic
 
     if ablation:
-        result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config)
+        specs = ABLATION_ROWS
+        if rows:
+            wanted = [r.strip() for r in rows.split(",") if r.strip()]
+            unknown = sorted(set(wanted) - {r["name"] for r in ABLATION_ROWS})
+            if unknown:
+                raise click.UsageError(f"unknown ablation rows {unknown}; known: {[r['name'] for r in ABLATION_ROWS]}")
+            specs = [r for r in ABLATION_ROWS if r["name"] in wanted]
+        result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config, rows=specs)
         console.print_json(json.dumps({"rows": result["rows"]}))
         return
     result = run_synthetic(out_dir, count=count, seed=seed, preset=_preset(preset, config), size=size)
@@ -146,11 +159,13 @@ def bench_synthetic(count, seed, out_dir, preset, config, ablation, size) -> Non
 @bench.command("render")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
-def bench_render(out_dir, device) -> None:
+@click.option("--renderer", default="auto", show_default=True, type=click.Choice(["auto", "builtin", "pytorch3d"]))
+@click.option("--repeats", default=15, show_default=True, type=click.IntRange(3, 1000))
+def bench_render(out_dir, device, renderer, repeats) -> None:
     """Time rasterize + interpolate + SH shading forward+backward (writes render.json)."""
     from fitter.bench.render_bench import run_render_bench
 
-    result = run_render_bench(Path(out_dir), device=device)
+    result = run_render_bench(Path(out_dir), device=device, backend=renderer, repeats=repeats)
     console.print_json(json.dumps(result))
 
 

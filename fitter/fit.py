@@ -87,9 +87,9 @@ def build_terms(model: MorphableModel, targets: LandmarkTargets, preset: dict, f
 def build_image_terms(model: MorphableModel, preset: dict, photo: np.ndarray | None, masks: PartMasks | None,
                       face: FaceObservation, weights: np.ndarray) -> dict:
     """Photometric and detail terms (need the photo); {} when no stage weighs them or there is no photo."""
-    if photo is None or not (uses_term(preset, "photometric") or uses_term(preset, "displacement_prior")):
+    if photo is None or not any(uses_term(preset, t) for t in ("photometric", "detail", "displacement_prior")):
         return {}
-    from .energy.detail import DisplacementPrior
+    from .energy.detail import DetailTerm, DisplacementPrior
     from .energy.photometric import AlbedoPrior, LightPrior, PhotometricTerm, PhotoTarget
     from .model.albedo import albedo_basis
 
@@ -98,14 +98,17 @@ def build_image_terms(model: MorphableModel, preset: dict, photo: np.ndarray | N
     basis = albedo_basis(model, int(cfg["albedo_modes"]))
     target = PhotoTarget.from_photo(photo, crop, masks, tuple(cfg.get("parts", ("skin", "nose"))))
     prior = preset["albedo"]
+    photometric = PhotometricTerm(model, target, basis, sigma=float(cfg["sigma"]),
+                                  robust_delta=float(cfg["robust_delta"]), backend=str(preset.get("renderer", "auto")))
+    disp = preset["displacement"]
     return {
-        "photometric": PhotometricTerm(model, target, basis, sigma=float(cfg["sigma"]),
-                                       robust_delta=float(cfg["robust_delta"]), backend=str(cfg.get("renderer", "auto"))),
+        "photometric": photometric,
+        "detail": DetailTerm(model, target, basis, photometric.face_triangles, backend=photometric.backend,
+                             **{k: float(v) for k, v in disp.get("detail", {}).items()}),
         "albedo_prior": AlbedoPrior(basis, float(prior["smoothness"]), float(prior["symmetry"]),
                                     tuple(prior["mean_colour"]), float(prior["mean_sigma"])),
         "light_prior": LightPrior(float(preset["lighting"]["sigma"])),
-        "displacement_prior": DisplacementPrior(float(preset["displacement"]["smoothness"]),
-                                                float(preset["displacement"]["magnitude"])),
+        "displacement_prior": DisplacementPrior(**{k: float(v) for k, v in disp.items() if k != "detail"}),
     }
 
 
@@ -116,6 +119,8 @@ def prepare_stage(model: MorphableModel, state: FitState, stage: dict, terms: di
         return
     if "resolution" in stage:
         photo.set_resolution(int(stage["resolution"]))
+        if "detail" in terms:
+            terms["detail"].set_resolution(int(stage["resolution"]))
     photo.band = float(stage.get("detail_band", 0.0))
     if float(stage["weights"].get("photometric", 0)) and (state.sh is None or state.albedo is None):
         from .energy.photometric import initial_lighting
@@ -158,8 +163,10 @@ def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int
         landmark_format=face.landmark_format,
     )
     crop = FitCrop.around(face.landmarks[weights > 0], int(preset["crop"]["size"]), float(preset["crop"]["margin"]))
+    t = time.perf_counter()
     terms = build_terms(model, targets, preset, focal, masks, crop)
     terms.update(build_image_terms(model, preset, photo, masks, face, weights))
+    timings["targets"] = time.perf_counter() - t
     fit = FaceFit(state=state, observation=face, image_size=image_size, focal_guess=focal, crop=crop)
     if masks is not None:
         fit.parts = {"source": masks.source, "weak": masks.weak, "warnings": list(masks.warnings)}
@@ -183,7 +190,9 @@ def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int
         fit.landmarks_fitted = scene.project(points)[0][0].cpu().numpy()
     fit.nme = fit.rmse_px / max(face.inter_ocular, 1e-6)
     if masks is not None and "parts" in model.topology.vertex_labels:
+        t = time.perf_counter()
         fit.parts["iou"] = _ious(model, state, masks, crop)
+        timings["part_iou"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit

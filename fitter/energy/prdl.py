@@ -32,12 +32,16 @@ from ..scene import Scene
 
 # -- point sets and statistics ---------------------------------------------------------------------------
 def farthest_point_sampling(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``k`` points spread over ``points`` (N, D) by greedy farthest-point sampling (exact)."""
+    """Indices of ``k`` points spread over ``points`` (N, D) by greedy farthest-point sampling (exact on at most
+    4k candidates drawn uniformly from the set)."""
     n = len(points)
     if n <= k:
         return np.arange(n)
-    start = int(np.random.default_rng(seed).integers(n))
-    return _fps(np.ascontiguousarray(points, np.float64), k, start)
+    candidates = np.arange(n)
+    if n > 4 * k:  # thin a dense pixel set evenly first: FPS costs O(n k) and the result barely changes
+        candidates = np.random.default_rng(seed + 1).choice(n, 4 * k, replace=False)
+    start = int(np.random.default_rng(seed).integers(len(candidates)))
+    return candidates[_fps(np.ascontiguousarray(points[candidates], np.float64), k, start)]
 
 
 @numba.njit(cache=True)
@@ -94,12 +98,22 @@ class PRDLTargets:
     counts: list[int]  # target points per part
 
 
-def target_points(masks: PartMasks, part: str, max_points: int) -> np.ndarray:
-    """Pixel-centre coordinates (N, 2) of a part (skin: below the brows, without occluded pixels), sampled."""
+def target_points(masks: PartMasks, part: str, max_points: int, crop: FitCrop) -> np.ndarray:
+    """Crop coordinates (N, 2) of a part's pixels (skin: below the brows, without occluded pixels), one point
+    per crop pixel (a big face in a big photo has far more pixels than anchors can tell apart), then reduced
+    to ``max_points`` by farthest-point sampling."""
     pts = masks.points(part, below_brows=(part == "skin"), visible=True)
+    if len(pts) == 0:
+        return np.zeros((0, 2), np.float32)
+    in_crop = (pts - [crop.x0, crop.y0]) * crop.scale
+    if crop.scale < 1:  # several photo pixels per crop pixel: keep one point per crop pixel
+        cell = np.floor(in_crop).astype(np.int64)
+        key = np.unique((cell[:, 1] + 1) * (crop.size + 2) + (cell[:, 0] + 1))
+        in_crop = np.stack([key % (crop.size + 2) - 1, key // (crop.size + 2) - 1], 1) + 0.5
+    pts = in_crop
     if len(pts) > max_points:
         pts = pts[farthest_point_sampling(pts, max_points)]
-    return pts
+    return pts.astype(np.float32)
 
 
 def build_targets(masks: PartMasks, crop: FitCrop, grid: int = 48, skin_points: int = 3000,
@@ -108,13 +122,13 @@ def build_targets(masks: PartMasks, crop: FitCrop, grid: int = 48, skin_points: 
     anchors = anchor_grid(crop.size, grid, device)
     stats, present, counts = [], [], []
     for part in PART_NAMES:
-        pts = target_points(masks, part, skin_points if part == "skin" else part_points)
+        pts = target_points(masks, part, skin_points if part == "skin" else part_points, crop)
         counts.append(len(pts))
         if len(pts) == 0:
             stats.append(torch.zeros(len(anchors), 3, device=device))
             present.append(False)
             continue
-        crop_pts = crop.to_crop(torch.as_tensor(pts, dtype=torch.float32, device=device))
+        crop_pts = torch.as_tensor(pts, dtype=torch.float32, device=device)
         stats.append(distance_stats(anchors, crop_pts, soft) / crop.size)
         present.append(True)
     return PRDLTargets(crop, anchors, torch.stack(stats), torch.tensor(present, device=device), counts)
