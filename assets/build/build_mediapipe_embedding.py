@@ -30,6 +30,7 @@ import torch
 from fitter.bench.scenes import appearance, render_case, sample_case
 from fitter.camera import model_to_camera, project
 from fitter.io import LoadedImage
+from fitter.metrics import similarity_align
 from fitter.model import load_ict
 from fitter.observe import observe_image
 
@@ -126,17 +127,6 @@ def closest_point_on_triangles(p: np.ndarray, tri_pts: np.ndarray) -> tuple[int,
 def read_canonical(path: Path) -> np.ndarray:
     pts = [[float(x) for x in line.split()[1:4]] for line in path.read_text().splitlines() if line.startswith("v ")]
     return np.asarray(pts[:N_MESH])
-
-
-def similarity_residual(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    u, s, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt))
-    s[-1] *= d
-    u[:, -1] *= d
-    scale = s.sum() / (a**2).sum()
-    return np.linalg.norm(scale * a @ (u @ vt) + md - dst, axis=1)
 
 
 def main() -> None:
@@ -242,7 +232,8 @@ def main() -> None:
         "hit_spread_cm_p95": float(np.percentile(spread, 95)),
     }
     if args.canonical.exists():
-        res = similarity_residual(read_canonical(args.canonical), emb_pts[:N_MESH])
+        canonical = read_canonical(args.canonical)
+        res = np.linalg.norm(similarity_align(canonical, emb_pts[:N_MESH]) - emb_pts[:N_MESH], axis=1)
         stats["canonical_similarity_residual_cm_median"] = float(np.median(res))
         stats["canonical_similarity_residual_cm_p95"] = float(np.percentile(res, 95))
     print(json.dumps(stats, indent=1))

@@ -23,6 +23,7 @@ from .. import __version__
 from ..export.files import write_image, write_json
 from ..fit import FaceFit, fit_face
 from ..io import LoadedImage
+from ..metrics import procrustes_error
 from ..model import load_ict
 from ..model.morphable import MorphableModel
 from ..observe import observe_image
@@ -90,18 +91,6 @@ def prepare(model: MorphableModel, count: int, seed: int, size: int) -> list[Pre
         obs = observe_image(LoadedImage.from_array(rendered.image, path=f"<synthetic {seed}:{i}>"), cache=False)
         out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t))
     return out
-
-
-def procrustes_error(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Mean point distance after the best similarity transform of ``estimate`` onto ``truth``."""
-    me, mt = estimate.mean(0), truth.mean(0)
-    a, b = estimate - me, truth - mt
-    u, s, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt))
-    s[-1] *= d
-    u[:, -1] *= d
-    scale = s.sum() / (a**2).sum()
-    return float(np.linalg.norm(scale * a @ (u @ vt) + mt - truth, axis=1).mean())
 
 
 def true_landmarks(model: MorphableModel, prepared: PreparedCase) -> np.ndarray:
@@ -193,6 +182,103 @@ def displacement_errors(model: MorphableModel, prepared: PreparedCase, fitted: n
     zero = np.abs(band(truth))[seen].mean() * 10.0
     return {"displacement_error_mm": float(err), "displacement_zero_error_mm": float(zero),
             "displacement_texels_seen": int(seen.sum())}
+
+
+REGISTRATION_SCALE = 2  # the registration renders are made at this multiple of the image size
+DEPTH_TOLERANCE_CM = 0.3  # a fitted texel is visible when its depth is this close to the fitted render's
+
+
+def registered_displacement(model: MorphableModel, prepared: PreparedCase, state) -> tuple[np.ndarray, np.ndarray]:
+    """The true detail as the fitted mesh carries it: (truth resampled onto the fitted UV layout (S, S) cm,
+    (S, S) bool texels where that is defined).
+
+    Texel t of the fitted face lies at a 3D point of the fitted mesh; where that point is visible in the photo
+    (depth test against the fitted render), the photo shows there the true surface point under the same pixel,
+    whose UV is read from a render of the true mesh; the registered truth at t is the true map at that UV.
+    A detail map fitted to the photo through the fitted mesh can at best reproduce this: the coarse fit's
+    registration error (the fitted and true surfaces put the same UV a few texels apart) is the coarse
+    metrics' business, not the detail's.
+    """
+    from ..render import rasterize, uv_fragments
+    from .scenes import appearance, case_K, case_vertices
+
+    topo = model.topology
+    truth = prepared.case.displacement
+    size = truth.shape[0]
+    h, w = prepared.case.image_size
+    k = REGISTRATION_SCALE
+    app = appearance(model)
+    face_tris = np.zeros(len(topo.triangles), bool)
+    face_tris[topo.material_triangles("M_Face")] = True
+    with torch.no_grad():
+        # the true surface's UV per pixel (the photo's occluders: eyes, mouth cap)
+        _, true_cam = case_vertices(model, prepared.case)
+        cap = true_cam[:, torch.as_tensor(app.mouth_loop)].mean(1, keepdim=True)
+        cap = cap + 0.6 * cap / cap.norm(dim=-1, keepdim=True)  # as in render_case
+        true_frags = rasterize(torch.cat([true_cam, cap], 1), app.triangles, case_K(prepared.case, k),
+                               (h * k, w * k))
+        tid = true_frags.triangle_id[0].numpy()
+        n_model = len(topo.triangles)
+        # appearance triangles = model triangles without the corneas, then the cap: map back to model ids
+        from .scenes import cornea_triangles
+
+        keep = np.ones(n_model, bool)
+        keep[cornea_triangles(model)] = False
+        model_id = np.concatenate([np.flatnonzero(keep), np.full(len(app.triangles) - keep.sum(), -1)])
+        tri_true = np.where(tid >= 0, model_id[np.maximum(tid, 0)], -1)
+        is_face = (tri_true >= 0) & face_tris[np.maximum(tri_true, 0)]
+        pix = true_frags.pix_index.numpy()
+        pix_tri = tri_true.reshape(-1)[pix]
+        sel = pix_tri >= 0
+        corners = topo.uvs[topo.triangle_uvs[pix_tri[sel]]]  # (N, 3, 2)
+        uv_true = np.zeros((h * k * w * k, 2), np.float32)
+        uv_true[pix[sel]] = (corners * true_frags.pix_bary.numpy()[sel][..., None]).sum(1)
+        uv_true = uv_true.reshape(h * k, w * k, 2)
+        # the fitted mesh: each face texel's camera point, its pixel, and the fitted render's depth there
+        scene = Scene(model, state.detached())
+        cam = scene.camera_vertices()[0]
+        K = scene.K()[0].clone()
+        K[:2] *= k
+        fit_frags = rasterize(cam[None], torch.as_tensor(topo.triangles), K[None], (h * k, w * k))
+        depth = fit_frags.depth[0].numpy()
+        uvf = uv_fragments(topo.triangle_uvs, topo.uvs, size, topo.material_triangles("M_Face"))
+        ok = uvf.mask.numpy()
+        tri = uvf.triangle_id.numpy()[ok]
+        points = (cam[torch.as_tensor(topo.triangles[tri])] * uvf.bary[ok][..., None]).sum(1).numpy()
+    pix = points @ K.numpy().T
+    x, y, z = pix[:, 0] / pix[:, 2], pix[:, 1] / pix[:, 2], points[:, 2]
+    col, row = np.floor(x).astype(int), np.floor(y).astype(int)
+    inside = (col >= 0) & (col < w * k) & (row >= 0) & (row < h * k)
+    col, row = np.clip(col, 0, w * k - 1), np.clip(row, 0, h * k - 1)
+    visible = inside & (depth[row, col] > 0) & (np.abs(depth[row, col] - z) < DEPTH_TOLERANCE_CM) & is_face[row, col]
+    # bilinear UV of the true surface where all four neighbours are face, else the pixel's own
+    uv = uv_true[row, col]
+    xs, ys = np.clip(x - 0.5, 0, w * k - 1.001), np.clip(y - 0.5, 0, h * k - 1.001)
+    c0, r0 = xs.astype(int), ys.astype(int)
+    fx, fy = (xs - c0)[:, None], (ys - r0)[:, None]
+    quad = [uv_true[r0, c0], uv_true[r0, c0 + 1], uv_true[r0 + 1, c0], uv_true[r0 + 1, c0 + 1]]
+    face4 = is_face[r0, c0] & is_face[r0, c0 + 1] & is_face[r0 + 1, c0] & is_face[r0 + 1, c0 + 1]
+    spread = np.max([np.abs(q - quad[0]).max(1) for q in quad], axis=0) < 8.0 / size
+    smooth = face4 & spread
+    bil = (quad[0] * (1 - fx) * (1 - fy) + quad[1] * fx * (1 - fy) + quad[2] * (1 - fx) * fy + quad[3] * fx * fy)
+    uv = np.where(smooth[:, None], bil, uv)
+    values = _bilinear(truth, uv[:, 0] * size - 0.5, (1 - uv[:, 1]) * size - 0.5)
+    registered = np.zeros((size, size), np.float32)
+    seen = np.zeros((size, size), bool)
+    idx = np.flatnonzero(ok.reshape(-1))[visible]
+    registered.reshape(-1)[idx] = values[visible]
+    seen.reshape(-1)[idx] = True
+    return registered, seen
+
+
+def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a (H, W) image at pixel-centre coordinates (x, y) (edge values repeat outside)."""
+    h, w = image.shape
+    x, y = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
+    x0, y0 = np.minimum(x.astype(int), w - 2), np.minimum(y.astype(int), h - 2)
+    fx, fy = x - x0, y - y0
+    return (image[y0, x0] * (1 - fx) * (1 - fy) + image[y0, x0 + 1] * fx * (1 - fy)
+            + image[y0 + 1, x0] * (1 - fx) * fy + image[y0 + 1, x0 + 1] * fx * fy)
 
 
 def case_header(prepared: PreparedCase) -> dict:

@@ -57,22 +57,24 @@ def load_ict(device: str = "cpu") -> MorphableModel:
     )
 
 
+def _optional_asset(name: str):
+    """Path of an asset that may not be built yet (None when absent)."""
+    try:
+        return asset_path(name)
+    except FileNotFoundError:
+        return None
+
+
 def _attach_optional_assets(topology: Topology) -> None:
     """Attach assets built after the model itself (they are derived from it by scripts in assets/build/)."""
-    try:
-        path = asset_path(MEDIAPIPE_EMBEDDING_ASSET)
-    except FileNotFoundError:
-        path = None
+    path = _optional_asset(MEDIAPIPE_EMBEDDING_ASSET)
     if path is not None:
         with np.load(path) as e:
             topology.embeddings["mediapipe478"] = SurfaceEmbedding(
                 e["triangles"].astype(np.int64), e["barycentrics"].astype(np.float32),
                 e["reliability"].astype(np.float32) if "reliability" in e.files else None,
             )
-    try:
-        path = asset_path(PART_LABELS_ASSET)
-    except FileNotFoundError:
-        path = None
+    path = _optional_asset(PART_LABELS_ASSET)
     if path is not None:
         with np.load(path) as p:
             topology.vertex_labels["parts"] = p["labels"].astype(np.int64)
