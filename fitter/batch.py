@@ -128,7 +128,7 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
         t = time.perf_counter()
         try:
             fit = fit_face(model, face, image.size, options.preset, image.exif_focal_35mm,
-                           masks=masks[k] if masks else None)
+                           masks=masks[k] if masks else None, photo=image.rgb_float)
             fit.timings["observe"] = observe_seconds / len(faces)
             fit.timings["total"] += fit.timings["observe"]
             fit.warnings.extend(obs.warnings)

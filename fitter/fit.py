@@ -43,8 +43,11 @@ class FaceFit:
 
 
 def focal_guess(image_size: tuple[int, int], preset: dict, exif_focal_35mm: float | None = None) -> float:
-    """EXIF focal length when the photo has one, else the preset's default field of view."""
+    """The preset's known focal length (``camera.focal_px``), else EXIF's, else the default field of view."""
     h, w = image_size
+    known = float(preset["camera"].get("focal_px", 0) or 0)
+    if known > 0:
+        return known
     from_exif = focal_from_exif(exif_focal_35mm, w, h)
     if from_exif:
         return from_exif

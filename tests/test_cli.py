@@ -93,3 +93,18 @@ def test_doctor_lists_components():
     assert result.exit_code == 0
     for word in ("mediapipe", "fan", "facer", "pytorch3d", "builtin"):
         assert word in result.output
+
+
+def test_default_preset_runs_the_photometric_stages(tmp_path):
+    out = tmp_path / "out"
+    result = run("fit", EXAMPLES / "Luciano.png", "-o", out, "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "Luciano" / "report.json").read_text())
+    assert "photometric" in report["energies"]["photometric-128"]
+    assert not [w for w in report["warnings"] if "skipped" in w], report["warnings"]
+    assert report["parts"]["source"] == "landmarks" and report["parts"]["weak"] is True
+    assert set(report["parts"]["iou"]) >= {"skin", "nose", "left_eye"}
+    assert (out / "Luciano" / "albedo.png").stat().st_size > 0
+    assert "map_Kd albedo.png" in (out / "Luciano" / "mesh.mtl").read_text()
+    params = np.load(out / "Luciano" / "params.npz")
+    assert params["sh"].shape == (1, 9, 3) and params["albedo"].shape[1] == 3
