@@ -60,6 +60,8 @@ ABLATION_ROWS: list[dict] = [
     {"name": "prdl/oracle", "preset": "default", "stages": ["rigid", "prdl"], "without": ["landmarks"],
      "rigid_term": "prdl", "masks": "oracle"},
     {"name": "landmarks+prdl+photometric", "preset": "default", "masks": "pipeline"},
+    {"name": "landmarks+prdl+photometric/known-focal", "preset": "default", "masks": "pipeline",
+     "known_focal": True},
     {"name": "vfx", "preset": "vfx", "masks": "pipeline"},
 ]
 
@@ -312,7 +314,8 @@ def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | 
     raise ValueError(f"unknown mask mode {kind!r}")
 
 
-def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline") -> list[dict]:
+def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline",
+               known_focal: bool = False) -> list[dict]:
     from ..fit import uses_term
 
     if not uses_term(preset, "prdl"):
@@ -325,6 +328,8 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
             rows.append({**row, "detected": False})
             continue
         t = time.perf_counter()
+        if known_focal:  # the camera's focal length given, as EXIF or a calibration would
+            preset = merge(preset, {"camera": {"focal_px": prepared.case.focal, "focal_log_sigma": 0.01}})
         part_masks = case_masks(model, prepared, face, masks, preset)
         photo = prepared.rendered.image.astype(np.float32) / 255.0
         fit = fit_face(model, face, prepared.case.image_size, preset, masks=part_masks, photo=photo)
@@ -392,7 +397,7 @@ def run_ablation(out_dir: Path, count: int = 50, seed: int = 0, size: int = 512,
     table = []
     for spec in rows or ABLATION_ROWS:
         preset = row_preset(spec, config)
-        result_rows = run_config(model, cases, preset, spec.get("masks"))
+        result_rows = run_config(model, cases, preset, spec.get("masks"), bool(spec.get("known_focal")))
         table.append({"name": spec["name"], "preset": spec["preset"], "masks": spec.get("masks"),
                       **aggregate(result_rows)})
     result = {"n": count, "seed": seed, "size": size, "rows": table}
