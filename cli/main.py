@@ -62,7 +62,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         segmentation, parser, parser_weights, renderer) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
     from fitter.batch import BatchOptions, run_batch
-    from fitter.io import InputError, find_images
+    from fitter.io import InputError, discover_inputs
 
     if device == "cuda":
         import torch
@@ -70,9 +70,13 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
     try:
-        paths = find_images(list(inputs), recursive=recursive)
+        found = discover_inputs(list(inputs), recursive=recursive, videos=True)
     except InputError as exc:
         raise click.UsageError(str(exc)) from exc
+    paths = found.images
+    not_fitted = [{"input": str(v), "reason": f"{v}: video input is not fitted by `facefit fit` yet; extract "
+                                             "frames to images (e.g. with ffmpeg) and fit those"}
+                  for v in found.videos]
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
@@ -87,7 +91,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         def advance(outcome) -> None:
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
-        summary = run_batch(paths, out_dir, options, on_image=advance)
+        summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted)
     _print_summary(summary, out_dir)
     if summary["fitted"] == 0 and summary["skipped"] == 0:
         sys.exit(1)

@@ -165,8 +165,9 @@ def _worker_init(threads: int) -> None:
 
 
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
-              on_image: Callable[[ImageOutcome], None] | None = None) -> dict:
-    """Process every image and write ``summary.json``; returns the summary."""
+              on_image: Callable[[ImageOutcome], None] | None = None,
+              extra_failures: list[dict] | None = None) -> dict:
+    """Process every image and write ``summary.json`` (plus ``extra_failures``, inputs refused earlier)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = output_stems(paths)
@@ -194,6 +195,7 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
         order = {str(p): i for i, p in enumerate(paths)}
         outcomes.sort(key=lambda o: order.get(o.input, 0))
     summary = summarise(outcomes, options, time.perf_counter() - start)
+    summary["failed"] = list(extra_failures or []) + summary["failed"]
     write_json(out_dir / SUMMARY, summary)
     return summary
 

@@ -108,3 +108,15 @@ def test_default_preset_runs_the_photometric_stages(tmp_path):
     assert "map_Kd albedo.png" in (out / "Luciano" / "mesh.mtl").read_text()
     params = np.load(out / "Luciano" / "params.npz")
     assert params["sh"].shape == (1, 9, 3) and params["albedo"].shape[1] == 3
+
+
+def test_video_inputs_are_reported_not_dropped(tmp_path):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    result = run("fit", tmp_path, "-o", tmp_path / "out", "--preset", "fast", "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 1  # nothing could be fitted
+    failed = json.loads((tmp_path / "out" / "summary.json").read_text())["failed"]
+    assert len(failed) == 1 and "video" in failed[0]["reason"] and failed[0]["input"].endswith("clip.avi")
