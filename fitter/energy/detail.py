@@ -105,22 +105,16 @@ def cauchy(x: torch.Tensor, delta: float) -> torch.Tensor:
     return delta * delta * torch.log1p((x / delta) ** 2)
 
 
-def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+def _morphology(masks: torch.Tensor, radius: int, dilate: bool = False) -> torch.Tensor:
+    """Per-frame erosion (or dilation) of boolean masks (F, H, W) by a disc of ``radius`` pixels."""
     if radius <= 0:
-        return mask
+        return masks
     import cv2
 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.erode(mask.astype(np.uint8), kernel, borderValue=0) > 0
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    if radius <= 0:
-        return mask
-    import cv2
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel, borderValue=0) > 0
+    op = cv2.dilate if dilate else cv2.erode
+    return torch.stack([torch.as_tensor(op(m.cpu().numpy().astype(np.uint8), kernel, borderValue=0) > 0,
+                                        device=masks.device) for m in masks])
 
 
 def photo_footprint(scale: float, crop_size: int, size: int) -> float:
@@ -214,16 +208,16 @@ class DetailTerm:
         skin[frags.pix_index[face]] = True
         skin = skin.reshape(frags.frames, size, size) & valid
         radius = int(round(self.erode * self._scale(size)))
-        mask = torch.stack([torch.as_tensor(_erode(m.cpu().numpy(), radius), device=dev) for m in skin])
+        mask = _morphology(skin, radius)
         points = interpolate_packed(frags, cam)
         facing = -(normals * nnf.normalize(points, dim=-1)).sum(-1)
         keep = mask.reshape(-1)[frags.pix_index] & (facing > self.grazing) & face
         idx = frags.pix_index[keep]
         tri, frame, normals = frags.pix_triangle[keep], frags.pix_frame[keep], normals[keep]
-        tu, tv = _triangle_tangents(cam, frags.triangles, tri, frame, torch.as_tensor(topo.triangle_uvs, device=dev),
-                                    torch.as_tensor(topo.uvs, device=dev, dtype=cam.dtype))
-        corners = torch.as_tensor(topo.uvs, device=dev, dtype=cam.dtype)[torch.as_tensor(topo.triangle_uvs,
-                                                                                          device=dev)[tri]]
+        triangle_uvs = torch.as_tensor(topo.triangle_uvs, device=dev)
+        uvs = torch.as_tensor(topo.uvs, device=dev, dtype=cam.dtype)
+        tu, tv = _triangle_tangents(cam, frags.triangles, tri, frame, triangle_uvs, uvs)
+        corners = uvs[triangle_uvs[tri]]
         uv = torch.bmm(frags.pix_bary[keep][:, None, :].to(cam.dtype), corners)[:, 0]
         albedo_v = self.albedo.per_vertex(state.albedo.detach(), self.model.num_vertices)
         albedo = torch.bmm(frags.pix_bary[keep][:, None, :].to(cam.dtype), albedo_v[frags.triangles[tri]])[:, 0]
@@ -237,7 +231,7 @@ class DetailTerm:
         r0 = (hp_render0 - hp_photo).reshape(-1)[idx]
         # outliers and their surroundings (the edge of a brow spreads over the blur's width)
         bad = self._dense(idx, (r0.abs() >= self.outlier).to(r0.dtype), frags.frames, size)[..., 0] > 0
-        bad = torch.stack([torch.as_tensor(_dilate(b.cpu().numpy(), radius), device=dev) for b in bad])
+        bad = _morphology(bad, radius, dilate=True)
         inlier = ~bad.reshape(-1)[idx]
         m_in = self._dense(idx[inlier], torch.ones_like(log_photo[inlier]), frags.frames, size)
         data = {"index": idx[inlier], "uv": uv[inlier], "tu": tu[inlier], "tv": tv[inlier],
@@ -294,7 +288,7 @@ class DetailTerm:
         if r.numel() == 0:
             return r.new_zeros(frames)
         loss = cauchy(r * data["weight"] / data["sigma"], self.delta)
-        frame = data["index"] // (data["size"] * data["size"])
+        frame = data["frame"]
         total = loss.new_zeros(frames).index_add(0, frame, loss)
         count = loss.new_zeros(frames).index_add(0, frame, torch.ones_like(loss)).clamp(min=1)
         return total / count
