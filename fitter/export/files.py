@@ -44,10 +44,13 @@ def write_json(path: Path, data: dict) -> None:
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(path)
+    tmp = _tmp_sibling(path)  # unique per writer: concurrent writers of one path never share it
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_image(path: Path, image: np.ndarray) -> None:

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,14 +157,9 @@ class PartMasks:
                   "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         if self.brow_line is not None:
             arrays["brow_line"] = self.brow_line
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from ..export.files import write_npz
+
+        write_npz(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> "PartMasks":

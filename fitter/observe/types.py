@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,15 +86,9 @@ class ImageObservation:
             if face.roi is not None:
                 arrays[f"f{k}_roi"] = np.asarray(face.roi, np.float32)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a name unique to this writer, so concurrent writers of one path never share a temporary file
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        from ..export.files import write_npz
+
+        write_npz(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> "ImageObservation":
