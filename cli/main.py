@@ -61,7 +61,7 @@ def _preset(name: str, config: Path | None) -> dict:
 def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
         segmentation, parser, parser_weights, renderer) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
-    from fitter.batch import BatchOptions, run_batch
+    from fitter.app.batch import BatchOptions, run_batch
     from fitter.io import InputError, discover_inputs
 
     if device == "cuda":
@@ -114,7 +114,7 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
 @main.command()
 def doctor() -> None:
     """Say which detectors, parsers, renderers and weights are available here."""
-    from fitter.doctor import diagnose
+    from fitter.app.doctor import diagnose
 
     report = diagnose()
     table = Table(title="facefit doctor")

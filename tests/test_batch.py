@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from fitter.batch import BatchOptions, face_folder_name, output_stems, run_batch
+from fitter.app.batch import BatchOptions, face_folder_name, output_stems, run_batch
 from fitter.optimize.presets import load_preset
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from fitter.export.files import staged_folder, write_json, write_npz
+from fitter.common.files import staged_folder, write_json, write_npz
 from fitter.export.obj import mtl_text, obj_text, read_obj_vertices, write_obj
 
 

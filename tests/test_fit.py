@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from fitter.fit import fit_face
+from fitter.optimize.fit import fit_face
 from fitter.metrics import procrustes_error
 from fitter.model.contour import contour_candidates
 from fitter.optimize.presets import load_preset, merge

@@ -3,7 +3,7 @@ import torch
 
 from fitter.camera import MODEL_TO_OPENCV
 from fitter.energy.landmarks import landmark_embedding
-from fitter.init import (blendshape_name_map, expression_from_blendshapes, initialise, rotation_from_mediapipe,
+from fitter.optimize.init import (blendshape_name_map, expression_from_blendshapes, initialise, rotation_from_mediapipe,
                          solve_pose)
 from fitter.scene import Scene
 from synthetic_faces import ground_truth, observe

@@ -4,7 +4,7 @@ Reproducible: ``python assets/build/build_mediapipe_embedding.py`` (about 2 minu
 
 Method (render, detect, look up, aggregate):
 1. Render synthetic ICT faces (varied identity, near-neutral expression, yaw within +-25 deg, pitch within
-   +-15 deg) with facefit's own renderer (fitter.bench.scenes).
+   +-15 deg) with facefit's own renderer (fitter.synth.scenes).
 2. Run the real MediaPipe face landmarker on each render.
 3. For every landmark, find the rendered surface under it: the triangle at that pixel and the
    perspective-correct barycentrics of the landmark inside it. Mesh landmarks (0-467) must land on skin
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from fitter.bench.scenes import appearance, render_case, sample_case
+from fitter.synth.scenes import appearance, render_case, sample_case
 from fitter.camera import model_to_camera, project
 from fitter.io import LoadedImage
 from fitter.metrics import similarity_align
@@ -166,7 +166,7 @@ def main() -> None:
     # aggregate and snap to the allowed surface of the neutral mean shape (indices into topology.triangles)
     n_model_tris = len(topo.triangles)
     kept = np.ones(n_model_tris, bool)
-    from fitter.bench.scenes import cornea_triangles
+    from fitter.synth.scenes import cornea_triangles
 
     kept[cornea_triangles(model)] = False
     render_to_model = np.flatnonzero(kept)  # rendering triangle i (< len) is model triangle render_to_model[i]

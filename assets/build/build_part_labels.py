@@ -2,7 +2,7 @@
 
 Reproducible: ``python assets/build/build_part_labels.py`` (about 1 minute on 2 cores).
 
-Method: render synthetic ICT faces in varied shapes, expressions and poses (fitter.bench.scenes); detect them
+Method: render synthetic ICT faces in varied shapes, expressions and poses (fitter.synth.scenes); detect them
 with MediaPipe; segment them with facefit's landmark segmentation (fitter.observe.segment_faces, backend
 "landmarks"); every covered pixel votes, with its barycentric weights, for the part of its three triangle
 corners. Each vertex takes the part with most votes ("none" if the pixels it covers lie outside every
@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from fitter.bench.scenes import appearance, render_case, sample_case
+from fitter.synth.scenes import appearance, render_case, sample_case
 from fitter.io import LoadedImage
 from fitter.model import load_ict
 from fitter.observe import PART_NAMES, observe_image, segment_faces

@@ -13,7 +13,7 @@ from ..model.morphable import MorphableModel
 from ..observe.seg_landmarks import brow_line
 from ..observe.segmentation import PART_NAMES, PartMasks
 from ..observe.types import FaceObservation
-from .scenes import RenderedCase, appearance
+from ..synth.scenes import RenderedCase, appearance
 
 
 def oracle_masks(model: MorphableModel, rendered: RenderedCase, true_landmarks: np.ndarray) -> PartMasks:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..export.files import write_image, write_json
-from ..fit import FaceFit, fit_face
+from ..common.files import write_image, write_json
+from ..optimize.fit import FaceFit, fit_face
 from ..io import LoadedImage
 from ..metrics import procrustes_error
 from ..model import load_ict
@@ -30,7 +30,7 @@ from ..observe import observe_image
 from ..optimize.presets import load_preset, merge
 from ..scene import Scene
 from .masks import corrupt_masks, oracle_masks
-from .scenes import RenderedCase, SyntheticCase, project_points, render_case, sample_case
+from ..synth.scenes import RenderedCase, SyntheticCase, project_points, render_case, sample_case
 
 REGION = "face"
 EXAMPLE_IMAGES = 8
@@ -140,7 +140,7 @@ def visible_texels(model: MorphableModel, prepared: PreparedCase, size: int) -> 
     """(size, size) bool: face-material texels whose surface point is seen in the case's image."""
     import cv2
 
-    from .scenes import appearance
+    from ..synth.scenes import appearance
 
     topo = model.topology
     tri = prepared.rendered.triangle_id
@@ -231,7 +231,7 @@ def registered_displacement(model: MorphableModel, prepared: PreparedCase, state
     metrics' business, not the detail's.
     """
     from ..render import rasterize, uv_fragments
-    from .scenes import appearance, case_K, case_vertices
+    from ..synth.scenes import appearance, case_K, case_vertices
 
     topo = model.topology
     truth = prepared.case.displacement
@@ -251,7 +251,7 @@ def registered_displacement(model: MorphableModel, prepared: PreparedCase, state
         tid = true_frags.triangle_id[0].numpy()
         n_model = len(topo.triangles)
         # appearance triangles = model triangles without the corneas, then the cap: map back to model ids
-        from .scenes import cornea_triangles
+        from ..synth.scenes import cornea_triangles
 
         keep = np.ones(n_model, bool)
         keep[cornea_triangles(model)] = False
@@ -345,7 +345,7 @@ def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | 
 
 def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline",
                known_focal: bool = False) -> list[dict]:
-    from ..fit import uses_term
+    from ..optimize.fit import uses_term
 
     if not uses_term(preset, "prdl"):
         masks = None

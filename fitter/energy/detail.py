@@ -19,63 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from ..common.filters import gaussian_blur, high_pass, morphology as _morphology
+from ..render import bump
+from ..render.bump import map_slopes, tilted_normals, triangle_tangents as _triangle_tangents
 from ..scene import Scene
 
 GEOMETRY = ("identity", "expression", "rotation", "translation", "log_focal", "principal", "albedo")
-
-
-def _sample(map_: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of a (1, 1, S, S) map at UVs (F, H, W, 2) of the face tile (v up, row 0 = v = 1)."""
-    grid = torch.stack([2.0 * uv[..., 0] - 1.0, 1.0 - 2.0 * uv[..., 1]], -1).to(map_.dtype)
-    frames = uv.shape[0]
-    return nnf.grid_sample(map_.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)[:, 0]
-
-
-def _triangle_tangents(cam: torch.Tensor, tris: torch.Tensor, tri: torch.Tensor, frame: torch.Tensor,
-                       triangle_uvs: torch.Tensor, uvs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera-space UV tangents T_u, T_v (N, 3) of triangles ``tri`` (N,) in frames ``frame`` (N,)."""
-    corners = cam[frame[:, None], tris[tri]]  # (N, 3, 3)
-    uv = uvs[triangle_uvs[tri]]  # (N, 3, 2)
-    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    d1, d2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
-    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    det = torch.where(det.abs() < 1e-12, torch.full_like(det, 1e-12), det)
-    tu = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) / det[:, None]
-    tv = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) / det[:, None]
-    return tu, tv
-
-
-def uv_tangents(scene: Scene, frags, triangle_uvs: torch.Tensor, uvs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel camera-space UV tangents T_u, T_v (F, H, W, 3) of each pixel's triangle."""
-    tu, tv = _triangle_tangents(scene.camera_vertices(), frags.triangles, frags.pix_triangle, frags.pix_frame,
-                                triangle_uvs, uvs)
-    return frags.scatter(tu), frags.scatter(tv)
-
-
-def map_slopes(displacement: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The map's derivatives (d_u, d_v) at UVs (F, H, W, 2): central differences over one texel."""
-    dev = uv.device
-    h = 1.0 / displacement.shape[-1]
-    du = (_sample(displacement, uv + torch.tensor([h, 0.0], device=dev)) -
-          _sample(displacement, uv - torch.tensor([h, 0.0], device=dev))) / (2 * h)
-    dv = (_sample(displacement, uv + torch.tensor([0.0, h], device=dev)) -
-          _sample(displacement, uv - torch.tensor([0.0, h], device=dev))) / (2 * h)
-    return du, dv
-
-
-def tilted_normals(normals: torch.Tensor, tu: torch.Tensor, tv: torch.Tensor, du: torch.Tensor,
-                   dv: torch.Tensor) -> torch.Tensor:
-    """Unit normals of the displaced surface from the smooth normals (..., 3), the UV tangents and the slopes.
-
-    cross(T_u + d_u n, T_v + d_v n) = T_u x T_v + d_v T_u x n + d_u n x T_v; the first term is replaced by the
-    smooth normal scaled by the tangents' area (s = orientation of the UV map), so d = 0 gives the smooth
-    shading exactly and only the map's slope tilts it."""
-    base = torch.cross(tu, tv, dim=-1)
-    area = base.norm(dim=-1, keepdim=True)
-    s = torch.sign((base * normals).sum(-1, keepdim=True) + 1e-12)
-    tilt = dv[..., None] * torch.cross(tu, normals, dim=-1) + du[..., None] * torch.cross(normals, tv, dim=-1)
-    return nnf.normalize(area * normals + s * tilt, dim=-1, eps=1e-12)
 
 
 def displaced_normals(scene: Scene, frags, normals: torch.Tensor, uv: torch.Tensor, displacement: torch.Tensor,
@@ -83,12 +32,8 @@ def displaced_normals(scene: Scene, frags, normals: torch.Tensor, uv: torch.Tens
     """Shading normals (F, H, W, 3) of the displaced surface on face pixels; ``normals`` elsewhere."""
     topo = scene.model.topology
     dev = normals.device
-    tu, tv = uv_tangents(scene, frags, torch.as_tensor(topo.triangle_uvs, device=dev),
-                         torch.as_tensor(topo.uvs, device=dev, dtype=normals.dtype))
-    du, dv = map_slopes(displacement, uv)
-    n = tilted_normals(normals, tu, tv, du, dv)
-    use = (frags.mask & face_triangles[frags.triangle_id.clamp(min=0)])[..., None]
-    return torch.where(use, n, normals)
+    return bump.displaced_normals(scene.camera_vertices(), frags, normals, uv, displacement, face_triangles,
+                                  torch.as_tensor(topo.triangle_uvs, device=dev), torch.as_tensor(topo.uvs, device=dev))
 
 
 def _log_shaded(normals: torch.Tensor, albedo: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
@@ -103,18 +48,6 @@ def cauchy(x: torch.Tensor, delta: float) -> torch.Tensor:
     """Redescending robust loss: x**2 for |x| << delta, delta**2 log(1 + (x / delta)**2) beyond; a residual far
     beyond the knee (an albedo edge, a misplaced feature) pulls with a force that falls like 1 / |x|."""
     return delta * delta * torch.log1p((x / delta) ** 2)
-
-
-def _morphology(masks: torch.Tensor, radius: int, dilate: bool = False) -> torch.Tensor:
-    """Per-frame erosion (or dilation) of boolean masks (F, H, W) by a disc of ``radius`` pixels."""
-    if radius <= 0:
-        return masks
-    import cv2
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    op = cv2.dilate if dilate else cv2.erode
-    return torch.stack([torch.as_tensor(op(m.cpu().numpy().astype(np.uint8), kernel, borderValue=0) > 0,
-                                        device=masks.device) for m in masks])
 
 
 def photo_footprint(scale: float, crop_size: int, size: int) -> float:
@@ -189,7 +122,6 @@ class DetailTerm:
     def coarse(self, scene: Scene) -> dict:
         """The coarse fit's packed render on the compared pixels (memoised per geometry and size)."""
         from ..render import interpolate_packed, pixel_normals, rasterize
-        from .photometric import high_pass
 
         state = scene.state
         size = self.resolution
@@ -269,14 +201,11 @@ class DetailTerm:
 
     def residuals(self, scene: Scene) -> tuple[torch.Tensor, dict]:
         """(r (N,) high-passed log residuals at the compared pixels, the coarse data)."""
-        from .photometric import high_pass
 
         data = self.coarse(scene)
         idx = data["index"]
         log_r = self._dense(idx, self.log_render(scene, data), data["frames"], data["size"])
         if data["footprint"] > 0:  # the photo's pixels average the scene; the render samples it
-            from .photometric import gaussian_blur
-
             m = data["mask"]
             log_r = gaussian_blur(log_r * m, data["footprint"]) / gaussian_blur(m, data["footprint"]).clamp(min=1e-6) * m
         hp = high_pass(log_r, data["mask"], data["band"]).reshape(-1)[idx]
@@ -371,8 +300,6 @@ class DisplacementPrior:
             self.texel_weight = self.line_floor + (1.0 - self.line_floor) / (1.0 + (r / self.line) ** 2)
 
     def __call__(self, scene: Scene) -> torch.Tensor:
-        from .photometric import gaussian_blur
-
         d = scene.state.displacement[0, 0] * 10.0  # mm
         size = d.shape[-1]
         # differences scaled to a 512 grid so the weight means the same at every pyramid level

@@ -16,17 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..common.colour import srgb_to_linear
+from ..common.filters import high_pass
 from ..crop import FitCrop
 from ..model.albedo import AlbedoBasis
 from ..model.morphable import MorphableModel
+from ..render import bump
 from ..scene import Scene
 from .base import pseudo_huber
 
 FACE_MATERIAL = "M_Face"
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
 @dataclass
@@ -121,12 +120,13 @@ class PhotometricTerm:
     def detail_normals(self, scene: Scene, frags, normals: torch.Tensor) -> torch.Tensor:
         """Per-pixel normals of the surface displaced along its normals by the state's UV displacement map."""
         from ..render import interpolate
-        from .detail import displaced_normals
 
         topo = self.model.topology
         uv = interpolate(frags, torch.as_tensor(topo.uvs, device=normals.device),
                          torch.as_tensor(topo.triangle_uvs, device=normals.device))
-        return displaced_normals(scene, frags, normals, uv, scene.state.displacement, self.face_triangles)
+        return bump.displaced_normals(scene.camera_vertices(), frags, normals, uv, scene.state.displacement,
+                                      self.face_triangles, torch.as_tensor(topo.triangle_uvs, device=normals.device),
+                                      torch.as_tensor(topo.uvs, device=normals.device))
 
     def __call__(self, scene: Scene) -> torch.Tensor:
         r = self.render(scene)
@@ -139,24 +139,6 @@ class PhotometricTerm:
         per_pixel = pseudo_huber(res, self.delta).sum(-1)  # (F, S, S)
         count = mask.flatten(1).sum(1).clamp(min=1)
         return (per_pixel * mask).flatten(1).sum(1) / count
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (F, H, W, C) images (zero padding)."""
-    radius = max(1, int(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = k / k.sum()
-    f, h, w, c = x.shape
-    y = x.permute(0, 3, 1, 2).reshape(f * c, 1, h, w)
-    y = torch.nn.functional.conv2d(y, k.view(1, 1, 1, -1), padding=(0, radius))
-    y = torch.nn.functional.conv2d(y, k.view(1, 1, -1, 1), padding=(radius, 0))
-    return y.reshape(f, c, h, w).permute(0, 2, 3, 1)
-
-
-def high_pass(x: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
-    """x minus its mask-normalised Gaussian blur: the detail of x inside the mask (F, H, W, C)."""
-    low = gaussian_blur(x * mask, sigma) / gaussian_blur(mask, sigma).clamp(min=1e-6)
-    return (x - low) * mask
 
 
 @torch.no_grad()

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..fit import FaceFit
+from ..optimize.fit import FaceFit
 from ..model.morphable import MorphableModel
 from ..scene import Scene
-from .files import write_image, write_json, write_npz
+from ..common.files import write_image, write_json, write_npz
 from .obj import write_obj
 from .overlay import shaded_overlay
 

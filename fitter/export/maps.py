@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..common.colour import linear_to_srgb, srgb_to_linear  # noqa: F401 (re-exported for callers)
 from ..model.topology import Topology
 from .exr import atomic_write_bytes, write_exr
 from .obj import mtl_text
@@ -538,17 +539,6 @@ def write_normal_map(folder: Path, normals: np.ndarray, bits: int = 8, stem: str
 # ---------------------------------------------------------------------------------------------- albedo
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 transfer: 12.92 x below 0.0031308, else 1.055 x^(1/2.4) - 0.055 (input clipped to [0, 1])."""
-    x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4))
-
-
 def write_albedo(folder: Path, albedo, mask=None, linear: bool = True, dilate_px: int = 8,
                  stem: str = "albedo") -> Path:
     """Write ``albedo.png``: 8-bit sRGB RGB (with an sRGB chunk).
@@ -630,7 +620,7 @@ def write_material(folder: Path, topology: Topology, stem: str = "mesh",
                    textures: dict[str, dict[str, str]] | None = None) -> Path:
     """(Re)write ``<stem>.mtl`` with the texture entries (default: :func:`face_textures` of ``folder``,
     without displacement); the other materials keep their colours."""
-    from .files import write_text
+    from ..common.files import write_text
 
     folder = Path(folder)
     textures = face_textures(folder) if textures is None else textures

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model.topology import Topology
-from .files import write_text
+from ..common.files import write_text
 
 # Default material colours (diffuse) when no texture is written for a material.
 DEFAULT_DIFFUSE = {

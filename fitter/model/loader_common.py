@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .morphable import MorphableModel
-from .topology import SurfaceEmbedding, Topology, triangulate
+from .topology import FACE_MATERIAL, SurfaceEmbedding, Topology, triangulate
 
 MODEL_FRAME = "x right, y up, the face looks towards +z"
 
@@ -24,7 +24,6 @@ UNIT_TO_CM = {"m": 100.0, "dm": 10.0, "cm": 1.0, "mm": 0.1, "um": 1e-4, "µm": 1
 # A face or head is 10-30 cm wide; outside this range the units are almost certainly wrong.
 PLAUSIBLE_WIDTH_CM = (3.0, 80.0)
 
-DEFAULT_MATERIAL = "M_Face"  # the name ICT gives its face material, so material lookups keep working
 
 
 class ModelFormatError(ValueError):
@@ -300,7 +299,7 @@ def assemble_model(
         polygons=polygons.astype(np.int32),
         polygon_uvs=polygon_uvs.astype(np.int32),
         polygon_material=np.zeros(len(polygons), np.int64),
-        material_names=[DEFAULT_MATERIAL],
+        material_names=[FACE_MATERIAL],
         uvs=np.asarray(uvs, np.float32),
         num_vertices=num_vertices,
         regions=regions,

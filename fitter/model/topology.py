@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+FACE_MATERIAL = "M_Face"  # ICT's face-skin material; loaders of other models give their face this name too
+
 
 @dataclass
 class SurfaceEmbedding:
@@ -60,6 +62,16 @@ class Topology:
     def material_triangles(self, *names: str) -> np.ndarray:
         ids = [self.material_names.index(n) for n in names]
         return np.flatnonzero(np.isin(self.triangle_material, ids))
+
+    def face_triangles(self) -> np.ndarray:
+        """Indices of the face-skin triangles, the one rule shared by fitting (photometric, detail) and the
+        exported maps: the face material when the model has it, else the ``face`` region, else every
+        triangle."""
+        if FACE_MATERIAL in self.material_names:
+            return self.material_triangles(FACE_MATERIAL)
+        if "face" in self.regions:
+            return self.triangles_in(self.regions["face"])
+        return np.arange(len(self.triangles))
 
 
 def triangulate(polygons: np.ndarray, polygon_uvs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -157,7 +157,7 @@ class PartMasks:
                   "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         if self.brow_line is not None:
             arrays["brow_line"] = self.brow_line
-        from ..export.files import write_npz
+        from ..common.files import write_npz
 
         write_npz(path, **arrays)
 

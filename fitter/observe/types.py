@@ -86,7 +86,7 @@ class ImageObservation:
             if face.roi is not None:
                 arrays[f"f{k}_roi"] = np.asarray(face.roi, np.float32)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        from ..export.files import write_npz
+        from ..common.files import write_npz
 
         write_npz(path, **arrays)
 

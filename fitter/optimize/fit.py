@@ -7,18 +7,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .camera import focal_from_exif, focal_from_fov
-from .crop import FitCrop
-from .energy.landmarks import LandmarkTargets, LandmarkTerm, landmark_embedding
-from .energy.priors import ExpressionPrior, FocalPrior, IdentityPrior
+from ..camera import focal_from_exif, focal_from_fov
+from ..crop import FitCrop
+from ..energy.landmarks import LandmarkTargets, LandmarkTerm, landmark_embedding
+from ..energy.priors import ExpressionPrior, FocalPrior, IdentityPrior
 from .init import InitSettings, initialise
-from .model.contour import contour_candidates
-from .model.morphable import MorphableModel
-from .observe.segmentation import PartMasks
-from .observe.types import FaceObservation
-from .optimize.schedule import StageLog, run_stage
-from .scene import Scene
-from .state import FitState
+from ..model.contour import contour_candidates
+from ..model.morphable import MorphableModel
+from ..observe.segmentation import PartMasks
+from ..observe.types import FaceObservation
+from .schedule import StageLog, run_stage
+from ..scene import Scene
+from ..state import FitState
 
 
 @dataclass
@@ -68,7 +68,7 @@ def build_terms(model: MorphableModel, targets: LandmarkTargets, preset: dict, f
         candidates = contour_candidates(model, targets.landmark_format)
     terms = {}
     if masks is not None and crop is not None and uses_term(preset, "prdl"):
-        from .energy.prdl import PRDLTerm, build_targets
+        from ..energy.prdl import PRDLTerm, build_targets
 
         cfg = preset["prdl"]
         prdl_targets = build_targets(masks, crop, grid=int(cfg["grid"]), skin_points=int(cfg["skin_points"]),
@@ -92,9 +92,9 @@ def build_image_terms(model: MorphableModel, preset: dict, photo: np.ndarray | N
     """Photometric and detail terms (need the photo); {} when no stage weighs them or there is no photo."""
     if photo is None or not any(uses_term(preset, t) for t in ("photometric", "detail", "displacement_prior")):
         return {}
-    from .energy.detail import DetailTerm, DisplacementPrior
-    from .energy.photometric import AlbedoPrior, LightPrior, PhotometricTerm, PhotoTarget
-    from .model.albedo import albedo_basis
+    from ..energy.detail import DetailTerm, DisplacementPrior
+    from ..energy.photometric import AlbedoPrior, LightPrior, PhotometricTerm, PhotoTarget
+    from ..model.albedo import albedo_basis
 
     cfg = preset["photometric"]
     crop = FitCrop.around(face.landmarks[weights > 0], int(cfg["crop_size"]), float(preset["crop"]["margin"]))
@@ -126,7 +126,7 @@ def prepare_stage(model: MorphableModel, state: FitState, stage: dict, terms: di
             terms["detail"].set_resolution(int(stage["resolution"]))
     photo.band = float(stage.get("detail_band", 0.0))
     if float(stage["weights"].get("photometric", 0)) and (state.sh is None or state.albedo is None):
-        from .energy.photometric import initial_lighting
+        from ..energy.photometric import initial_lighting
 
         state.albedo, state.sh = initial_lighting(photo, Scene(model, state))
     size = stage.get("displacement_resolution")
@@ -202,6 +202,6 @@ def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int
 
 
 def _ious(model: MorphableModel, state: FitState, masks: PartMasks, crop: FitCrop) -> dict[str, float]:
-    from .energy.prdl import part_ious
+    from ..energy.prdl import part_ious
 
     return part_ious(model, Scene(model, state), masks, crop)

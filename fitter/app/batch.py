@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
-from .export.files import staged_folder, write_json
+from .. import __version__
+from ..common.files import staged_folder, write_json
 
 SUMMARY = "summary.json"
 
@@ -82,7 +82,7 @@ _MODEL_CACHE: dict = {}
 
 def _model(device: str):
     if device not in _MODEL_CACHE:
-        from .model import load_ict
+        from ..model import load_ict
 
         _MODEL_CACHE[device] = load_ict(device)
     return _MODEL_CACHE[device]
@@ -90,10 +90,10 @@ def _model(device: str):
 
 def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -> ImageOutcome:
     """Fit every face of one image; never raises (errors become the outcome's reason)."""
-    from .export.face import export_face
-    from .fit import fit_face
-    from .io import ImageError, load_image
-    from .observe import observe_image
+    from ..export.face import export_face
+    from ..optimize.fit import fit_face
+    from ..io import ImageError, load_image
+    from ..observe import observe_image
 
     start = time.perf_counter()
     outcome = ImageOutcome(input=str(path))
@@ -145,8 +145,8 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
 
 def segment(image, faces: list, options: BatchOptions) -> list | None:
     """Part masks per face when the preset weighs PRDL (else None)."""
-    from .fit import uses_term
-    from .observe import segment_faces
+    from ..optimize.fit import uses_term
+    from ..observe import segment_faces
 
     if not uses_term(options.preset, "prdl"):
         return None

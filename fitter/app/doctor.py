@@ -1,16 +1,16 @@
 """``facefit doctor``: one row per component saying whether it is usable here, and what to do if not."""
 from __future__ import annotations
 
-from . import __version__
+from .. import __version__
 
 
 def diagnose() -> list[dict]:
     """Rows {component, status: ok|missing|error, detail} for detectors, parsers, renderers, devices."""
-    from .observe import backends
+    from ..observe import backends
 
     rows = [{"component": "facefit", "status": "ok", "detail": __version__}]
     try:
-        from .model import load_ict
+        from ..model import load_ict
 
         model = load_ict()
         emb = "with" if "mediapipe478" in model.topology.embeddings else "WITHOUT"

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from .camera import MODEL_TO_OPENCV, matrix_to_axis_angle
-from .model.morphable import MorphableModel
-from .model.topology import SurfaceEmbedding
-from .state import FitState
+from ..camera import MODEL_TO_OPENCV, matrix_to_axis_angle
+from ..model.morphable import MorphableModel
+from ..model.topology import SurfaceEmbedding
+from ..state import FitState
 
 _FLIP = MODEL_TO_OPENCV.numpy().astype(np.float64)
 

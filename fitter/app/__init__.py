@@ -1,0 +1,1 @@
+"""Batch fitting, diagnostics: the application layer over the library."""

@@ -1,0 +1,1 @@
+"""Leaves: atomic files, the one content-hash cache, colour transfer curves, image filters."""

@@ -1,0 +1,1 @@
+"""The perceptual shape critic (network, data synthesis, training). Empty until its issue lands."""
