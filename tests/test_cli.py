@@ -123,7 +123,7 @@ def test_video_inputs_are_reported_not_dropped(tmp_path):
 
 
 VFX_SHORT = """
-[photometric]
+[photo]
 crop_size = 256
 
 [export]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fitter.common.files import staged_folder, write_json, write_npz
-from fitter.export.obj import mtl_text, obj_text, read_obj_vertices, write_obj
+from fitter.export.obj import mtl_text, read_obj_vertices, write_obj
 
 
 def test_obj_keeps_quads_uvs_and_materials(ict, tmp_path):

@@ -21,7 +21,8 @@ import torch
 
 from .. import __version__
 from ..common.files import write_image, write_json
-from ..optimize.fit import FaceFit, fit_face
+from ..optimize.fit import fit_face
+from ..optimize.result import FaceFit
 from ..io import LoadedImage
 from ..metrics import procrustes_error
 from ..model import load_ict
@@ -358,7 +359,7 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
             continue
         t = time.perf_counter()
         if known_focal:  # the camera's focal length given, as EXIF or a calibration would
-            preset = merge(preset, {"camera": {"focal_px": prepared.case.focal, "focal_log_sigma": 0.01}})
+            preset = merge(preset, {"camera": {"focal_px": prepared.case.focal}, "focal_prior": {"log_sigma": 0.01}})
         part_masks = case_masks(model, prepared, face, masks, preset)
         photo = prepared.rendered.image.astype(np.float32) / 255.0
         fit = fit_face(model, face, prepared.case.image_size, preset, masks=part_masks, photo=photo)

@@ -1,17 +1,11 @@
-"""Fine detail as a UV displacement map: shading normals of the displaced surface, the detail term, its priors.
-
-The map d(u, v) (model units, along the coarse surface normal) covers the face's UV tile. For each rendered
-pixel the displaced surface p' = p + d n has tangents dp'/du = T_u + d_u n and dp'/dv = T_v + d_v n
-(bump mapping: the small d * dn/du term is dropped), where T_u, T_v are the coarse triangle's UV tangents
-and d_u, d_v the map's derivatives (central differences of bilinear samples, so gradients reach every texel
-a pixel touches). The shading normal is their cross product, with the flat T_u x T_v replaced by the smooth
-interpolated normal so that a zero map shades exactly like the coarse mesh.
+"""The detail term: a UV displacement map d(u, v) (model units, along the coarse surface normal, on the face's
+UV tile) fitted to the photo's fine shading, with bump-mapped normals (fitter.render.bump).
 
 :class:`DetailTerm` fits the map to the photo's fine shading only (see docs/detail.md): the coarse fit's
 render and the photo are compared as high-passed log intensities, on eroded skin away from part boundaries,
 silhouettes and grazing views, without pixels whose residual at zero displacement is too large to be a
-wrinkle's shading (albedo edges, misaligned features), through a Cauchy loss. :class:`DisplacementPrior`
-keeps the map sparse (most skin has no wrinkle), smooth and free of low frequencies.
+wrinkle's shading (albedo edges, misaligned features), through a Cauchy loss (fitter.energy.displacement_prior keeps the map
+sparse, smooth and free of low frequencies).
 """
 from __future__ import annotations
 
@@ -19,35 +13,22 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from ..common.filters import gaussian_blur, high_pass, morphology as _morphology
-from ..render import bump
-from ..render.bump import map_slopes, tilted_normals, triangle_tangents as _triangle_tangents
+from ..common.filters import high_pass, masked_blur, morphology
+from ..common.settings import Setting
+from ..model.albedo import albedo_basis
+from ..render import interpolate_packed, pixel_normals, rasterize, sh_basis
+from ..render.bump import map_slopes, tilted_normals, triangle_tangents
 from ..scene import Scene
+from .base import REFERENCE_SIZE, Term, TermContext, TermSpec, cauchy, register
+from .photo_target import crop_intrinsics, face_triangle_mask, photo_targets
 
 GEOMETRY = ("identity", "expression", "rotation", "translation", "log_focal", "principal", "albedo")
 
 
-def displaced_normals(scene: Scene, frags, normals: torch.Tensor, uv: torch.Tensor, displacement: torch.Tensor,
-                      face_triangles: torch.Tensor) -> torch.Tensor:
-    """Shading normals (F, H, W, 3) of the displaced surface on face pixels; ``normals`` elsewhere."""
-    topo = scene.model.topology
-    dev = normals.device
-    return bump.displaced_normals(scene.camera_vertices(), frags, normals, uv, displacement, face_triangles,
-                                  torch.as_tensor(topo.triangle_uvs, device=dev), torch.as_tensor(topo.uvs, device=dev))
-
-
 def _log_shaded(normals: torch.Tensor, albedo: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
     """log of the summed channels of albedo (N, 3) * SH shading of normals (N, 3) under sh (N, 9, 3)."""
-    from ..render import sh_basis
-
     shade = torch.bmm(sh_basis(normals, lambertian=True)[:, None, :], sh.to(normals.dtype))[:, 0]
     return torch.log((albedo * shade).sum(-1).clamp(min=1e-4))
-
-
-def cauchy(x: torch.Tensor, delta: float) -> torch.Tensor:
-    """Redescending robust loss: x**2 for |x| << delta, delta**2 log(1 + (x / delta)**2) beyond; a residual far
-    beyond the knee (an albedo edge, a misplaced feature) pulls with a force that falls like 1 / |x|."""
-    return delta * delta * torch.log1p((x / delta) ** 2)
 
 
 def photo_footprint(scale: float, crop_size: int, size: int) -> float:
@@ -60,7 +41,7 @@ def photo_footprint(scale: float, crop_size: int, size: int) -> float:
     return float(np.sqrt(var * r * r + (1.0 / 12.0 if r < 1 else 0.0)))
 
 
-class DetailTerm:
+class DetailTerm(Term):
     """Fine shading of the photo explained by the displacement map (the coarse fit, albedo and light held).
 
     Per pixel of the crop (rendered at the stage's ``resolution``), the residual is
@@ -101,12 +82,13 @@ class DetailTerm:
         self.triangles = torch.as_tensor(topo.triangles, device=model.device)
         self._cache: tuple | None = None
 
-    def set_resolution(self, size: int) -> None:
-        self.resolution = int(size)
+    def configure(self, stage: dict) -> None:
+        if "resolution" in stage:
+            self.resolution = int(stage["resolution"])
 
     def _scale(self, size: int) -> float:
-        """Pixel lengths are given at a 512 crop; they scale with the rendered size."""
-        return size / 512.0
+        """Pixel lengths are given at the reference crop size; they scale with the rendered size."""
+        return size / REFERENCE_SIZE
 
     @staticmethod
     def _geometry(state) -> list[torch.Tensor]:
@@ -121,8 +103,6 @@ class DetailTerm:
     @torch.no_grad()
     def coarse(self, scene: Scene) -> dict:
         """The coarse fit's packed render on the compared pixels (memoised per geometry and size)."""
-        from ..render import interpolate_packed, pixel_normals, rasterize
-
         state = scene.state
         size = self.resolution
         cached = self._cached(state, size)
@@ -130,9 +110,10 @@ class DetailTerm:
             return cached
         dev = state.device
         topo = self.model.topology
-        crop, photo, valid = self.target.level(size, dev)
+        crops, photo, valid = self.target.level(size, dev)
         cam = scene.camera_vertices().detach()
-        frags = rasterize(cam, self.triangles, crop.K(scene.K().detach()), (size, size), backend=self.backend)
+        frags = rasterize(cam, self.triangles, crop_intrinsics(crops, scene.K().detach()), (size, size),
+                          backend=self.backend)
         normals = pixel_normals(frags, cam, packed=True)
         face = self.face_triangles[frags.pix_triangle]
         # compared pixels: segmented skin on rendered face, eroded, facing the camera
@@ -140,7 +121,7 @@ class DetailTerm:
         skin[frags.pix_index[face]] = True
         skin = skin.reshape(frags.frames, size, size) & valid
         radius = int(round(self.erode * self._scale(size)))
-        mask = _morphology(skin, radius)
+        mask = morphology(skin, radius)
         points = interpolate_packed(frags, cam)
         facing = -(normals * nnf.normalize(points, dim=-1)).sum(-1)
         keep = mask.reshape(-1)[frags.pix_index] & (facing > self.grazing) & face
@@ -148,7 +129,7 @@ class DetailTerm:
         tri, frame, normals = frags.pix_triangle[keep], frags.pix_frame[keep], normals[keep]
         triangle_uvs = torch.as_tensor(topo.triangle_uvs, device=dev)
         uvs = torch.as_tensor(topo.uvs, device=dev, dtype=cam.dtype)
-        tu, tv = _triangle_tangents(cam, frags.triangles, tri, frame, triangle_uvs, uvs)
+        tu, tv = triangle_tangents(cam, frags.triangles, tri, frame, triangle_uvs, uvs)
         corners = uvs[triangle_uvs[tri]]
         uv = torch.bmm(frags.pix_bary[keep][:, None, :].to(cam.dtype), corners)[:, 0]
         albedo_v = self.albedo.per_vertex(state.albedo.detach(), self.model.num_vertices)
@@ -163,7 +144,7 @@ class DetailTerm:
         r0 = (hp_render0 - hp_photo).reshape(-1)[idx]
         # outliers and their surroundings (the edge of a brow spreads over the blur's width)
         bad = self._dense(idx, (r0.abs() >= self.outlier).to(r0.dtype), frags.frames, size)[..., 0] > 0
-        bad = _morphology(bad, radius, dilate=True)
+        bad = morphology(bad, radius, dilate=True)
         inlier = ~bad.reshape(-1)[idx]
         m_in = self._dense(idx[inlier], torch.ones_like(log_photo[inlier]), frags.frames, size)
         data = {"index": idx[inlier], "uv": uv[inlier], "tu": tu[inlier], "tv": tv[inlier],
@@ -171,7 +152,9 @@ class DetailTerm:
                 "hp_photo": high_pass(self._dense(idx[inlier], log_photo[inlier], frags.frames, size), m_in,
                                       sigma).reshape(-1)[idx[inlier]],
                 "mask": m_in, "size": size, "frames": frags.frames, "band": sigma,
-                "footprint": self.footprint * photo_footprint(self.target.crop.scale, self.target.crop.size, size),
+                # the photo's own blur, from the first frame's crop (detail maps are fitted to single photos)
+                "footprint": self.footprint * photo_footprint(self.target.frames[0].crop.scale,
+                                                              self.target.crop_size, size),
                 "dropped": int((~inlier).sum())}
         # log-intensity noise grows as the light falls (the photo's noise is about constant in linear units):
         # weigh each residual by the pixel's brightness, and measure the noise (sigma <= 0: from the data)
@@ -206,8 +189,7 @@ class DetailTerm:
         idx = data["index"]
         log_r = self._dense(idx, self.log_render(scene, data), data["frames"], data["size"])
         if data["footprint"] > 0:  # the photo's pixels average the scene; the render samples it
-            m = data["mask"]
-            log_r = gaussian_blur(log_r * m, data["footprint"]) / gaussian_blur(m, data["footprint"]).clamp(min=1e-6) * m
+            log_r = masked_blur(log_r, data["mask"], data["footprint"]) * data["mask"]
         hp = high_pass(log_r, data["mask"], data["band"]).reshape(-1)[idx]
         return hp - data["hp_photo"], data
 
@@ -223,102 +205,26 @@ class DetailTerm:
         return total / count
 
 
-def line_response(depth: torch.Tensor, length: float, width: float, orientations: int = 8) -> torch.Tensor:
-    """How line-like the grooves of a map are: the largest, over ``orientations`` directions, of the average of
-    ``depth`` (S, S) (>= 0) under an elongated Gaussian (sigmas ``length`` along and ``width`` across, texels).
-    A groove along some direction keeps its full depth; an isolated pit of the same depth is diluted by the
-    length (about pit size / (2.5 length))."""
-    radius = max(1, int(np.ceil(3 * length)))
-    y, x = torch.meshgrid(torch.arange(-radius, radius + 1, dtype=depth.dtype, device=depth.device),
-                          torch.arange(-radius, radius + 1, dtype=depth.dtype, device=depth.device), indexing="ij")
-    kernels = []
-    for k in range(orientations):
-        th = np.pi * k / orientations
-        along = x * np.cos(th) + y * np.sin(th)
-        across = -x * np.sin(th) + y * np.cos(th)
-        kern = torch.exp(-0.5 * (along / length) ** 2 - 0.5 * (across / width) ** 2)
-        kernels.append(kern / kern.sum())
-    out = nnf.conv2d(depth[None, None], torch.stack(kernels)[:, None], padding=radius)
-    return out[0].amax(0)
+def build(ctx: TermContext) -> DetailTerm:
+    cfg = ctx.section("detail")
+    basis = albedo_basis(ctx.model, int(ctx.section("albedo")["modes"]))
+    return DetailTerm(ctx.model, photo_targets(ctx), basis, face_triangle_mask(ctx.model),
+                      backend=str(ctx.preset["renderer"]), **{k: float(v) for k, v in cfg.items()})
 
 
-class DisplacementPrior:
-    """Priors on the displacement map d (mm), means over the map's texels.
+SPEC = register(TermSpec(
+    "detail", build, needs=("photo",),
+    settings={
+        "sigma": Setting("float", "log-intensity noise; <= 0 measures it from the residuals"),
+        "robust_delta": Setting("float", "Cauchy knee in units of sigma", positive=True),
+        "band": Setting("float", "high-pass blur (pixels at the reference crop size)", positive=True),
+        "erode": Setting("float", "skin mask erosion (pixels at the reference size)", low=0),
+        "outlier": Setting("float", "zero-map residual (log intensity) beyond which a pixel is dropped",
+                           positive=True),
+        "grazing": Setting("float", "minimum facing cosine of a compared pixel", low=-1, high=1),
+        "footprint": Setting("float", "scale of the photo's pixel blur applied to the render", low=0),
+        "structure": Setting("float", "> 0: down-weight pixels where the coarse shading has fine structure", low=0),
+    },
+    stage_settings={"resolution": Setting("int", "render size of the crop in this stage", low=8)},
+    doc="fine shading of the photo explained by the displacement map"))
 
-    - ``sparsity``: smooth L1, sqrt(d^2 + eps^2) - eps (``sparsity_eps`` mm): most skin carries no wrinkle, and
-      an L1 prior keeps it at zero where the photo gives no clear evidence; raised texels (d > 0) pay
-      ``sparsity + raised``: skin detail is mostly creases (grooves), and the sign prior settles the
-      shading's ambiguity between a groove and the ridge beside it;
-    - ``line``: with ``line`` > 0 (mm), the sparsity weight of each texel is re-set at the start of every
-      round (:meth:`update`) from the current map: texels on a line-like groove (:func:`line_response`
-      about ``line`` mm deep or more, sigmas ``line_length`` x ``line_width`` texels at 512) pay down to
-      ``line_floor`` of it, isolated pits (noise fitted as detail) the full weight. A first round on a zero
-      map finds candidates with uniform weights; the next ones keep the grooves and drop the pits
-      (a reweighted L1 that prefers elongated support);
-    - ``smoothness``: squared texel differences (on a 512 grid, whatever the map's size);
-    - ``magnitude``: squared displacement;
-    - ``low_frequency``: the squared map blurred by ``low_sigma`` texels (at 512): broad shape belongs to the
-      identity and expression coefficients, not to the detail.
-    """
-
-    name = "displacement_prior"
-
-    def __init__(self, smoothness: float = 1.0, magnitude: float = 0.1, low_frequency: float = 0.0,
-                 low_sigma: float = 16.0, sparsity: float = 0.0, sparsity_eps: float = 0.01, raised: float = 0.0,
-                 line: float = 0.0, line_length: float = 6.0, line_width: float = 1.0,
-                 line_floor: float = 0.05) -> None:
-        self.smoothness = smoothness
-        self.magnitude = magnitude
-        self.low_frequency = low_frequency
-        self.low_sigma = low_sigma
-        self.sparsity = sparsity
-        self.sparsity_eps = sparsity_eps
-        self.raised = raised
-        self.line = line
-        self.line_length = line_length
-        self.line_width = line_width
-        self.line_floor = line_floor
-        self.texel_weight: torch.Tensor | None = None  # (S, S) sparsity weight per texel (None: uniform)
-
-    def update(self, scene: Scene) -> None:
-        """Re-set the per-texel sparsity weights from the current map (called between rounds)."""
-        d = scene.state.displacement
-        if not self.line or d is None:
-            self.texel_weight = None
-            return
-        with torch.no_grad():
-            depth = (-d[0, 0] * 10.0).clamp(min=0)
-            size = depth.shape[-1]
-            scale = size / 512.0
-            small = depth
-            if size > 256:  # the response is smooth along the lines: compute it at 256 and upsample
-                small = nnf.avg_pool2d(depth[None, None], size // 256)[0, 0]
-                scale = 0.5
-            r = line_response(small, max(self.line_length * scale, 1.0), max(self.line_width * scale, 0.5))
-            if r.shape != depth.shape:
-                r = nnf.interpolate(r[None, None], size=depth.shape, mode="bilinear", align_corners=False)[0, 0]
-            self.texel_weight = self.line_floor + (1.0 - self.line_floor) / (1.0 + (r / self.line) ** 2)
-
-    def __call__(self, scene: Scene) -> torch.Tensor:
-        d = scene.state.displacement[0, 0] * 10.0  # mm
-        size = d.shape[-1]
-        # differences scaled to a 512 grid so the weight means the same at every pyramid level
-        gx = (d[:, 1:] - d[:, :-1]) * (size / 512.0)
-        gy = (d[1:, :] - d[:-1, :]) * (size / 512.0)
-        e = self.smoothness * ((gx**2).mean() + (gy**2).mean()) + self.magnitude * (d**2).mean()
-        if self.sparsity or self.raised:
-            eps = self.sparsity_eps
-            pen = torch.sqrt(d**2 + eps * eps) - eps
-            w = self.sparsity
-            if self.texel_weight is not None:
-                tw = self.texel_weight
-                if tw.shape != d.shape:
-                    tw = nnf.interpolate(tw[None, None], size=d.shape, mode="bilinear", align_corners=False)[0, 0]
-                w = w * tw
-            w = torch.where(d > 0, w + self.raised, w * torch.ones_like(d))
-            e = e + (w * pen).mean()
-        if self.low_frequency:
-            low = gaussian_blur(d[None, :, :, None], self.low_sigma * size / 512.0)
-            e = e + self.low_frequency * (low**2).mean()
-        frames = scene.state.num_frames
-        return e.expand(frames) / frames

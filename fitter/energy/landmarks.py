@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.settings import Setting
+from ..model.contour import contour_candidates
 from ..model.morphable import MorphableModel
 from ..model.topology import SurfaceEmbedding
 from ..scene import Scene
-from .base import pseudo_huber
+from .base import Term, TermContext, TermSpec, pseudo_huber, register
 
 
 @dataclass
@@ -70,7 +72,7 @@ def vertex_embedding(triangles: np.ndarray, vertices: np.ndarray) -> SurfaceEmbe
     return SurfaceEmbedding(tri_ids, bary)
 
 
-class LandmarkTerm:
+class LandmarkTerm(Term):
     """sum_i w_i * rho(|proj(p_i) - l_i| / (sigma * face_size)) per frame."""
 
     name = "landmarks"
@@ -84,12 +86,16 @@ class LandmarkTerm:
         visibility: bool = True,
         contour_candidates: dict[int, np.ndarray] | None = None,
         reliability: bool = True,
+        visibility_offset: float = 0.05,
+        visibility_width: float = 0.15,
     ) -> None:
         self.model = model
         self.targets = targets
         self.sigma = sigma
         self.delta = robust_delta
         self.visibility = visibility
+        self.visibility_offset = visibility_offset
+        self.visibility_width = visibility_width
         emb = landmark_embedding(model, targets.landmark_format)
         if reliability and emb.reliability is not None:  # calibrated per-landmark noise of the detector
             rel = torch.as_tensor(emb.reliability, dtype=targets.weights.dtype, device=targets.weights.device)
@@ -136,7 +142,7 @@ class LandmarkTerm:
         cam_p = scene.to_camera(points)
         cam_n = scene.to_camera(normals + points) - cam_p
         facing = -(cam_n * cam_p).sum(-1) / (cam_n.norm(dim=-1) * cam_p.norm(dim=-1)).clamp(min=1e-9)
-        return ((facing + 0.05) / 0.15).clamp(0.0, 1.0)
+        return ((facing + self.visibility_offset) / self.visibility_width).clamp(0.0, 1.0)
 
     # -- energy ------------------------------------------------------------------------------------------
     def residuals(self, scene: Scene) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,3 +168,31 @@ class LandmarkTerm:
         res, _ = self.residuals(scene)
         w = (self.targets.weights > 0).float()
         return ((res.pow(2).sum(-1) * w).sum(-1) / w.sum(-1).clamp(min=1)).sqrt()
+
+
+def build(ctx: TermContext) -> LandmarkTerm:
+    cfg = ctx.section("landmarks")
+    fmt = ctx.evidence.landmark_format
+    points, weights = ctx.evidence.landmarks()
+    targets = LandmarkTargets(torch.as_tensor(points, device=ctx.device), torch.as_tensor(weights, device=ctx.device),
+                              fmt)
+    candidates = contour_candidates(ctx.model, fmt) if cfg["contour"] == "slide" else None
+    return LandmarkTerm(ctx.model, targets, sigma=float(cfg["sigma"]), robust_delta=float(cfg["robust_delta"]),
+                        visibility=bool(cfg["visibility"]), contour_candidates=candidates,
+                        reliability=bool(cfg["reliability"]), visibility_offset=float(cfg["visibility_offset"]),
+                        visibility_width=float(cfg["visibility_width"]))
+
+
+SPEC = register(TermSpec(
+    "landmarks", build,
+    settings={
+        "sigma": Setting("float", "landmark noise as a fraction of the face size", positive=True),
+        "robust_delta": Setting("float", "pseudo-Huber knee in units of sigma", positive=True),
+        "visibility": Setting("bool", "down-weight landmarks on surfaces facing away"),
+        "visibility_offset": Setting("float", "facing cosine below zero where the weight reaches 0", low=0, high=1),
+        "visibility_width": Setting("float", "facing-cosine ramp from weight 0 to 1", positive=True),
+        "contour": Setting("str", "jawline landmarks slide along the silhouette or stay fixed",
+                           choices=("slide", "fixed")),
+        "reliability": Setting("bool", "weigh each landmark by its calibrated detector noise"),
+    },
+    doc="observed 2D landmarks against the projected model landmarks"))

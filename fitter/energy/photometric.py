@@ -1,77 +1,39 @@
-"""Photometric agreement between a Lambertian render of the fit and the photo, inside the fitting crop.
+"""Photometric agreement between a Lambertian render of the fit and the photo, inside each frame's crop.
 
 colour(pixel) = albedo(pixel) * shading(normal(pixel)) under second-order SH lighting, compared with the
 photo (linearised from sRGB) through a robust pseudo-Huber loss, over the pixels that are both rendered face
-skin (the face material, not eyes) and, when part masks exist, segmented as face (not hair or occluders).
-Rendering happens at the stage's ``resolution`` (a coarse-to-fine pyramid over stages): the photo is
-area-downsampled to match, so one preset weight works at every level.
-
-When the state carries a UV displacement map, per-pixel normals are those of the displaced surface
-(bump mapping: p' = p + d(uv) n, with the surface's UV tangents), so the same term fits fine detail.
+skin (the model's face triangles) and, when part masks exist, segmented as face (not hair or occluders).
+Rendering happens at the stage's ``resolution`` (a coarse-to-fine pyramid over stages). When the state
+carries a UV displacement map, per-pixel normals are those of the displaced surface (bump mapping), so the
+same term can fit fine detail; a stage's ``detail_band`` > 0 compares only the high-passed images.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 
-import numpy as np
 import torch
 
-from ..common.colour import srgb_to_linear
 from ..common.filters import high_pass
-from ..crop import FitCrop
-from ..model.albedo import AlbedoBasis
+from ..common.settings import Setting
+from ..model.albedo import AlbedoBasis, albedo_basis
 from ..model.morphable import MorphableModel
-from ..render import bump
+from ..render import bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
 from ..scene import Scene
-from .base import pseudo_huber
+from .base import Term, TermContext, TermSpec, pseudo_huber, register
+from .photo_target import PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets
 
-FACE_MATERIAL = "M_Face"
-
-
-@dataclass
-class PhotoTarget:
-    """The photo inside the fitting crop (full resolution of the crop) and where it may be compared."""
-
-    crop: FitCrop
-    image: np.ndarray  # (S, S, 3) float32 linear RGB at crop.size
-    valid: np.ndarray  # (S, S) bool: segmented face pixels without occluders (all True without masks)
-    _pyramid: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_photo(cls, rgb_float: np.ndarray, crop: FitCrop, masks=None,
-                   parts: tuple[str, ...] = ("skin", "nose")) -> "PhotoTarget":
-        """``rgb_float``: (H, W, 3) sRGB in [0, 1]; ``masks``: optional PartMasks: only pixels of ``parts``
-        without occluders are compared (brows and lips have sharp albedo edges a smooth albedo cannot follow;
-        eyes are glossy and move on their own)."""
-        image = srgb_to_linear(crop.image(np.ascontiguousarray(rgb_float, np.float32))).astype(np.float32)
-        if masks is None:
-            valid = np.ones((crop.size, crop.size), bool)
-        else:
-            face = np.zeros(masks.labels.shape, bool)
-            for part in parts:
-                face |= masks.mask(part)
-            valid = crop.mask(face & ~masks.occlusion, (float(masks.region[0]), float(masks.region[1])))
-        return cls(crop, image, valid)
-
-    def level(self, size: int, device) -> tuple[FitCrop, torch.Tensor, torch.Tensor]:
-        """(crop at ``size``, image (1, size, size, 3), valid (1, size, size)) on ``device``."""
-        key = (size, str(device))
-        if key not in self._pyramid:
-            import cv2
-
-            crop = FitCrop(self.crop.x0, self.crop.y0, self.crop.side, size)
-            img = cv2.resize(self.image, (size, size), interpolation=cv2.INTER_AREA)
-            valid = cv2.resize(self.valid.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0.99
-            self._pyramid[key] = (crop, torch.as_tensor(img, device=device)[None],
-                                  torch.as_tensor(valid, device=device)[None])
-        return self._pyramid[key]
+UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
+LIGHT_SOLVE_RIDGE = 1e-3  # Tikhonov term of the SH least-squares solve (numerical safety only)
+ALBEDO_RANGE = (0.05, 1.0)  # physically plausible diffuse albedo of skin, per channel
 
 
-class PhotometricTerm:
+class PhotometricTerm(Term):
     name = "photometric"
 
-    def __init__(self, model: MorphableModel, target: PhotoTarget, albedo: AlbedoBasis, sigma: float = 0.02,
-                 robust_delta: float = 3.0, resolution: int = 128, backend: str = "auto") -> None:
+    def __init__(self, model: MorphableModel, target: PhotoTargets, albedo: AlbedoBasis, sigma: float = 0.02,
+                 robust_delta: float = 3.0, resolution: int = 128, backend: str = "auto",
+                 init_resolution: int = 64, init_rounds: int = 3, init_albedo_level: float = 0.5,
+                 init_min_pixels: int = 20) -> None:
         self.model = model
         self.target = target
         self.albedo = albedo
@@ -79,54 +41,52 @@ class PhotometricTerm:
         self.delta = robust_delta
         self.resolution = resolution
         self.backend = backend
-        topo = model.topology
-        self.triangles = torch.as_tensor(topo.triangles, device=model.device)
-        face_tris = np.zeros(len(topo.triangles), bool)
-        if FACE_MATERIAL in topo.material_names:
-            face_tris[topo.material_triangles(FACE_MATERIAL)] = True
-        else:  # models without ICT's materials: every non-eye triangle of the face region
-            face_tris[topo.triangles_in(topo.region("face"))] = True
-        self.face_triangles = torch.as_tensor(face_tris, device=model.device)
+        self.band = 0.0  # > 0: high-pass sigma in pixels (set per stage with ``detail_band``)
+        self.init = {"size": init_resolution, "rounds": init_rounds, "level": init_albedo_level,
+                     "min_pixels": init_min_pixels}
+        self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
+        self.face_triangles = face_triangle_mask(model)
 
-    band: float = 0.0  # > 0: high-pass sigma in pixels (set per stage with ``detail_band``)
+    def configure(self, stage: dict) -> None:
+        if "resolution" in stage:
+            self.resolution = int(stage["resolution"])
+        self.band = float(stage.get("detail_band", 0.0))
 
-    def set_resolution(self, size: int) -> None:
-        self.resolution = int(size)
+    def initialise(self, scene: Scene) -> None:
+        state = scene.state
+        if state.sh is None or state.albedo is None:
+            state.albedo, state.sh = initial_lighting(self, scene, **self.init)
 
     def render(self, scene: Scene, size: int | None = None) -> dict:
-        """Render the current state into the crop: colour, shading, valid mask, fragments (memoised)."""
+        """Render the current state into the crops: colour, shading, valid mask, fragments (memoised)."""
         size = int(size or self.resolution)
 
         def compute() -> dict:
-            from ..render import interpolate, pixel_normals, rasterize, sh_shading
-
             state = scene.state
-            crop, photo, valid = self.target.level(size, state.device)
+            crops, photo, valid = self.target.level(size, state.device)
             cam = scene.camera_vertices()
-            frags = rasterize(cam, self.triangles, crop.K(scene.K()), (size, size), backend=self.backend)
+            frags = rasterize(cam, self.triangles, crop_intrinsics(crops, scene.K()), (size, size),
+                              backend=self.backend)
             normals = pixel_normals(frags, cam)
             if state.displacement is not None:
                 normals = self.detail_normals(scene, frags, normals)
             shading = sh_shading(normals, state.sh)
             albedo_v = self.albedo.per_vertex(state.albedo, self.model.num_vertices)
             colour = interpolate(frags, albedo_v) * shading
-            tri = frags.triangle_id.clamp(min=0)
-            skin = frags.mask & self.face_triangles[tri]
+            skin = frags.mask & self.face_triangles[frags.triangle_id.clamp(min=0)]
             return {"colour": colour, "shading": shading, "mask": skin & valid, "photo": photo, "frags": frags,
-                    "crop": crop}
+                    "crops": crops}
 
         return scene.memo(("photometric", size), compute)
 
     def detail_normals(self, scene: Scene, frags, normals: torch.Tensor) -> torch.Tensor:
         """Per-pixel normals of the surface displaced along its normals by the state's UV displacement map."""
-        from ..render import interpolate
-
         topo = self.model.topology
-        uv = interpolate(frags, torch.as_tensor(topo.uvs, device=normals.device),
-                         torch.as_tensor(topo.triangle_uvs, device=normals.device))
+        uvs = torch.as_tensor(topo.uvs, device=normals.device)
+        triangle_uvs = torch.as_tensor(topo.triangle_uvs, device=normals.device)
+        uv = interpolate(frags, uvs, triangle_uvs)
         return bump.displaced_normals(scene.camera_vertices(), frags, normals, uv, scene.state.displacement,
-                                      self.face_triangles, torch.as_tensor(topo.triangle_uvs, device=normals.device),
-                                      torch.as_tensor(topo.uvs, device=normals.device))
+                                      self.face_triangles, triangle_uvs, uvs)
 
     def __call__(self, scene: Scene) -> torch.Tensor:
         r = self.render(scene)
@@ -142,30 +102,30 @@ class PhotometricTerm:
 
 
 @torch.no_grad()
-def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds: int = 3, level: float = 0.5,
+                     min_pixels: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed-form start for (albedo coefficients (K, 3), SH (F, 9, 3)): alternate a uniform albedo and the SH
-    least-squares solve on the rendered normals (the albedo-lighting scale is fixed by the albedo's mean)."""
-    from ..render import pixel_normals, rasterize, sh_basis
-
+    least-squares solve on the rendered normals (the albedo-lighting scale is fixed by the albedo's mean
+    ``level``: the light takes the scale)."""
     state = scene.state
-    crop, photo, valid = term.target.level(size, state.device)
+    crops, photo, valid = term.target.level(size, state.device)
     cam = scene.camera_vertices()
-    frags = rasterize(cam, term.triangles, crop.K(scene.K()), (size, size), backend=term.backend)
+    frags = rasterize(cam, term.triangles, crop_intrinsics(crops, scene.K()), (size, size), backend=term.backend)
     normals = pixel_normals(frags, cam)
     mask = frags.mask & term.face_triangles[frags.triangle_id.clamp(min=0)] & valid
-    albedo = torch.full((3,), 0.5, device=state.device)
+    albedo = torch.full((3,), level, device=state.device)
     frames = photo.shape[0]
     sh = torch.zeros(frames, 9, 3, device=state.device)
     for _ in range(rounds):
         for f in range(frames):
             m = mask[f]
-            if m.sum() < 20:
-                sh[f, 0] = 3.5449  # uniform light of radiance 1
+            if m.sum() < min_pixels:
+                sh[f, 0] = UNIFORM_LIGHT_SH0
                 continue
             basis = sh_basis(normals[f][m], lambertian=True)  # (N, 9)
             for c in range(3):
                 target = photo[f][m][:, c] / albedo[c]
-                reg = 1e-3 * torch.eye(9, device=basis.device)
+                reg = LIGHT_SOLVE_RIDGE * torch.eye(9, device=basis.device)
                 sh[f, :, c] = torch.linalg.solve(basis.T @ basis + reg, basis.T @ target)
         # albedo per channel given the light: least squares over all pixels
         num = torch.zeros(3, device=state.device)
@@ -175,50 +135,34 @@ def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds
             shade = sh_basis(normals[f][m], lambertian=True) @ sh[f]  # (N, 3)
             num += (shade * photo[f][m]).sum(0)
             den += (shade * shade).sum(0)
-        new_albedo = (num / den.clamp(min=1e-9)).clamp(0.05, 1.0)
-        # keep the albedo's overall level fixed (0.5 mean): the light takes the scale
-        scale = new_albedo.mean() / 0.5
-        albedo = new_albedo / scale
+        new_albedo = (num / den.clamp(min=1e-9)).clamp(*ALBEDO_RANGE)
+        albedo = new_albedo / (new_albedo.mean() / level)
     return term.albedo.constant(albedo), sh
 
 
-class AlbedoPrior:
-    """Smoothness (sum_k lambda_k |c_k|^2), symmetry and a skin-tone prior on the albedo coefficients."""
-
-    name = "albedo_prior"
-
-    def __init__(self, albedo: AlbedoBasis, smoothness: float = 1.0, symmetry: float = 1.0,
-                 mean_colour: tuple[float, float, float] | None = None, mean_sigma: float = 0.2) -> None:
-        self.albedo = albedo
-        self.smoothness = smoothness
-        self.symmetry = symmetry
-        self.mean_colour = None if mean_colour is None else torch.tensor(mean_colour)
-        self.mean_sigma = mean_sigma
-        b = albedo.basis
-        self.antisym = b - b[albedo.mirror]  # (N, K): the part of each mode that breaks symmetry
-
-    def __call__(self, scene: Scene) -> torch.Tensor:
-        c = scene.state.albedo
-        lam = self.albedo.eigenvalues.to(c) / self.albedo.eigenvalues[1:].mean().clamp(min=1e-9)
-        e = self.smoothness * (lam[:, None] * c**2).sum()
-        e = e + self.symmetry * ((self.antisym.to(c) @ c) ** 2).mean(0).sum() / (0.02**2)
-        if self.mean_colour is not None:
-            e = e + (((c[0] - self.mean_colour.to(c)) / self.mean_sigma) ** 2).sum()
-        frames = scene.state.num_frames
-        return e.expand(frames) / frames
+def build(ctx: TermContext) -> PhotometricTerm:
+    cfg = ctx.section("photometric")
+    basis = albedo_basis(ctx.model, int(ctx.section("albedo")["modes"]))
+    return PhotometricTerm(ctx.model, photo_targets(ctx), basis, sigma=float(cfg["sigma"]),
+                           robust_delta=float(cfg["robust_delta"]), backend=str(ctx.preset["renderer"]),
+                           init_resolution=int(cfg["init_resolution"]), init_rounds=int(cfg["init_rounds"]),
+                           init_albedo_level=float(cfg["init_albedo_level"]),
+                           init_min_pixels=int(cfg["init_min_pixels"]))
 
 
-class LightPrior:
-    """Keeps the higher SH bands moderate relative to the ambient term (no extreme, overfitted lights)."""
-
-    name = "light_prior"
-
-    def __init__(self, sigma: float = 1.0) -> None:
-        self.sigma = sigma
-
-    def __call__(self, scene: Scene) -> torch.Tensor:
-        sh = scene.state.sh
-        ambient = sh[:, :1].abs().mean(-1, keepdim=True).detach().clamp(min=1e-3)
-        return (((sh[:, 1:] / ambient) / self.sigma) ** 2).sum((1, 2))
-
-
+SPEC = register(TermSpec(
+    "photometric", build, needs=("photo",),
+    settings={
+        "sigma": Setting("float", "photo noise, linear intensity", positive=True),
+        "robust_delta": Setting("float", "pseudo-Huber knee in units of sigma", positive=True),
+        "init_resolution": Setting("int", "render size of the closed-form lighting start", low=8),
+        "init_rounds": Setting("int", "albedo / light alternations of the lighting start", low=1),
+        "init_albedo_level": Setting("float", "mean albedo the lighting start fixes (the light takes the scale)",
+                                     low=0.05, high=1.0),
+        "init_min_pixels": Setting("int", "fewer compared pixels than this: uniform light", low=1),
+    },
+    stage_settings={
+        "resolution": Setting("int", "render size of the crop in this stage", low=8),
+        "detail_band": Setting("float", "> 0: compare only detail finer than this blur (pixels)", low=0),
+    },
+    doc="Lambertian render under SH light against the photo"))

@@ -14,7 +14,7 @@ computed once per image. Parts absent from the image (no pixels) get weight 0. `
 min/max by soft-min/soft-max with that temperature (smoother gradients when the nearest point changes).
 Visibility of the predicted vertices (front-facing and not occluded) is recomputed between optimiser rounds
 by rasterising the current mesh; between those updates the point sets are fixed and gradients flow through
-the projected positions.
+the projected positions. Every frame has its own crop, targets and visible set; the energy is per frame.
 """
 from __future__ import annotations
 
@@ -24,10 +24,13 @@ import numba
 import numpy as np
 import torch
 
+from ..common.settings import Setting
 from ..crop import FitCrop
 from ..model.morphable import MorphableModel
 from ..observe.segmentation import PART_NAMES, PartMasks
+from ..render import rasterize, vertex_normals
 from ..scene import Scene
+from .base import Term, TermContext, TermSpec, TermUnavailable, register
 
 
 # -- point sets and statistics ---------------------------------------------------------------------------
@@ -91,6 +94,8 @@ def distance_stats(anchors: torch.Tensor, points: torch.Tensor, soft: float = 0.
 # -- targets from masks ----------------------------------------------------------------------------------
 @dataclass
 class PRDLTargets:
+    """One frame's target statistics."""
+
     crop: FitCrop
     anchors: torch.Tensor  # (A, 2) crop pixels
     stats: torch.Tensor  # (P, A, 3) distances / crop size
@@ -135,98 +140,113 @@ def build_targets(masks: PartMasks, crop: FitCrop, grid: int = 48, skin_points: 
 
 
 # -- the energy ------------------------------------------------------------------------------------------
-class PRDLTerm:
+class PRDLTerm(Term):
     name = "prdl"
 
-    def __init__(self, model: MorphableModel, targets: PRDLTargets, part_weights: dict[str, float] | None = None,
-                 sigma: float = 0.01, soft: float = 0.0, max_points: int = 800, raster_size: int = 192) -> None:
+    def __init__(self, model: MorphableModel, targets: PRDLTargets | list[PRDLTargets],
+                 part_weights: dict[str, float] | None = None, sigma: float = 0.01, soft: float = 0.0,
+                 max_points: int = 800, raster_size: int = 192) -> None:
         if "parts" not in model.topology.vertex_labels:
-            raise RuntimeError(f"model {model.name!r} has no part labels; PRDL needs them "
-                               "(assets/build/build_part_labels.py makes ICT's)")
+            raise TermUnavailable(f"model {model.name!r} has no part labels; PRDL needs them "
+                                  "(assets/build/build_part_labels.py makes ICT's)")
         self.model = model
-        self.targets = targets
+        self.targets = targets if isinstance(targets, list) else [targets]  # one per frame
         self.sigma = sigma
         self.soft = soft
         self.max_points = max_points
         self.raster_size = raster_size
         weights = part_weights or {}
-        self.weights = torch.tensor([float(weights.get(p, 1.0)) for p in PART_NAMES]) * targets.present.cpu()
+        base = torch.tensor([float(weights.get(p, 1.0)) for p in PART_NAMES])
+        self.weights = [base * t.present.cpu() for t in self.targets]  # (P,) per frame
         labels = model.topology.vertex_labels["parts"]
         self.part_vertices = [np.flatnonzero(labels == k + 1) for k in range(len(PART_NAMES))]
-        self.index: torch.Tensor | None = None  # visible part vertices, concatenated
-        self.segments: list[tuple[int, int]] = []  # (start, end) per part in ``index``
-        self.rng = np.random.default_rng(0)
+        self.index: list[torch.Tensor] | None = None  # per frame: visible part vertices, concatenated
+        self.segments: list[list[tuple[int, int]]] = []  # per frame: (start, end) per part in its index
+        self.rngs = [np.random.default_rng(f) for f in range(len(self.targets))]
+        self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
 
     @torch.no_grad()
-    def visible_vertices(self, scene: Scene) -> np.ndarray:
-        """(V,) bool: vertices of a triangle seen in a raster of the crop, and facing the camera."""
-        from ..render import rasterize, vertex_normals
-
+    def visible_vertices(self, scene: Scene, frame: int = 0) -> np.ndarray:
+        """(V,) bool: vertices of a triangle seen in a raster of the frame's crop, and facing the camera."""
         topo = self.model.topology
-        cam = scene.camera_vertices()[:1]
-        small = FitCrop(self.targets.crop.x0, self.targets.crop.y0, self.targets.crop.side, self.raster_size)
-        frags = rasterize(cam, topo.triangles, small.K(scene.K()[:1]), (self.raster_size, self.raster_size))
+        cam = scene.camera_vertices()[frame : frame + 1]
+        crop = self.targets[frame].crop
+        small = FitCrop(crop.x0, crop.y0, crop.side, self.raster_size)
+        frags = rasterize(cam, topo.triangles, small.K(scene.K()[frame : frame + 1]),
+                          (self.raster_size, self.raster_size))
         seen = torch.zeros(len(topo.triangles), dtype=torch.bool)
         seen[frags.pix_triangle.cpu()] = True
         visible = np.zeros(topo.num_vertices, bool)
         visible[topo.triangles[seen.numpy()].reshape(-1)] = True
-        normals = vertex_normals(cam, torch.as_tensor(topo.triangles, device=cam.device))[0]
+        normals = vertex_normals(cam, self.triangles)[0]
         facing = ((normals * cam[0]).sum(-1) < 0).cpu().numpy()
         return visible & facing
 
     @torch.no_grad()
     def update(self, scene: Scene) -> None:
-        """Re-select each part's visible vertices (between optimiser rounds)."""
-        visible = self.visible_vertices(scene)
-        chosen, self.segments, start = [], [], 0
-        for verts in self.part_vertices:
-            v = verts[visible[verts]]
-            if len(v) > self.max_points:
-                v = np.sort(self.rng.choice(v, self.max_points, replace=False))
-            chosen.append(v)
-            self.segments.append((start, start + len(v)))
-            start += len(v)
-        self.index = torch.as_tensor(np.concatenate(chosen), device=scene.state.device)
+        """Re-select each frame's visible vertices of each part (between optimiser rounds)."""
+        self.index, self.segments = [], []
+        for frame, rng in enumerate(self.rngs):
+            visible = self.visible_vertices(scene, frame)
+            chosen, segments, start = [], [], 0
+            for verts in self.part_vertices:
+                v = verts[visible[verts]]
+                if len(v) > self.max_points:
+                    v = np.sort(rng.choice(v, self.max_points, replace=False))
+                chosen.append(v)
+                segments.append((start, start + len(v)))
+                start += len(v)
+            self.index.append(torch.as_tensor(np.concatenate(chosen), device=scene.state.device))
+            self.segments.append(segments)
 
-    def predicted_stats(self, scene: Scene) -> tuple[torch.Tensor, torch.Tensor]:
-        """(P, A, 3) statistics of the projected visible vertices, and (P,) bool: the part has some."""
+    def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P, A, 3) statistics of the frame's projected visible vertices, and (P,) bool: the part has some."""
         if self.index is None:
             self.update(scene)
-        pix, _ = scene.project(scene.vertices_at(self.index))
-        crop_pts = self.targets.crop.to_crop(pix[0])
+        targets = self.targets[frame]
+        pix, _ = scene.project(scene.vertices_at(self.index[frame]))
+        crop_pts = targets.crop.to_crop(pix[frame])
         stats, has = [], []
-        for start, end in self.segments:
+        for start, end in self.segments[frame]:
             if end - start == 0:
-                stats.append(torch.zeros_like(self.targets.stats[0]))
+                stats.append(torch.zeros_like(targets.stats[0]))
                 has.append(False)
                 continue
-            stats.append(distance_stats(self.targets.anchors, crop_pts[start:end], self.soft) / self.targets.crop.size)
+            stats.append(distance_stats(targets.anchors, crop_pts[start:end], self.soft) / targets.crop.size)
             has.append(True)
         return torch.stack(stats), torch.tensor(has)
 
     def __call__(self, scene: Scene) -> torch.Tensor:
-        pred, has = self.predicted_stats(scene)
-        w = (self.weights * has).to(pred)
-        per_part = ((pred - self.targets.stats) ** 2).sum(-1).mean(-1) / self.sigma**2  # (P,)
-        return (w * per_part).sum()[None]
+        energies = []
+        for frame, targets in enumerate(self.targets):
+            pred, has = self.predicted_stats(scene, frame)
+            w = (self.weights[frame] * has).to(pred)
+            per_part = ((pred - targets.stats) ** 2).sum(-1).mean(-1) / self.sigma**2  # (P,)
+            energies.append((w * per_part).sum())
+        return torch.stack(energies)
 
 
-# -- quality signal ----------------------------------------------------------------------------------------
-@torch.no_grad()
-def part_ious(model: MorphableModel, scene: Scene, masks: PartMasks, crop: FitCrop) -> dict[str, float]:
-    """IoU per part between the rendered part labels of the fit and the masks, inside the crop."""
-    from ..render import rasterize, render_labels
+def build(ctx: TermContext) -> PRDLTerm:
+    cfg = ctx.section("prdl")
+    crop_cfg = ctx.section("crop")
+    targets = [build_targets(f.masks, f.crop(crop_cfg["size"], crop_cfg["margin"]), grid=int(cfg["grid"]),
+                             skin_points=int(cfg["skin_points"]), part_points=int(cfg["part_points"]),
+                             soft=float(cfg["soft"]), device=ctx.device)
+               for f in ctx.evidence.frames]
+    return PRDLTerm(ctx.model, targets, dict(cfg["part_weights"]), sigma=float(cfg["sigma"]), soft=float(cfg["soft"]),
+                    max_points=int(cfg["max_points"]), raster_size=int(cfg["raster_size"]))
 
-    topo = model.topology
-    cam = scene.camera_vertices()[:1]
-    frags = rasterize(cam, topo.triangles, crop.K(scene.K()[:1]), (crop.size, crop.size))
-    rendered = render_labels(frags, topo.vertex_labels["parts"], len(PART_NAMES) + 1, soft=False)[0].cpu().numpy()
-    out = {}
-    origin = (float(masks.region[0]), float(masks.region[1]))
-    for k, part in enumerate(PART_NAMES):
-        target = crop.mask(masks.mask(part), origin)
-        if target.sum() == 0:
-            continue
-        pred = rendered == k + 1
-        out[part] = float((target & pred).sum() / max((target | pred).sum(), 1))
-    return out
+
+SPEC = register(TermSpec(
+    "prdl", build, needs=("masks",),
+    settings={
+        "grid": Setting("int", "anchors per side of the crop", low=2),
+        "sigma": Setting("float", "statistics noise as a fraction of the crop side", positive=True),
+        "soft": Setting("float", "soft-min/max temperature (fraction of the crop side); 0 = hard", low=0),
+        "skin_points": Setting("int", "skin target points after farthest-point sampling", low=1),
+        "part_points": Setting("int", "other parts' target points", low=1),
+        "max_points": Setting("int", "visible model vertices per part", low=1),
+        "raster_size": Setting("int", "visibility raster of the crop (pixels)", low=16),
+        "part_weights": Setting("table", "weight per part", low=0, choices=PART_NAMES),
+    },
+    doc="part segmentation compared through distance statistics from grid anchors"))

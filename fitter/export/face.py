@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..optimize.fit import FaceFit
+from ..optimize.result import FaceFit
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..common.files import write_image, write_json, write_npz

@@ -12,6 +12,7 @@ from .topology import SurfaceEmbedding, Topology
 ICT_ASSET = "ict_face_light.npz"
 MEDIAPIPE_EMBEDDING_ASSET = "ict_mediapipe_embedding.npz"
 PART_LABELS_ASSET = "ict_part_labels.npz"
+ICT_EXPRESSION_BOUNDS = (0.0, 1.0)  # ICT expressions are blendshape weights (ARKit-style)
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +55,7 @@ def load_ict(device: str = "cpu") -> MorphableModel:
         units=str(a["units"]),
         name="ict-face-light",
         device=device,
+        expression_bounds=ICT_EXPRESSION_BOUNDS,
     )
 
 

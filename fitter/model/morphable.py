@@ -28,6 +28,7 @@ class MorphableModel:
         units: str = "cm",
         name: str = "model",
         device: str | torch.device = "cpu",
+        expression_bounds: tuple[float, float] | None = None,
     ) -> None:
         n_vertices = mean.shape[0]
         assert identity_basis.shape[1:] == (n_vertices, 3) and expression_basis.shape[1:] == (n_vertices, 3)
@@ -37,6 +38,8 @@ class MorphableModel:
         self.identity_names = list(identity_names or [f"id{i:03d}" for i in range(len(identity_basis))])
         self.expression_names = list(expression_names or [f"exp{i:03d}" for i in range(len(expression_basis))])
         self.device = torch.device(device)
+        # Blendshape models (ICT) have expression weights in a range (0..1); PCA expressions (FLAME, BFM) none.
+        self.expression_bounds = expression_bounds
         self.warnings: list[str] = []  # what a loader had to assume or change (shown to users)
         self.source: dict = {"format": name}
         self.extras: dict = {}  # format data kept for later use (e.g. FLAME skinning arrays)

@@ -1,51 +1,36 @@
-"""Fitting one face: observations -> initial state -> the preset's stages -> a FaceFit with metrics."""
+"""The fit driver: evidence -> initial state -> the preset's stages -> a FaceFit with metrics.
+
+Terms are found by name in the energy registry (fitter.energy.base): the driver builds every term some stage
+weighs, calls each term's ``configure`` before the stages that weigh it and ``initialise`` before the first
+one, and runs the stages (fitter.optimize.schedule). A term whose evidence is missing (no photo, no masks) or
+that cannot be built for this model is left out with a warning in the report.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..camera import focal_from_exif, focal_from_fov
-from ..crop import FitCrop
-from ..energy.landmarks import LandmarkTargets, LandmarkTerm, landmark_embedding
-from ..energy.priors import ExpressionPrior, FocalPrior, IdentityPrior
-from .init import InitSettings, initialise
-from ..model.contour import contour_candidates
+from ..energy.base import TermContext, TermUnavailable, registered_terms
+from ..energy.landmarks import landmark_embedding
+from ..evidence import Evidence
 from ..model.morphable import MorphableModel
 from ..observe.segmentation import PartMasks
 from ..observe.types import FaceObservation
-from .schedule import StageLog, run_stage
 from ..scene import Scene
 from ..state import FitState
-
-
-@dataclass
-class FaceFit:
-    state: FitState
-    observation: FaceObservation
-    image_size: tuple[int, int]
-    stages: list[StageLog] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    rmse_px: float = float("nan")
-    nme: float = float("nan")
-    focal_guess: float = float("nan")
-    landmarks_fitted: np.ndarray | None = None  # (N, 2) projected model landmarks
-    crop: FitCrop | None = None
-    parts: dict = field(default_factory=dict)  # segmentation source and per-part IoU before/after PRDL
-
-    def vertices(self, model: MorphableModel) -> torch.Tensor:
-        """Fitted vertices (V, 3) in the model frame (first frame)."""
-        with torch.no_grad():
-            return Scene(model, self.state).vertices()[0]
+from .init import InitSettings, initialise
+from .quality import part_ious
+from .result import FaceFit
+from .schedule import run_stage
 
 
 def focal_guess(image_size: tuple[int, int], preset: dict, exif_focal_35mm: float | None = None) -> float:
     """The preset's known focal length (``camera.focal_px``), else EXIF's, else the default field of view."""
     h, w = image_size
-    known = float(preset["camera"].get("focal_px", 0) or 0)
+    known = float(preset["camera"]["focal_px"])
     if known > 0:
         return known
     from_exif = focal_from_exif(exif_focal_35mm, w, h)
@@ -54,154 +39,132 @@ def focal_guess(image_size: tuple[int, int], preset: dict, exif_focal_35mm: floa
     return focal_from_fov(float(preset["camera"]["focal_guess_fov_deg"]), max(h, w))
 
 
+def stage_weight(stage: dict, name: str) -> float:
+    return float(stage["weights"].get(name, 0.0))
+
+
 def uses_term(preset: dict, name: str) -> bool:
     """Whether any stage of the preset weighs the term ``name``."""
-    return any(float(stage["weights"].get(name, 0.0)) != 0.0 for stage in preset["stages"])
+    return any(stage_weight(stage, name) != 0.0 for stage in preset["stages"])
 
 
-def build_terms(model: MorphableModel, targets: LandmarkTargets, preset: dict, focal: float,
-                masks: PartMasks | None = None, crop: FitCrop | None = None) -> dict:
-    """Energy terms by name for the stages to weigh (a stage skips any it names that is absent)."""
-    lm = preset["landmarks"]
-    candidates = None
-    if lm.get("contour", "slide") == "slide":
-        candidates = contour_candidates(model, targets.landmark_format)
-    terms = {}
-    if masks is not None and crop is not None and uses_term(preset, "prdl"):
-        from ..energy.prdl import PRDLTerm, build_targets
-
-        cfg = preset["prdl"]
-        prdl_targets = build_targets(masks, crop, grid=int(cfg["grid"]), skin_points=int(cfg["skin_points"]),
-                                     part_points=int(cfg["part_points"]), soft=float(cfg["soft"]),
-                                     device=model.device)
-        terms["prdl"] = PRDLTerm(model, prdl_targets, dict(cfg.get("part_weights", {})), sigma=float(cfg["sigma"]),
-                                 soft=float(cfg["soft"]), max_points=int(cfg["max_points"]),
-                                 raster_size=int(cfg["raster_size"]))
-    return terms | {
-        "landmarks": LandmarkTerm(model, targets, sigma=float(lm["sigma"]), robust_delta=float(lm["robust_delta"]),
-                                  visibility=bool(lm["visibility"]), contour_candidates=candidates,
-                                  reliability=bool(lm.get("reliability", True))),
-        "identity_prior": IdentityPrior(),
-        "expression_prior": ExpressionPrior(float(preset["priors"]["expression_sigma"])),
-        "focal_prior": FocalPrior(focal, float(preset["camera"]["focal_log_sigma"])),
-    }
+def build_terms(ctx: TermContext) -> tuple[dict, list[str]]:
+    """The terms the preset's stages weigh, by name, and a warning for each one left out."""
+    specs = registered_terms()
+    wanted = sorted({name for stage in ctx.preset["stages"] for name in stage["weights"] if uses_term(ctx.preset, name)})
+    terms, warnings = {}, []
+    for name in wanted:
+        spec = specs[name]  # names were checked against the registry when the preset was loaded
+        missing = [what for what in spec.needs if not ctx.evidence.has(what)]
+        if missing:
+            warnings.append(f"term {name!r} needs {' and '.join(missing)}, which this input lacks; its stages "
+                            "run without it")
+            continue
+        try:
+            terms[name] = spec.build(ctx)
+        except TermUnavailable as exc:
+            warnings.append(f"term {name!r} left out: {exc}")
+    return terms, warnings
 
 
-def build_image_terms(model: MorphableModel, preset: dict, photo: np.ndarray | None, masks: PartMasks | None,
-                      face: FaceObservation, weights: np.ndarray) -> dict:
-    """Photometric and detail terms (need the photo); {} when no stage weighs them or there is no photo."""
-    if photo is None or not any(uses_term(preset, t) for t in ("photometric", "detail", "displacement_prior")):
-        return {}
-    from ..energy.detail import DetailTerm, DisplacementPrior
-    from ..energy.photometric import AlbedoPrior, LightPrior, PhotometricTerm, PhotoTarget
-    from ..model.albedo import albedo_basis
-
-    cfg = preset["photometric"]
-    crop = FitCrop.around(face.landmarks[weights > 0], int(cfg["crop_size"]), float(preset["crop"]["margin"]))
-    basis = albedo_basis(model, int(cfg["albedo_modes"]))
-    target = PhotoTarget.from_photo(photo, crop, masks, tuple(cfg.get("parts", ("skin", "nose"))))
-    prior = preset["albedo"]
-    photometric = PhotometricTerm(model, target, basis, sigma=float(cfg["sigma"]),
-                                  robust_delta=float(cfg["robust_delta"]), backend=str(preset.get("renderer", "auto")))
-    disp = preset["displacement"]
-    return {
-        "photometric": photometric,
-        "detail": DetailTerm(model, target, basis, photometric.face_triangles, backend=photometric.backend,
-                             **{k: float(v) for k, v in disp.get("detail", {}).items()}),
-        "albedo_prior": AlbedoPrior(basis, float(prior["smoothness"]), float(prior["symmetry"]),
-                                    tuple(prior["mean_colour"]), float(prior["mean_sigma"])),
-        "light_prior": LightPrior(float(preset["lighting"]["sigma"])),
-        "displacement_prior": DisplacementPrior(**{k: float(v) for k, v in disp.items() if k != "detail"}),
-    }
+def initial_state(model: MorphableModel, evidence: Evidence, preset: dict, focal: float) -> FitState:
+    """Closed-form start of every frame (pose and expression per frame; identity averaged over frames)."""
+    embedding = landmark_embedding(model, evidence.landmark_format)
+    settings = InitSettings(**preset["init"], sigma=float(preset["landmarks"]["sigma"]))
+    states = [initialise(model, embedding, f.face.landmarks, f.face.landmark_weights, f.image_size, focal,
+                         blendshapes=f.face.blendshapes, transform=f.face.transform, settings=settings)
+              for f in evidence.frames]
+    state = states[0]
+    if len(states) > 1:
+        state.identity = torch.stack([s.identity for s in states]).mean(0)
+        state.expression = torch.cat([s.expression for s in states])
+        state.rotation = torch.cat([s.rotation for s in states])
+        state.translation = torch.cat([s.translation for s in states])
+        state.frame_view = torch.zeros(len(states), dtype=torch.int64, device=state.device)
+    return state
 
 
-def prepare_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) -> None:
-    """Per-stage set-up the preset asks for: render resolution, lighting start, displacement map size."""
-    photo = terms.get("photometric")
-    if photo is None:
-        return
-    if "resolution" in stage:
-        photo.set_resolution(int(stage["resolution"]))
-        if "detail" in terms:
-            terms["detail"].set_resolution(int(stage["resolution"]))
-    photo.band = float(stage.get("detail_band", 0.0))
-    if float(stage["weights"].get("photometric", 0)) and (state.sh is None or state.albedo is None):
-        from ..energy.photometric import initial_lighting
-
-        state.albedo, state.sh = initial_lighting(photo, Scene(model, state))
+def size_displacement(state: FitState, stage: dict) -> None:
+    """Create or resample the UV displacement map at the stage's ``displacement_resolution``."""
     size = stage.get("displacement_resolution")
-    if size:
-        size = int(size)
-        if state.displacement is None:
-            state.displacement = torch.zeros(1, 1, size, size, device=state.device)
-        elif state.displacement.shape[-1] != size:
-            state.displacement = torch.nn.functional.interpolate(
-                state.displacement.detach(), size=(size, size), mode="bilinear", align_corners=False)
+    if not size:
+        return
+    size = int(size)
+    if state.displacement is None:
+        state.displacement = torch.zeros(1, 1, size, size, device=state.device)
+    elif state.displacement.shape[-1] != size:
+        state.displacement = torch.nn.functional.interpolate(
+            state.displacement.detach(), size=(size, size), mode="bilinear", align_corners=False)
 
 
-def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int, int], preset: dict,
-             exif_focal_35mm: float | None = None, masks: PartMasks | None = None,
-             photo: np.ndarray | None = None) -> FaceFit:
-    """Fit the model to one observed face with the preset's stages.
-
-    PRDL joins when ``masks`` (part segmentation) are given; the photometric and displacement stages when
-    ``photo`` (the full image, float sRGB in [0, 1]) is.
-    """
+def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> FaceFit:
+    """Fit the model to a subject's evidence with the preset's stages."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    focal = focal_guess(image_size, preset, exif_focal_35mm)
-    embedding = landmark_embedding(model, face.landmark_format)
-    weights = face.landmark_weights
-    init_cfg = preset.get("init", {})
-    settings = InitSettings(**{k: v for k, v in init_cfg.items() if k in InitSettings.__dataclass_fields__})
-    settings.sigma = float(preset["landmarks"]["sigma"])
-    state = initialise(model, embedding, face.landmarks, weights, image_size, focal,
-                       blendshapes=face.blendshapes, transform=face.transform, settings=settings)
+    first = evidence.frames[0]
+    focal = focal_guess(first.image_size, preset, first.exif_focal_35mm)
+    state = initial_state(model, evidence, preset, focal)
     timings["init"] = time.perf_counter() - start
 
-    dev = model.device
-    targets = LandmarkTargets(
-        points=torch.as_tensor(face.landmarks, dtype=torch.float32, device=dev)[None],
-        weights=torch.as_tensor(weights, dtype=torch.float32, device=dev)[None],
-        landmark_format=face.landmark_format,
-    )
-    crop = FitCrop.around(face.landmarks[weights > 0], int(preset["crop"]["size"]), float(preset["crop"]["margin"]))
     t = time.perf_counter()
-    terms = build_terms(model, targets, preset, focal, masks, crop)
-    terms.update(build_image_terms(model, preset, photo, masks, face, weights))
+    ctx = TermContext(model, evidence, preset, [focal])
+    terms, warnings = build_terms(ctx)
     timings["targets"] = time.perf_counter() - t
-    fit = FaceFit(state=state, observation=face, image_size=image_size, focal_guess=focal, crop=crop)
+    crop = first.crop(preset["crop"]["size"], preset["crop"]["margin"])
+    fit = FaceFit(state=state, evidence=evidence, focal_guess=focal, crop=crop, warnings=warnings)
+    masks = first.masks
     if masks is not None:
         fit.parts = {"source": masks.source, "weak": masks.weak, "warnings": list(masks.warnings)}
+    has_labels = "parts" in model.topology.vertex_labels
     t = time.perf_counter()
+    initialised: set[str] = set()
     for stage in preset["stages"]:
-        if "prdl" in terms and "iou_before_prdl" not in fit.parts and float(stage["weights"].get("prdl", 0)):
-            fit.parts["iou_before_prdl"] = _ious(model, state, masks, crop)
-        prepare_stage(model, state, stage, terms)
-        log = run_stage(model, state, stage, terms)
+        if "prdl" in terms and "iou_before_prdl" not in fit.parts and stage_weight(stage, "prdl"):
+            fit.parts["iou_before_prdl"] = part_ious(model, Scene(model, state), masks, crop)
+        size_displacement(state, stage)
+        for name, term in terms.items():
+            if not stage_weight(stage, name):
+                continue
+            term.configure(stage)
+            if name not in initialised:
+                term.initialise(Scene(model, state))
+                initialised.add(name)
+        log = run_stage(model, state, stage, terms, preset["optimizer"])
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
-        for name in log.skipped_terms:
-            fit.warnings.append(f"stage {stage['name']!r}: term {name!r} has no observations here; skipped")
     timings["fit"] = time.perf_counter() - t
 
     with torch.no_grad():
         scene = Scene(model, state)
-        lm = terms["landmarks"]
-        fit.rmse_px = float(lm.rmse_px(scene)[0])
+        lm = terms.get("landmarks")
+        if lm is None:  # a schedule without the landmark term: measure with a fresh one
+            lm = _landmark_term(model, evidence, preset)
+            lm.update(scene)
+        fit.rmse_px_frames = [float(v) for v in lm.rmse_px(scene)]
+        fit.rmse_px = fit.rmse_px_frames[0]
         points, _ = lm.surface_points(scene)
         fit.landmarks_fitted = scene.project(points)[0][0].cpu().numpy()
-    fit.nme = fit.rmse_px / max(face.inter_ocular, 1e-6)
-    if masks is not None and "parts" in model.topology.vertex_labels:
+    fit.nme = fit.rmse_px / max(first.face.inter_ocular, 1e-6)
+    if masks is not None and has_labels:
         t = time.perf_counter()
-        fit.parts["iou"] = _ious(model, state, masks, crop)
+        fit.parts["iou"] = part_ious(model, Scene(model, state), masks, crop)
         timings["part_iou"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit
 
 
-def _ious(model: MorphableModel, state: FitState, masks: PartMasks, crop: FitCrop) -> dict[str, float]:
-    from ..energy.prdl import part_ious
+def _landmark_term(model: MorphableModel, evidence: Evidence, preset: dict):
+    """A landmark term for measuring the fit (the same settings as the fitting one)."""
+    return registered_terms()["landmarks"].build(TermContext(model, evidence, preset, []))
 
-    return part_ious(model, Scene(model, state), masks, crop)
+
+def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int, int], preset: dict,
+             exif_focal_35mm: float | None = None, masks: PartMasks | None = None,
+             photo: np.ndarray | None = None) -> FaceFit:
+    """Fit one observed face of one photo.
+
+    PRDL joins when ``masks`` (part segmentation) are given; the photometric and displacement stages when
+    ``photo`` (the full image, float sRGB in [0, 1]) is.
+    """
+    return fit_subject(model, Evidence.single(face, image_size, photo, masks, exif_focal_35mm), preset)

@@ -2,7 +2,8 @@
 
 A preset may ``extends = "<other preset>"``; a user config file (``--config``) is merged on top. Tables merge
 key by key; a list (such as ``stages``) replaces the inherited one whole, while ``append_stages`` adds stages
-after the inherited ones.
+after the inherited ones. Every file is checked against the schema (fitter.optimize.schema) as it is read, so
+an error names the file that holds the bad key; the merged result is checked once more for completeness.
 """
 from __future__ import annotations
 
@@ -11,17 +12,20 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from ..common.settings import SettingError
+from .schema import check_document, check_merged
+
 PRESET_NAMES = ("fast", "default", "vfx")
 
 
-class PresetError(ValueError):
-    pass
+class PresetError(SettingError):
+    """A preset or config that cannot be used; the message names the file, the key and what to do."""
 
 
 def _read(path: Path) -> dict:
     try:
         return tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PresetError(f"{path}: cannot read config ({exc}); fix the TOML or pass another --config") from exc
 
 
@@ -43,32 +47,51 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def load_preset(name: str, config: Path | None = None, _seen: tuple = ()) -> dict:
-    """The named preset with its ``extends`` chain resolved and ``config`` merged on top."""
-    if name in _seen:
-        raise PresetError(f"preset {name!r} extends itself through {_seen}")
-    data = _read(preset_path(name))
-    parent = data.pop("extends", None)
-    if parent:
-        data = merge(load_preset(parent, None, _seen + (name,)), data)
-    if config is not None:
-        data = merge(data, _read(config))
-    data["stages"] = list(data.get("stages", [])) + list(data.pop("append_stages", []))
-    data["preset"] = name
-    validate(data)
+def _checked(path: Path) -> dict:
+    data = _read(path)
+    try:
+        check_document(data, str(path))
+    except SettingError as exc:
+        raise PresetError(str(exc)) from None
     return data
 
 
-def validate(preset: dict) -> None:
-    from ..state import PARAMETER_NAMES
+def _load_chain(name: str, seen: tuple = ()) -> dict:
+    if name in seen:
+        raise PresetError(f"preset {name!r} extends itself through {seen}")
+    data = _checked(preset_path(name))
+    parent = data.pop("extends", None)
+    if parent:
+        data = merge(_load_chain(parent, seen + (name,)), data)
+    return data
 
-    stages = preset.get("stages") or []
-    if not stages and preset.get("preset") != "base":
-        raise PresetError("the configuration defines no [[stages]]")
-    for stage in stages:
-        name = stage.get("name", "?")
-        unknown = set(stage.get("free", [])) - set(PARAMETER_NAMES)
-        if unknown:
-            raise PresetError(f"stage {name!r} frees unknown parameters {sorted(unknown)}; known: {PARAMETER_NAMES}")
-        if not stage.get("weights"):
-            raise PresetError(f"stage {name!r} weighs no energy terms")
+
+def _join_stages(data: dict) -> dict:
+    data["stages"] = list(data.get("stages", [])) + list(data.pop("append_stages", []))
+    return data
+
+
+def load_preset(name: str, config: Path | None = None) -> dict:
+    """The named preset with its ``extends`` chain resolved, ``config`` merged on top, and checked."""
+    data = _join_stages(_load_chain(name))
+    source = f"preset {name!r}"
+    if config is not None:
+        user = _checked(Path(config))
+        if "extends" in user:
+            raise PresetError(f"{config}: 'extends' is for presets; choose the preset with --preset instead")
+        data = _join_stages(merge(data, user))
+        source = str(config)
+    data["preset"] = name
+    try:
+        check_merged(data, source)
+    except SettingError as exc:
+        raise PresetError(str(exc)) from None
+    return data
+
+
+def validate(preset: dict, source: str = "configuration") -> None:
+    """Check an already merged preset (e.g. one a benchmark row edited); raises PresetError."""
+    try:
+        check_merged(preset, source)
+    except SettingError as exc:
+        raise PresetError(str(exc)) from None

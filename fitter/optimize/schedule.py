@@ -1,6 +1,13 @@
-"""Runs a preset's stages: each frees some FitState tensors and lowers a weighted sum of energy terms."""
+"""Runs a preset's stages: each frees some FitState tensors and lowers a weighted sum of energy terms.
+
+The schedule calls the terms' hooks (fitter.energy.base.Term): ``update`` before every optimiser round. The
+driver (fitter.optimize.fit) calls ``configure`` and ``initialise`` before a stage. A stage whose energy or
+parameters end non-finite raises :class:`NonFiniteFit` naming the stage and the term or parameter, so a
+broken fit is a failure with a reason, never a result.
+"""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -9,6 +16,10 @@ import torch
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import FitState
+
+
+class NonFiniteFit(RuntimeError):
+    """A stage left a non-finite energy or parameter (the message names the stage and what went wrong)."""
 
 
 @dataclass
@@ -39,32 +50,57 @@ def adam_groups(state: FitState, names: list[str], lr) -> list[dict]:
     return [{"params": [tensors[n] for n in names], "lr": float(lr)}]
 
 
-def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) -> StageLog:
-    """Optimise ``stage['free']`` for ``stage['rounds']`` rounds of L-BFGS (or Adam) iterations."""
+def check_finite(stage: str, energies: dict[str, float], state: FitState) -> None:
+    """Raise :class:`NonFiniteFit` when a term's energy or a parameter is NaN or infinite."""
+    for name, value in energies.items():
+        if not math.isfinite(value):
+            raise NonFiniteFit(f"stage {stage!r}: energy term {name!r} is {value} (non-finite); the fit is "
+                               "discarded — check the term's weights and settings in the preset/config")
+    for name, tensor in state.tensors().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteFit(f"stage {stage!r}: parameter {name!r} became non-finite; the fit is discarded")
+
+
+def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, settings: dict) -> StageLog:
+    """Optimise ``stage['free']`` for ``stage['rounds']`` rounds of L-BFGS (or Adam) iterations.
+
+    ``settings``: the preset's [optimizer] section (L-BFGS memory and tolerances, Adam's default rate)."""
     start = time.perf_counter()
     log = StageLog(stage["name"])
     weights = {k: float(v) for k, v in stage["weights"].items() if float(v) != 0.0}
     log.skipped_terms = sorted(k for k in weights if k not in terms)
     active = {k: terms[k] for k in weights if k in terms}
     params = state.free(list(stage["free"]))
-    if not params or not active:
-        log.energies = evaluate(model, state, active, weights)
-        log.total = sum(log.energies.values())
-        return log
+    if params and active:
+        _optimise(model, state, stage, active, weights, params, settings, log)
+        bounds = model.expression_bounds
+        if bounds is not None:
+            with torch.no_grad():
+                state.expression.clamp_(*bounds)
+    state.free([])
+    log.energies = evaluate(model, state, active, weights)
+    log.total = sum(log.energies.values())
+    log.seconds = time.perf_counter() - start
+    check_finite(stage["name"], log.energies, state)
+    return log
 
+
+def _optimise(model, state, stage, active, weights, params, settings, log) -> None:
     def energy() -> torch.Tensor:
         scene = Scene(model, state)
         return sum(weights[k] * term(scene).sum() for k, term in active.items())
 
+    optimizer_name = stage.get("optimizer", "lbfgs")
     for _ in range(int(stage.get("rounds", 1))):
         scene = Scene(model, state)
         for term in active.values():  # between rounds: discrete updates (contour choice, visibility sets)
-            if hasattr(term, "update"):
-                term.update(scene)
-        optimizer_name = stage.get("optimizer", "lbfgs")
+            term.update(scene)
         if optimizer_name == "lbfgs":
-            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(stage["iterations"]), history_size=20,
-                                    line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(stage["iterations"]),
+                                    history_size=int(settings["lbfgs_history"]),
+                                    line_search_fn="strong_wolfe",
+                                    tolerance_grad=float(settings["lbfgs_tolerance_grad"]),
+                                    tolerance_change=float(settings["lbfgs_tolerance_change"]))
 
             def closure() -> torch.Tensor:
                 opt.zero_grad()
@@ -75,7 +111,8 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) 
 
             opt.step(closure)
         elif optimizer_name == "adam":
-            opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), stage.get("lr", 1e-2)))
+            lr = stage.get("lr", settings["adam_lr"])
+            opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), lr))
             for _ in range(int(stage["iterations"])):
                 opt.zero_grad()
                 e = energy()
@@ -84,10 +121,3 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict) 
                 log.evaluations += 1
         else:
             raise ValueError(f"stage {stage['name']!r}: unknown optimizer {optimizer_name!r} (lbfgs or adam)")
-    with torch.no_grad():
-        state.expression.clamp_(0.0, 1.0)
-    state.free([])
-    log.energies = evaluate(model, state, active, weights)
-    log.total = sum(log.energies.values())
-    log.seconds = time.perf_counter() - start
-    return log

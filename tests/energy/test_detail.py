@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from fitter.crop import FitCrop
-from fitter.energy.detail import (DetailTerm, DisplacementPrior, displaced_normals, line_response,
-                                  photo_footprint)
-from fitter.energy.photometric import PhotoTarget
+from fitter.energy.detail import DetailTerm, photo_footprint
+from fitter.energy.displacement_prior import DisplacementPrior, line_response
+from fitter.energy.photo_target import PhotoTarget, PhotoTargets
 from fitter.model.topology import Topology
+from fitter.optimize.presets import load_preset
 from fitter.optimize.schedule import run_stage
 from fitter.render import interpolate, pixel_normals, rasterize, sh_directional, sh_shading
+from fitter.render.bump import displaced_normals
 from fitter.scene import Scene
 from fitter.state import FitState
 
@@ -40,6 +42,7 @@ class PlaneModel:
                                  ["M_Face"], uvs, n * n)
         self.device = torch.device("cpu")
         self.num_vertices = n * n
+        self.expression_bounds = None
 
     def vertices(self, identity, expression, frames: int = 1) -> torch.Tensor:
         return torch.as_tensor(self.points)[None].expand(frames, -1, -1) + 0.0 * identity.sum()
@@ -96,7 +99,7 @@ def plane():
     model = PlaneModel()
     photo = render_photo()
     crop = FitCrop(0.0, 0.0, float(IMAGE), IMAGE)
-    target = PhotoTarget.from_photo(photo, crop)
+    target = PhotoTargets([PhotoTarget.from_photo(photo, crop)])
     face = torch.ones(len(model.topology.triangles), dtype=torch.bool)
     return model, target, face
 
@@ -115,12 +118,18 @@ def test_zero_map_shades_like_the_smooth_surface(plane):
     cam = scene.camera_vertices()
     frags = rasterize(cam, model.topology.triangles, scene.K(), (IMAGE, IMAGE))
     normals = pixel_normals(frags, cam)
-    uv = interpolate(frags, torch.as_tensor(model.topology.uvs), model.topology.triangle_uvs)
-    zero = displaced_normals(scene, frags, normals, uv, torch.zeros(1, 1, 32, 32), face)
+    topo = model.topology
+    uv = interpolate(frags, torch.as_tensor(topo.uvs), topo.triangle_uvs)
+
+    def displaced(d: torch.Tensor) -> torch.Tensor:
+        return displaced_normals(cam, frags, normals, uv, d, face, torch.as_tensor(topo.triangle_uvs),
+                                 torch.as_tensor(topo.uvs))
+
+    zero = displaced(torch.zeros(1, 1, 32, 32))
     assert torch.allclose(zero, normals, atol=1e-6)
     # a map rising along +u tilts the normal towards -u (model -x, camera -x)
     ramp = torch.linspace(0, 0.1, 32)[None, None, None, :].expand(1, 1, 32, 32).contiguous()
-    tilted = displaced_normals(scene, frags, normals, uv, ramp, face)
+    tilted = displaced(ramp)
     centre = tilted[0, IMAGE // 2, IMAGE // 2]
     assert centre[0] < -0.01 and abs(float(centre[1])) < 1e-3
 
@@ -158,7 +167,7 @@ def test_detail_stage_recovers_the_groove(plane):
     state.displacement = torch.zeros(1, 1, 64, 64)
     stage = {"name": "detail", "free": ["displacement"], "iterations": 60, "rounds": 1,
              "weights": {"detail": 1.0, "displacement_prior": 1.0}}
-    run_stage(model, state, stage, {"detail": term, "displacement_prior": prior})
+    run_stage(model, state, stage, {"detail": term, "displacement_prior": prior}, load_preset("fast")["optimizer"])
     fitted = state.displacement[0, 0].detach().numpy()
     truth = groove_map(64)
     inner = np.zeros_like(truth, bool)

@@ -23,8 +23,8 @@ from fitter.observe.segmentation import (
     parser_weights_path,
     segment_faces,
 )
+from paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 PHOTOS = ["grace_hopper.jpg", "Chris.jpeg", "astronaut.png", "Luciano.png", "Bryan.png"]
 CHIN = 152  # MediaPipe mesh index of the chin
 

@@ -9,8 +9,8 @@ import pytest
 
 from fitter.io import load_image
 from fitter.observe import ImageObservation, cache, observe_image
+from paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 
 
 def _entries(root: Path) -> list[Path]:

@@ -7,9 +7,10 @@ from fitter.bench.masks import corrupt_masks, oracle_masks
 from fitter.synth.scenes import render_case, sample_case
 from fitter.bench.synthetic import PreparedCase, true_landmarks
 from fitter.crop import FitCrop
-from fitter.energy.prdl import (PRDLTerm, anchor_grid, build_targets, distance_stats, farthest_point_sampling,
-                                part_ious)
+from fitter.energy.prdl import PRDLTerm, anchor_grid, build_targets, distance_stats, farthest_point_sampling
 from fitter.observe.segmentation import PART_NAMES
+from fitter.optimize.presets import load_preset
+from fitter.optimize.quality import part_ious
 from fitter.optimize.schedule import run_stage
 from fitter.scene import Scene
 from fitter.state import FitState
@@ -92,6 +93,6 @@ def test_prdl_is_lowest_at_the_truth_and_pulls_a_shifted_face_back(ict, scene_ca
         return float((est - true).norm(dim=-1).mean())
 
     start = image_error(shifted)
-    run_stage(ict, shifted, stage, {"prdl": term})
+    run_stage(ict, shifted, stage, {"prdl": term}, load_preset("fast")["optimizer"])
     assert float(term(Scene(ict, shifted))) < 0.5 * before
     assert image_error(shifted) < 0.35 * start, (image_error(shifted), start)

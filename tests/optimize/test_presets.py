@@ -16,7 +16,7 @@ def test_presets_load_and_extend():
     assert names[: len(default["stages"])] == [s["name"] for s in default["stages"]]
     assert [n for n in names if n.startswith("displacement")] == ["displacement-128", "displacement-256",
                                                                    "displacement-512"]
-    assert vfx["photometric"]["crop_size"] == 512 and "base" not in (fast["preset"], default["preset"])
+    assert vfx["photo"]["crop_size"] == 512 and "base" not in (fast["preset"], default["preset"])
 
 
 def test_user_config_merges_over_preset(tmp_path):

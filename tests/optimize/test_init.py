@@ -1,5 +1,4 @@
 import numpy as np
-import torch
 
 from fitter.camera import MODEL_TO_OPENCV
 from fitter.energy.landmarks import landmark_embedding

@@ -13,8 +13,8 @@ import pytest
 from fitter.io import LoadedImage, load_image
 from fitter.observe import MissingWeightsError, backends, observe_image
 from fitter.observe import fan_backend
+from paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import multiprocessing
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,8 +14,8 @@ from PIL import Image
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
 from fitter.observe.geometry import extract_region
+from paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 EXAMPLE_FILES = ["grace_hopper.jpg", "astronaut.png", "Bryan.png", "Luciano.png", "Chris.jpeg"]
 
 # MediaPipe mesh indices: outer eye corners (subject's right, left), nose tip, upper/lower lip, chin

@@ -1,5 +1,4 @@
 import numpy as np
-import torch
 
 from fitter.optimize.fit import fit_face
 from fitter.metrics import procrustes_error

@@ -2,6 +2,7 @@ import numpy as np
 import torch
 
 from fitter.model.topology import triangulate
+from paths import SHARED
 
 
 def test_ict_sizes_and_regions(ict):
@@ -53,11 +54,10 @@ def test_triangulate_keeps_winding_and_order():
 
 def test_ict_asset_roundtrip_below_tolerance():
     """The shipped int16 bases reproduce the kit within 0.01 mm (checked when the kit is present)."""
-    from pathlib import Path
 
     import pytest
 
-    kit = Path(__file__).resolve().parents[2] / "shared" / "models" / "ict-facekit" / "ict_facekit_shapes.npz"
+    kit = SHARED / "models" / "ict-facekit" / "ict_facekit_shapes.npz"
     if not kit.exists():
         pytest.skip("the ICT kit is not next to this checkout; the build script asserts the same bound")
     from fitter.model import load_ict

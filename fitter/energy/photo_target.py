@@ -1,0 +1,101 @@
+"""The photos inside each frame's fitting crop, and where they may be compared: the shared evidence of the
+photometric and detail terms (not a term itself).
+
+A crop-resolution copy of each photo, linearised from sRGB, is kept; stages that render at a coarser
+resolution get an area-downsampled level of it (a pyramid), so one preset weight works at every level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from ..common.colour import srgb_to_linear
+from ..crop import FitCrop
+from ..evidence import Evidence
+from ..model.morphable import MorphableModel
+from ..observe.segmentation import PartMasks
+from .base import TermContext
+
+# A downsampled pixel is compared only when (nearly) all of it was comparable at full resolution.
+VALID_COVERAGE = 0.99
+
+
+@dataclass
+class PhotoTarget:
+    """One frame's photo inside its fitting crop (full resolution of the crop) and where it may be compared."""
+
+    crop: FitCrop
+    image: np.ndarray  # (S, S, 3) float32 linear RGB at crop.size
+    valid: np.ndarray  # (S, S) bool: segmented face pixels without occluders (all True without masks)
+    _pyramid: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_photo(cls, rgb_float: np.ndarray, crop: FitCrop, masks: PartMasks | None = None,
+                   parts: tuple[str, ...] = ("skin", "nose")) -> "PhotoTarget":
+        """``rgb_float``: (H, W, 3) sRGB in [0, 1]; ``masks``: optional PartMasks: only pixels of ``parts``
+        without occluders are compared (brows and lips have sharp albedo edges a smooth albedo cannot follow;
+        eyes are glossy and move on their own)."""
+        image = srgb_to_linear(crop.image(np.ascontiguousarray(rgb_float, np.float32))).astype(np.float32)
+        if masks is None:
+            valid = np.ones((crop.size, crop.size), bool)
+        else:
+            face = np.zeros(masks.labels.shape, bool)
+            for part in parts:
+                face |= masks.mask(part)
+            valid = crop.mask(face & ~masks.occlusion, (float(masks.region[0]), float(masks.region[1])))
+        return cls(crop, image, valid)
+
+    def level(self, size: int, device) -> tuple[FitCrop, torch.Tensor, torch.Tensor]:
+        """(crop at ``size``, image (size, size, 3), valid (size, size)) on ``device``."""
+        key = (size, str(device))
+        if key not in self._pyramid:
+            crop = FitCrop(self.crop.x0, self.crop.y0, self.crop.side, size)
+            img = cv2.resize(self.image, (size, size), interpolation=cv2.INTER_AREA)
+            valid = cv2.resize(self.valid.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            self._pyramid[key] = (crop, torch.as_tensor(img, device=device),
+                                  torch.as_tensor(valid > VALID_COVERAGE, device=device))
+        return self._pyramid[key]
+
+
+@dataclass
+class PhotoTargets:
+    """Every frame's :class:`PhotoTarget` of one subject."""
+
+    frames: list[PhotoTarget]
+
+    @classmethod
+    def from_evidence(cls, evidence: Evidence, crop_size: int, margin: float,
+                      parts: tuple[str, ...]) -> "PhotoTargets":
+        return cls([PhotoTarget.from_photo(f.photo, f.crop(crop_size, margin), f.masks, parts)
+                    for f in evidence.frames])
+
+    @property
+    def crop_size(self) -> int:
+        return self.frames[0].crop.size
+
+    def level(self, size: int, device) -> tuple[list[FitCrop], torch.Tensor, torch.Tensor]:
+        """(crops at ``size``, images (F, size, size, 3), valid (F, size, size)) on ``device``."""
+        levels = [t.level(size, device) for t in self.frames]
+        return [c for c, _, _ in levels], torch.stack([i for _, i, _ in levels]), torch.stack([v for _, _, v in levels])
+
+
+def crop_intrinsics(crops: list[FitCrop], K: torch.Tensor) -> torch.Tensor:
+    """Per-frame intrinsics (F, 3, 3) that project straight into each frame's crop."""
+    return torch.cat([crop.K(K[f : f + 1]) for f, crop in enumerate(crops)])
+
+
+def face_triangle_mask(model: MorphableModel) -> torch.Tensor:
+    """(T,) bool over the model's triangles: the face skin that photometric terms compare."""
+    mask = np.zeros(len(model.topology.triangles), bool)
+    mask[model.topology.face_triangles()] = True
+    return torch.as_tensor(mask, device=model.device)
+
+
+def photo_targets(ctx: TermContext) -> PhotoTargets:
+    """Every frame's photo in its crop, as the [photo] section says (shared by the photometric terms)."""
+    cfg = ctx.section("photo")
+    return PhotoTargets.from_evidence(ctx.evidence, int(cfg["crop_size"]), float(ctx.section("crop")["margin"]),
+                                      tuple(cfg["parts"]))

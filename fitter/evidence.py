@@ -1,0 +1,65 @@
+"""Evidence: what the images say about one subject, frame by frame, for the energy terms to compare against.
+
+A subject is seen in F frames (a single photo is one frame; a video is one frame per time instant and view).
+Each frame carries one detected face (landmarks, blendshape scores, head transform), and optionally the photo
+(for the photometric and detail terms) and part masks (for PRDL). Terms take what they need from here; a
+frame without a detection keeps its slot with ``detected = False`` (zero landmark weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .crop import FitCrop
+from .observe.segmentation import PartMasks
+from .observe.types import FaceObservation
+
+
+@dataclass
+class FrameEvidence:
+    face: FaceObservation
+    image_size: tuple[int, int]  # (H, W) of the frame's image
+    photo: np.ndarray | None = None  # (H, W, 3) float32 sRGB in [0, 1]
+    masks: PartMasks | None = None
+    exif_focal_35mm: float | None = None
+    view: int = 0  # camera index (multi-view rigs)
+    time_s: float | None = None  # capture time (video)
+    detected: bool = True
+
+    def crop(self, size: int, margin: float) -> FitCrop:
+        """The fitting crop around this frame's confidently detected landmarks."""
+        face = self.face
+        return FitCrop.around(face.landmarks[face.landmark_weights > 0], int(size), float(margin))
+
+
+@dataclass
+class Evidence:
+    frames: list[FrameEvidence] = field(default_factory=list)
+
+    @classmethod
+    def single(cls, face: FaceObservation, image_size: tuple[int, int], photo: np.ndarray | None = None,
+               masks: PartMasks | None = None, exif_focal_35mm: float | None = None) -> "Evidence":
+        """One photo: one frame seen by one view."""
+        return cls([FrameEvidence(face, tuple(image_size), photo, masks, exif_focal_35mm)])
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def landmark_format(self) -> str:
+        formats = {f.face.landmark_format for f in self.frames}
+        if len(formats) != 1:
+            raise ValueError(f"frames of one subject mix landmark formats {sorted(formats)}")
+        return formats.pop()
+
+    def landmarks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Observed landmarks (F, N, 2) pixels and their weights (F, N) (0 for frames without a detection)."""
+        points = np.stack([f.face.landmarks for f in self.frames]).astype(np.float32)
+        weights = np.stack([f.face.landmark_weights * float(f.detected) for f in self.frames]).astype(np.float32)
+        return points, weights
+
+    def has(self, what: str) -> bool:
+        """Whether every frame carries ``what`` (``photo`` or ``masks``)."""
+        return bool(self.frames) and all(getattr(f, what) is not None for f in self.frames)

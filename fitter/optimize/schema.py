@@ -1,0 +1,170 @@
+"""The preset schema: every section, key, type and range a preset or ``--config`` file may hold.
+
+The core sections are declared here; each energy term declares its own section (``fitter.energy``'s
+registry), so a new term brings its settings with it. Checks run when presets and configs are loaded, before
+any image is touched, and name the file, the key, the value and the nearest valid key.
+"""
+from __future__ import annotations
+
+from ..common.settings import Setting, SettingError, check_table, did_you_mean
+from ..energy.base import TermSpec, registered_terms
+from ..observe.segmentation import BACKENDS, PARSERS
+from ..render import BACKENDS as RENDERERS
+from ..state import PARAMETER_NAMES
+
+OPTIMIZERS = ("lbfgs", "adam")
+
+CORE_SECTIONS: dict[str, dict[str, Setting]] = {
+    "camera": {
+        "focal_guess_fov_deg": Setting("float", "horizontal field of view assumed without EXIF", low=1, high=170),
+        "focal_px": Setting("float", "> 0: the known focal length in pixels", low=0),
+    },
+    "crop": {
+        "size": Setting("int", "resolution of the fitting crop", low=16),
+        "margin": Setting("float", "crop margin around the landmarks, fraction of their box", low=0, high=2),
+    },
+    "init": {
+        "rounds": Setting("int", "pose / linear shape alternations", low=1),
+        "identity_reg": Setting("float", "ridge weight of the identity solve", low=0),
+        "expression_reg": Setting("float", "ridge weight of the expression solve", low=0),
+        "use_blendshapes": Setting("bool", "start expressions from the detector's blendshape scores"),
+        "use_transform": Setting("bool", "start the rotation from the detector's facial transform"),
+    },
+    "optimizer": {
+        "lbfgs_history": Setting("int", "L-BFGS memory", low=1),
+        "lbfgs_tolerance_grad": Setting("float", "L-BFGS gradient tolerance", positive=True),
+        "lbfgs_tolerance_change": Setting("float", "L-BFGS change tolerance", positive=True),
+        "adam_lr": Setting("float", "Adam learning rate when a stage gives none", positive=True),
+    },
+    "segmentation": {
+        "backend": Setting("str", "part masks for PRDL", choices=BACKENDS),
+        "parser": Setting("str", "facer parser", choices=PARSERS),
+    },
+    "photo": {
+        "crop_size": Setting("int", "full resolution of the photometric crop", low=16),
+        "parts": Setting("strs", "segmented parts compared by the photometric terms",
+                         choices=("left_eye", "right_eye", "left_brow", "right_brow", "nose", "upper_lip",
+                                  "lower_lip", "skin")),
+    },
+    "albedo": {"modes": Setting("int", "Laplacian-harmonic albedo modes per channel", low=1)},
+    "export": {
+        "albedo_size": Setting("int", "albedo.png side in texels", low=16),
+        "detail_levels": Setting("int", "subdivision levels of mesh_detail.obj", low=0, high=4),
+    },
+}
+
+TOP_LEVEL: dict[str, Setting] = {
+    "renderer": Setting("str", "rasterizer backend", choices=RENDERERS),
+}
+
+STAGE_KEYS: dict[str, Setting] = {
+    "name": Setting("str", "stage name (reports, timings)"),
+    "free": Setting("strs", "parameters the stage optimises", choices=PARAMETER_NAMES),
+    "iterations": Setting("int", "optimiser iterations per round", low=1),
+    "rounds": Setting("int", "rounds (discrete updates between them)", low=1),
+    "optimizer": Setting("str", "optimiser", choices=OPTIMIZERS),
+    "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
+}
+STAGE_REQUIRED = ("name", "free", "iterations", "weights")
+RESERVED = ("extends", "preset", "stages", "append_stages")
+
+
+def sections(terms: dict[str, TermSpec] | None = None) -> dict[str, dict[str, Setting]]:
+    """Every known section and its keys: the core ones and one per registered energy term."""
+    terms = registered_terms() if terms is None else terms
+    out = dict(CORE_SECTIONS)
+    for name, spec in terms.items():
+        out[name] = spec.settings
+    return out
+
+
+def stage_keys(terms: dict[str, TermSpec]) -> dict[str, Setting]:
+    keys = dict(STAGE_KEYS)
+    for spec in terms.values():
+        keys.update(spec.stage_settings)
+    return keys
+
+
+def check_document(data: dict, source: str, complete: bool = False) -> None:
+    """Check one preset or config document (``source`` names it in errors).
+
+    ``complete``: ``data`` is a fully merged preset: every stage must then have its required keys.
+    """
+    terms = registered_terms()
+    known_sections = sections(terms)
+    try:
+        for key, value in data.items():
+            if key in RESERVED:
+                continue
+            if key in TOP_LEVEL:
+                TOP_LEVEL[key].check(key, value)
+            elif key in known_sections:
+                check_table(key, value, known_sections[key])
+            else:
+                known = sorted(list(known_sections) + list(TOP_LEVEL))
+                raise SettingError(f"[{key}]: unknown section{did_you_mean(key, known)}; known: {', '.join(known)}")
+        for list_name in ("stages", "append_stages"):
+            stages = data.get(list_name, [])
+            if not isinstance(stages, list):
+                raise SettingError(f"{list_name} must be an array of tables ([[{list_name}]])")
+            for k, stage in enumerate(stages):
+                check_stage(stage, f"[[{list_name}]] #{k + 1}", terms, complete)
+    except SettingError as exc:
+        raise SettingError(f"{source}: {exc}") from None
+
+
+def check_stage(stage: dict, where: str, terms: dict[str, TermSpec], complete: bool) -> None:
+    if not isinstance(stage, dict):
+        raise SettingError(f"{where} must be a table")
+    if "name" in stage:
+        where = f"{where} ({stage['name']!r})"
+    keys = stage_keys(terms)
+    for key, value in stage.items():
+        if key == "weights":
+            check_weights(value, f"{where} weights", terms)
+        elif key == "lr":
+            check_lr(value, f"{where} lr")
+        elif key in keys:
+            keys[key].check(f"{where} {key}", value)
+        else:
+            raise SettingError(f"{where} {key}: unknown stage setting{did_you_mean(key, list(keys) + ['weights', 'lr'])}"
+                               f"; known: {', '.join(sorted(list(keys) + ['weights', 'lr']))}")
+    if complete:
+        missing = [k for k in STAGE_REQUIRED if k not in stage]
+        if missing:
+            raise SettingError(f"{where}: missing {', '.join(missing)}")
+        if not any(float(w) > 0 for w in stage["weights"].values()):
+            raise SettingError(f"{where}: weighs no energy term (every weight is 0)")
+
+
+def check_weights(weights, where: str, terms: dict[str, TermSpec]) -> None:
+    if not isinstance(weights, dict):
+        raise SettingError(f"{where} = {weights!r}: expected a table {{ term = weight, ... }}")
+    for name, value in weights.items():
+        if name not in terms:
+            raise SettingError(f"{where}: unknown energy term {name!r}{did_you_mean(name, terms)}; "
+                               f"known: {', '.join(sorted(terms))}")
+        Setting("float", low=0).check(f"{where}.{name}", value)
+
+
+def check_lr(lr, where: str) -> None:
+    if isinstance(lr, dict):
+        for name, value in lr.items():
+            if name not in PARAMETER_NAMES:
+                raise SettingError(f"{where}: unknown parameter {name!r}{did_you_mean(name, PARAMETER_NAMES)}")
+            Setting("float", positive=True).check(f"{where}.{name}", value)
+    else:
+        Setting("float", positive=True).check(where, lr)
+
+
+def check_merged(preset: dict, source: str) -> None:
+    """A merged preset: complete stages, each term's learning rates, and at least one stage."""
+    check_document(preset, source, complete=True)
+    if not preset.get("stages"):
+        raise SettingError(f"{source}: the configuration defines no [[stages]]")
+    for stage in preset["stages"]:
+        lr = stage.get("lr")
+        if isinstance(lr, dict):
+            missing = [p for p in stage["free"] if p not in lr]
+            if missing:
+                raise SettingError(f"{source}: stage {stage['name']!r} lr table has no rate for {missing}")
