@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from .. import __version__
+from ..model import load_ict
+from ..observe import backends
 
 
 def diagnose() -> list[dict]:
     """Rows {component, status: ok|missing|error, detail} for detectors, parsers, renderers, devices."""
-    from ..observe import backends
 
     rows = [{"component": "facefit", "status": "ok", "detail": __version__}]
     try:
-        from ..model import load_ict
 
         model = load_ict()
         emb = "with" if "mediapipe478" in model.topology.embeddings else "WITHOUT"

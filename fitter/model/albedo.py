@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..assets import asset_path
 from .morphable import MorphableModel
 
 
@@ -82,7 +83,6 @@ def albedo_basis(model: MorphableModel, modes: int = 80) -> AlbedoBasis:
     region = topo.regions.get("face_and_head", topo.regions.get("face"))
     data = None
     if model.name == "ict-face-light":
-        from ..assets import asset_path
 
         with np.load(asset_path("ict_albedo_basis.npz")) as d:
             data = {k: d[k] for k in d.files}

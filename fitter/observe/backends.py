@@ -9,6 +9,11 @@ import threading
 import warnings
 from pathlib import Path
 
+from fitter.assets import asset_path
+
+from . import fan_backend, mediapipe_backend
+from .torchvision_shim import ensure_importable
+
 DETECTORS = ("mediapipe", "fan")
 
 # pyfacer's weight files (torch hub cache), by what they are; used by the segmentation backend
@@ -47,9 +52,7 @@ def _file_id(path: Path) -> dict:
 
 def fingerprint(detector: str, settings: dict) -> dict:
     """What identifies the backend that produced an observation: versions and model files."""
-    from fitter.assets import asset_path
 
-    from . import fan_backend, mediapipe_backend
 
     fp: dict = {
         "mediapipe": _version("mediapipe"),
@@ -83,8 +86,6 @@ def available(import_packages: bool = True) -> dict:
     package versions, weight files with their expected path and ``present`` flag. With
     ``import_packages=False`` packages are only looked up, not imported (faster, less certain).
     """
-    from . import fan_backend, mediapipe_backend
-    from .torchvision_shim import ensure_importable
 
     def importable(module: str) -> tuple[bool, str]:
         if not import_packages:
@@ -97,7 +98,6 @@ def available(import_packages: bool = True) -> dict:
     # MediaPipe: package + the shipped bundle
     mp_ok, mp_err = importable("mediapipe")
     try:
-        from fitter.assets import asset_path
 
         bundle = str(asset_path(mediapipe_backend.BUNDLE))
     except FileNotFoundError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .types import ImageObservation
+from .. import __version__
 
 CACHE_ENV = "FACEFIT_CACHE"
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def canonical_json(obj) -> str:
 def cache_key(content_hash: str, settings: dict, version: str | None = None) -> str:
     """Hex key of an observation of the image with ``content_hash`` under ``settings``."""
     if version is None:
-        from fitter import __version__ as version
+        version = __version__
     doc = {"content": content_hash, "settings": settings, "facefit": version}
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from . import seg_landmarks as sl
 from .errors import DetectorUnavailableError
+from .geometry import resize
+from .torchvision_shim import ensure_importable
 from .types import FaceObservation
 
 CONTEXT = 3.0  # side of the square the parser sees, in face sizes (facer itself would see the whole image)
@@ -66,7 +68,6 @@ _RUN_LOCK = threading.Lock()  # one parse at a time per process (torch uses ever
 
 def import_facer():
     """``import facer`` after making torchvision importable; DetectorUnavailableError (one line) if that fails."""
-    from .torchvision_shim import ensure_importable
 
     state = ensure_importable()
     if state == "missing":
@@ -242,7 +243,6 @@ def parse_faces(rgb: np.ndarray, faces: list[FaceObservation], parser, device: s
     ``rgb``: the full-resolution (H, W, 3) uint8 image; ``parser``: a loaded facer FaRL parser."""
     import torch
 
-    from .geometry import resize
 
     size = rgb.shape[:2]
     values, occluder = _lookup(list(parser.label_names))

@@ -29,8 +29,13 @@ import numpy as np
 
 from fitter.io import LoadedImage, load_image
 
+from ..common.files import write_npz
+from . import seg_facer
 from . import seg_landmarks as _sl
+from .backends import FACER_WEIGHTS
+from .cache import cache_key
 from .errors import DetectorUnavailableError, MissingWeightsError
+from .seg_facer import import_facer
 from .types import FaceObservation, ImageObservation
 
 PART_NAMES = ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "upper_lip", "lower_lip", "skin")
@@ -157,7 +162,6 @@ class PartMasks:
                   "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         if self.brow_line is not None:
             arrays["brow_line"] = self.brow_line
-        from ..common.files import write_npz
 
         write_npz(path, **arrays)
 
@@ -189,7 +193,6 @@ def _hub_checkpoints() -> Path:
 
 
 def _facer_file(what: str) -> str:
-    from .backends import FACER_WEIGHTS
 
     return FACER_WEIGHTS[what]
 
@@ -220,7 +223,6 @@ def facer_status(parser: str = "farl/lapa/448", parser_weights: Path | str | Non
     if not path.is_file():
         return False, str(ParserWeightsMissingError(parser, path, explicit=parser_weights is not None))
     try:
-        from .seg_facer import import_facer
 
         import_facer()
     except DetectorUnavailableError as exc:
@@ -267,7 +269,6 @@ def face_identity(index: int, face: FaceObservation) -> dict:
 
 def mask_cache_key(content_hash: str, settings: dict, face: dict) -> str:
     """Hex key of the masks of ``face`` (see :func:`face_identity`) in the image with ``content_hash``."""
-    from .cache import cache_key
 
     return cache_key(content_hash, {"segmentation": settings, "face": face})
 
@@ -342,7 +343,6 @@ def segment_faces(
         try:
             if not weights.is_file():
                 raise ParserWeightsMissingError(parser, weights, explicit=parser_weights is not None)
-            from .seg_facer import import_facer
 
             import_facer()
             chosen = "facer"
@@ -402,7 +402,6 @@ def _run_landmarks(image: LoadedImage, face: FaceObservation) -> PartMasks:
 
 
 def _run_facer(image, faces, parser, weights, det_weights, device, max_side) -> list[PartMasks]:
-    from . import seg_facer
 
     try:
         net = seg_facer.load_parser(parser, weights, device)

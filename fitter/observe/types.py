@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.files import write_npz
+
 LANDMARK_FORMATS = ("mediapipe478", "ibug68")
 
 
@@ -86,7 +88,6 @@ class ImageObservation:
             if face.roi is not None:
                 arrays[f"f{k}_roi"] = np.asarray(face.roi, np.float32)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        from ..common.files import write_npz
 
         write_npz(path, **arrays)
 
