@@ -22,7 +22,7 @@ from ..observe.types import FaceObservation
 from ..scene import Scene
 from ..state import FitState
 from .init import InitSettings, initialise
-from .quality import part_ious
+from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
 from .result import FaceFit
 from .schedule import run_stage
 
@@ -116,30 +116,42 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
     if masks is not None:
         fit.parts = {"source": masks.source, "weak": masks.weak, "warnings": list(masks.warnings)}
     has_labels = "parts" in model.topology.vertex_labels
+    lm = terms.get("landmarks") or _landmark_term(model, evidence, preset)
+    crops = [f.crop(preset["crop"]["size"], preset["crop"]["margin"]) for f in evidence.frames]
+    guard = Guard.from_preset(preset)
     t = time.perf_counter()
+    before = measure(model, state, evidence, lm, crops, {})
+    fit.quality["init"] = before
     initialised: set[str] = set()
     for stage in preset["stages"]:
         if "prdl" in terms and "iou_before_prdl" not in fit.parts and stage_weight(stage, "prdl"):
             fit.parts["iou_before_prdl"] = part_ious(model, Scene(model, state), masks, crop)
         size_displacement(state, stage)
-        for name, term in terms.items():
-            if not stage_weight(stage, name):
-                continue
+        active = {name: term for name, term in terms.items() if stage_weight(stage, name)}
+        for name, term in active.items():
             term.configure(stage)
             if name not in initialised:
                 term.initialise(Scene(model, state))
                 initialised.add(name)
+        snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY}
         log = run_stage(model, state, stage, terms, preset["optimizer"])
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
+        after = measure(model, state, evidence, lm, crops, active)
+        reason = guard.check(stage, before, after)
+        if reason:  # the stage moved the face away from the image evidence: keep the earlier result
+            restore_geometry(state, snapshot)
+            after = dict(measure(model, state, evidence, lm, crops, {}), reverted=reason)
+            fit.warnings.append(f"stage {stage['name']!r} moved the fit away from the image evidence ({reason}); "
+                                "kept the earlier stage's geometry")
+            if fit.suspect is None:
+                fit.suspect = {"stage": stage["name"], "reason": reason}
+        fit.quality[stage["name"]] = after
+        before = after
     timings["fit"] = time.perf_counter() - t
 
     with torch.no_grad():
         scene = Scene(model, state)
-        lm = terms.get("landmarks")
-        if lm is None:  # a schedule without the landmark term: measure with a fresh one
-            lm = _landmark_term(model, evidence, preset)
-            lm.update(scene)
         fit.rmse_px_frames = [float(v) for v in lm.rmse_px(scene)]
         fit.rmse_px = fit.rmse_px_frames[0]
         points, _ = lm.surface_points(scene)
@@ -155,8 +167,9 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
 
 
 def _landmark_term(model: MorphableModel, evidence: Evidence, preset: dict):
-    """A landmark term for measuring the fit (the same settings as the fitting one)."""
-    return registered_terms()["landmarks"].build(TermContext(model, evidence, preset, []))
+    """A landmark term for measuring the fit when no stage weighs one (the same settings)."""
+    term = registered_terms()["landmarks"].build(TermContext(model, evidence, preset, []))
+    return term
 
 
 def fit_face(model: MorphableModel, face: FaceObservation, image_size: tuple[int, int], preset: dict,

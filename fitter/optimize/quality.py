@@ -1,14 +1,29 @@
-"""How well a fit agrees with the image evidence: per-part IoU against the part masks (quality signals for
-reports and for deciding whether a stage helped; not energies)."""
+"""How well a fit agrees with the image evidence, and the no-harm guard that acts on it.
+
+After every stage the driver measures, per frame, the landmark NME (RMSE over the inter-ocular distance)
+and the mean part IoU (rendered part labels against the part masks), plus what the stage's terms report
+(e.g. the photometric residual and outlier fraction). A later stage must never leave a face worse on that
+evidence than an earlier one: when a stage lowers the IoU or raises the NME beyond the preset's [guard]
+thresholds, the driver restores the geometry from before the stage and flags the face as suspect.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from ..crop import FitCrop
+from ..evidence import Evidence
 from ..model.morphable import MorphableModel
 from ..observe.segmentation import PART_NAMES, PartMasks
 from ..render import rasterize, render_labels
 from ..scene import Scene
+from ..state import FitState
+
+# The parameters that place the face in the image (restored when a stage is rejected). Lighting, albedo and
+# the displacement map stay as the stage left them: they do not move the face.
+GEOMETRY = ("identity", "expression", "rotation", "translation", "log_focal")
 
 
 @torch.no_grad()
@@ -27,3 +42,65 @@ def part_ious(model: MorphableModel, scene: Scene, masks: PartMasks, crop: FitCr
         pred = rendered == k + 1
         out[part] = float((target & pred).sum() / max((target | pred).sum(), 1))
     return out
+
+
+@torch.no_grad()
+def measure(model: MorphableModel, state: FitState, evidence: Evidence, landmarks, crops: list[FitCrop],
+            terms: dict) -> dict:
+    """Per-frame agreement of ``state`` with the evidence: ``nme`` and ``iou`` lists (None where a frame has no
+    masks), their means, and each term's diagnostics."""
+    scene = Scene(model, state)
+    if getattr(landmarks, "contour", None) and not landmarks.chosen:
+        landmarks.update(scene)
+    rmse = landmarks.rmse_px(scene).cpu().numpy()
+    nme = [float(r / max(f.face.inter_ocular, 1e-6)) for r, f in zip(rmse, evidence.frames)]
+    labelled = "parts" in model.topology.vertex_labels
+    iou = []
+    for k, (frame, crop) in enumerate(zip(evidence.frames, crops)):
+        if frame.masks is None or not labelled:
+            iou.append(None)
+            continue
+        values = part_ious(model, scene, frame.masks, crop, k).values()
+        iou.append(float(np.mean(list(values))) if values else None)
+    out = {"nme": nme, "iou": iou, "nme_mean": float(np.mean(nme)),
+           "iou_mean": float(np.mean([v for v in iou if v is not None])) if any(v is not None for v in iou) else None}
+    diagnostics = {name: term.diagnostics(scene) for name, term in terms.items()}
+    diagnostics = {name: d for name, d in diagnostics.items() if d}
+    if diagnostics:
+        out["terms"] = diagnostics
+    return out
+
+
+def restore_geometry(state: FitState, snapshot: dict[str, torch.Tensor]) -> None:
+    for name, value in snapshot.items():
+        setattr(state, name, value.clone())
+
+
+@dataclass
+class Guard:
+    """The no-harm rule: a stage may lower the mean part IoU by at most ``max_iou_drop`` (absolute) and raise
+    the mean landmark NME by at most ``max_nme_rise`` (relative); beyond that the stage is rejected."""
+
+    enabled: bool = True
+    max_iou_drop: float = 0.03
+    max_nme_rise: float = 0.1
+
+    @classmethod
+    def from_preset(cls, preset: dict) -> "Guard":
+        cfg = preset["guard"]
+        return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]))
+
+    def check(self, stage: dict, before: dict, after: dict) -> str | None:
+        """Why the stage must be rejected, or None."""
+        if not self.enabled or not stage.get("guarded", True):
+            return None
+        if before["iou_mean"] is not None and after["iou_mean"] is not None:
+            drop = before["iou_mean"] - after["iou_mean"]
+            if drop > self.max_iou_drop:
+                return f"part IoU fell from {before['iou_mean']:.3f} to {after['iou_mean']:.3f}"
+        rise = after["nme_mean"] / max(before["nme_mean"], 1e-9) - 1.0
+        if rise > self.max_nme_rise:
+            return f"landmark NME rose from {before['nme_mean']:.4f} to {after['nme_mean']:.4f}"
+        if not np.isfinite(after["nme_mean"]):
+            return "landmark NME is not finite"
+        return None

@@ -29,6 +29,8 @@ class FaceFit:
     landmarks_fitted: np.ndarray | None = None  # (N, 2) projected model landmarks of the first frame
     crop: FitCrop | None = None  # the first frame's fitting crop
     parts: dict = field(default_factory=dict)  # segmentation source and per-part IoU before/after PRDL
+    quality: dict = field(default_factory=dict)  # per stage (and "init"): NME, part IoU, term diagnostics
+    suspect: dict | None = None  # {"stage", "reason"}: a stage moved the fit away from the evidence (reverted)
 
     @property
     def observation(self) -> FaceObservation:

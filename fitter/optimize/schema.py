@@ -47,6 +47,11 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
                                   "lower_lip", "skin")),
     },
     "albedo": {"modes": Setting("int", "Laplacian-harmonic albedo modes per channel", low=1)},
+    "guard": {
+        "enabled": Setting("bool", "reject stages that move the face away from the image evidence"),
+        "max_iou_drop": Setting("float", "largest allowed fall of the mean part IoU in a stage", low=0, high=1),
+        "max_nme_rise": Setting("float", "largest allowed relative rise of the landmark NME in a stage", low=0),
+    },
     "export": {
         "albedo_size": Setting("int", "albedo.png side in texels", low=16),
         "detail_levels": Setting("int", "subdivision levels of mesh_detail.obj", low=0, high=4),
@@ -64,6 +69,7 @@ STAGE_KEYS: dict[str, Setting] = {
     "rounds": Setting("int", "rounds (discrete updates between them)", low=1),
     "optimizer": Setting("str", "optimiser", choices=OPTIMIZERS),
     "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
+    "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
 }
 STAGE_REQUIRED = ("name", "free", "iterations", "weights")
 RESERVED = ("extends", "preset", "stages", "append_stages")
