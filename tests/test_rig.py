@@ -11,18 +11,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fitter.io import (ImageError, RigCamera, RigError, convert_rig, discover_multiview, load_rig, save_rig)
+from fitter.io import ImageError, RigCamera, RigError, convert_rig, discover_multiview, load_rig, save_rig
+from fitter.synth.clips import look_at
 
 PIXEL_TOL = 1e-6
-
-
-def _look_at(centre: np.ndarray, target: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """World -> camera rotation (OpenCV axes) of a camera at ``centre`` looking at ``target``."""
-    z = target - centre
-    z /= np.linalg.norm(z)
-    x = np.cross(down, z)
-    x /= np.linalg.norm(x)
-    return np.stack([x, np.cross(z, x), z])
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,7 @@ def truth() -> dict[str, RigCamera]:
         a, e = np.radians(azimuth), np.radians(elevation)
         distance = 60.0 + abs(azimuth) / 4
         centre = distance * np.array([np.sin(a) * np.cos(e), -np.cos(a) * np.cos(e), np.sin(e)])
-        R = _look_at(centre, np.zeros(3), down=np.array([0.0, 0.0, -1.0]))
+        R = look_at(centre, np.zeros(3), down=(0.0, 0.0, -1.0))
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
         cams[name] = RigCamera(name, size, K, R, -R @ centre)
     return cams

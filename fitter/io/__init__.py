@@ -1,4 +1,5 @@
-"""fitter.io: from user inputs (files, folders, globs, videos) to decoded, EXIF-oriented pixels.
+"""fitter.io: from user inputs (files, folders, globs, videos, camera rigs) to decoded, EXIF-oriented pixels
+and the cameras that saw them.
 
 Public API::
 

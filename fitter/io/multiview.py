@@ -19,6 +19,7 @@ from .inputs import _natural_key, is_image_path, is_video_path
 from .rig import RIG_FORMAT, Rig, load_rig
 
 RIG_FILE = "rig.json"
+LAYOUT_HINT = "a multi-view capture is DIR/<camera>/<frame>.png or DIR/<camera>.mp4"
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -69,7 +70,7 @@ def discover_multiview(root: str | Path, rig: Rig | None = None) -> MultiViewInp
     """
     root = Path(root)
     if not root.is_dir():
-        raise ImageError(root, "is not a folder", "a multi-view capture is DIR/<camera>/<frame>.png or DIR/<camera>.mp4")
+        raise ImageError(root, "is not a folder", LAYOUT_HINT)
     entries = _visible(root)
     folders = [p for p in entries if p.is_dir() and any(is_image_path(f) for f in _visible(p))]
     videos = [p for p in entries if p.is_file() and is_video_path(p)]
@@ -81,8 +82,7 @@ def discover_multiview(root: str | Path, rig: Rig | None = None) -> MultiViewInp
     elif folders:
         found = _from_folders(root, folders)
     else:
-        raise ImageError(root, "holds no camera folders with images and no camera videos",
-                         "a multi-view capture is DIR/<camera>/<frame>.png or DIR/<camera>.mp4")
+        raise ImageError(root, "holds no camera folders with images and no camera videos", LAYOUT_HINT)
     if len(found.cameras) < 2:
         found.warnings.append(f"only one camera ({found.cameras[0]}) found: this is a single-view capture")
     if rig is None and (root / RIG_FILE).exists():

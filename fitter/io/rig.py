@@ -1,7 +1,8 @@
 """facefit's own camera-rig file, ``rig.json``: what a multi-view capture's cameras are, in facefit's conventions.
 
 Every calibration format (COLMAP text, NeRF ``transforms.json``, OpenCV YAML, or none) is converted once,
-by :func:`fitter.io.rig_convert.convert_rig`, into this one description; the fitter reads only ``rig.json`` (docs/rig.md):
+by :func:`fitter.io.rig_convert.convert_rig`, into this one description; the fitter reads only ``rig.json``
+(docs/rig.md):
 
 - per camera name: ``K`` (3x3, pixels, origin at the top-left pixel's *corner*; null when unknown),
   ``image_size`` [h, w], ``R`` (3x3) and ``t`` (3) mapping world to camera, ``x_cam = R @ x_world + t``, in
@@ -23,6 +24,11 @@ RIG_FORMAT = "facefit-rig"
 RIG_VERSION = 1
 # Largest deviation from orthonormality (|R^T R - I|) accepted in a source's rotation.
 ROTATION_TOLERANCE = 1e-4
+
+
+def intrinsic_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """The 3x3 pinhole K (pixels)."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
 class RigError(ImageError):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .inputs import _natural_key
-from .rig import Rig, RigCamera, RigError, check_rotation
+from .rig import Rig, RigCamera, RigError, check_rotation, intrinsic_matrix
 
 RIG_FORMATS = ("colmap", "nerf", "opencv", "none")
 # Source length units the user may name instead of a bare scale factor (to centimetres).
@@ -107,10 +107,6 @@ def guess_format(source: Path) -> str:
         return "opencv"
     raise RigError(source, "calibration format cannot be told from the name",
                    "name the format: colmap, nerf, opencv or none")
-
-
-def intrinsic_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
 def camera_names(image_names: list[str], source: Path) -> list[str]:

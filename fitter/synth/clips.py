@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..io.rig import Rig, RigCamera
+from ..io.rig import Rig, RigCamera, intrinsic_matrix
 from ..model.morphable import MorphableModel
 from .scenes import RenderedCase, SyntheticCase, render_case, sample_case
 
@@ -80,8 +80,7 @@ class SyntheticClip:
     def K(self) -> np.ndarray:
         """(3, 3) intrinsics shared by all frames (principal point at the image centre)."""
         h, w = self.base.image_size
-        f = self.base.focal
-        return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
+        return intrinsic_matrix(self.base.focal, self.base.focal, w / 2.0, h / 2.0)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -148,7 +147,9 @@ def speech_track(rng: np.random.Generator, runs: np.ndarray, times: np.ndarray, 
     the ends of each run of speech and zero in the pauses."""
     envelope = np.zeros_like(times)
     for start, end in runs:
-        fade = np.minimum(ease((times - start) / SPEECH_RAMP_S), 1 - ease((times - (end - SPEECH_RAMP_S)) / SPEECH_RAMP_S))
+        fade_in = ease((times - start) / SPEECH_RAMP_S)
+        fade_out = 1 - ease((times - (end - SPEECH_RAMP_S)) / SPEECH_RAMP_S)
+        fade = np.minimum(fade_in, fade_out)
         envelope = np.maximum(envelope, np.where((times > start) & (times < end), fade, 0.0))
     lo, hi = JAW_AMPLITUDE
     amplitude = lo + (hi - lo) * (0.5 + 0.5 * np.sin(2 * np.pi * JAW_AMPLITUDE_HZ * times + rng.uniform(0, 2 * np.pi)))
@@ -264,13 +265,13 @@ def sample_multiview(model: MorphableModel, seed: int, n_cameras: int | None = N
     single = sample_case(model, 0, seed, size=size, detail=detail)
     distance = float(single.translation[2])
     yaw, pitch, roll = rng.uniform(-20, 20), rng.uniform(-10, 10), rng.uniform(-8, 8)
-    head = dataclasses.replace(single, rotation=Rotation.from_euler("YXZ", [yaw, pitch, roll], degrees=True).as_rotvec(),
-                               translation=rng.uniform(-1.0, 1.0, 3), yaw_deg=float(yaw), pitch_deg=float(pitch),
-                               roll_deg=float(roll))
+    rotation = Rotation.from_euler("YXZ", [yaw, pitch, roll], degrees=True).as_rotvec()
+    head = dataclasses.replace(single, rotation=rotation, translation=rng.uniform(-1.0, 1.0, 3), yaw_deg=float(yaw),
+                               pitch_deg=float(pitch), roll_deg=float(roll))
     spread = np.radians(rng.uniform(*VIEW_YAW_SPREAD_DEG))
     azimuths = np.linspace(-spread / 2, spread / 2, n) + rng.uniform(-0.05, 0.05, n)
     elevations = np.radians(rng.uniform(-VIEW_PITCH_DEG, VIEW_PITCH_DEG, n))
-    K = np.array([[single.focal, 0.0, size / 2.0], [0.0, single.focal, size / 2.0], [0.0, 0.0, 1.0]])
+    K = intrinsic_matrix(single.focal, single.focal, size / 2.0, size / 2.0)
     cameras = {}
     for i, (a, e) in enumerate(zip(azimuths, elevations)):
         # the front camera (a = e = 0) sits at -z looking along +z; positive elevation is above (y is down)
