@@ -1,7 +1,22 @@
-"""Reading video frames (OpenCV) as LoadedImage objects, so each frame can be observed like a photo."""
+"""Reading video clips (anything OpenCV's FFmpeg reads) as a stream of frames with their index and time.
+
+A :class:`VideoClip` is a cheap, re-iterable handle: opening it checks the file (one clear
+:class:`ImageError` line when it cannot be used) and fixes which frames are selected; iterating it decodes
+one frame at a time, so a long clip is never held in memory (``chunks(n)`` gives batches of n frames).
+
+Selection (the CLI's ``facefit fit clip.mp4 --every N --start S --end E``):
+- ``start`` and ``end`` are **seconds** from the beginning of the clip (not frame numbers), so the same
+  numbers select the same moment at any frame rate. The selection is the half-open interval
+  ``start <= time < end``: ``start=1, end=2`` at 25 fps is frames 25..49.
+- ``every`` keeps every N-th of those frames, counted from the first selected one.
+- A frame's time is ``index / fps``, with ``fps`` the container's frame rate; when the container gives none
+  (0 or missing), :data:`FALLBACK_FPS` is assumed with a warning (pass ``fps=`` to override either).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -10,14 +25,41 @@ import numpy as np
 from .errors import ImageError
 from .images import LoadedImage
 
+# Assumed frame rate when the container does not state one: the most common rate of phone and webcam video.
+# Only frame times depend on it (and which frames --start/--end select); the user can override it.
+FALLBACK_FPS = 30.0
+# A time this close below a frame's own time still selects it (guards 0.1 * 30 = 2.9999999999999996).
+_TIME_EPS_FRAMES = 1e-6
+_CONVERT_HINT = ("the file is corrupt or its codec is not supported by OpenCV's FFmpeg; "
+                 "convert it with e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`")
+
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
-    fps: float  # 0.0 when the container does not say
-    frame_count: int  # as reported by the container (may be approximate for some codecs)
+    fps: float  # the container's frame rate; 0.0 when it does not say
+    frame_count: int  # as reported by the container (may be approximate for some codecs; 0 when unknown)
     width: int
     height: int
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, from the container's frame count and rate (None when either is unknown)."""
+        return self.frame_count / self.fps if self.fps > 0 and self.frame_count > 0 else None
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded frame: RGB pixels (``image.rgb``, ``image.frame_index == index``), its index in the
+    video (0-based) and its time in seconds (``index / fps``)."""
+
+    image: LoadedImage
+    index: int
+    time: float
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.image.rgb
 
 
 def _open(path: Path):
@@ -30,10 +72,15 @@ def _open(path: Path):
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise ImageError(path, "cannot be opened as a video",
-                         "the file is corrupt or its codec is not supported by OpenCV's FFmpeg; "
-                         "convert it with e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`")
+        raise ImageError(path, "cannot be opened as a video", _CONVERT_HINT)
     return cap
+
+
+def _container_fps(cap) -> float:
+    import cv2
+
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    return fps if math.isfinite(fps) and fps > 0 else 0.0
 
 
 def video_info(path: str | Path) -> VideoInfo:
@@ -45,8 +92,8 @@ def video_info(path: str | Path) -> VideoInfo:
     try:
         return VideoInfo(
             path=path,
-            fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
-            frame_count=int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+            fps=_container_fps(cap),
+            frame_count=max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
             width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
             height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
         )
@@ -54,48 +101,149 @@ def video_info(path: str | Path) -> VideoInfo:
         cap.release()
 
 
-def read_video_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> Iterator[LoadedImage]:
-    """Yield every ``every``-th frame (0, every, 2*every, ...) as an RGB :class:`LoadedImage`.
+def resolve_fps(container_fps: float, override: float | None = None) -> tuple[float, str | None]:
+    """The frame rate to time frames with, and a warning when it had to be assumed."""
+    if override is not None:
+        if not (math.isfinite(override) and override > 0):
+            raise ValueError(f"fps must be a positive number, got {override}")
+        return float(override), None
+    if container_fps > 0:
+        return float(container_fps), None
+    return FALLBACK_FPS, (f"the video does not state its frame rate; assuming {FALLBACK_FPS:g} fps for frame "
+                          f"times and --start/--end (pass fps=... / --fps to set it)")
 
-    The file is opened (and its first frame decoded) before this returns, so a missing or undecodable
-    video raises :class:`ImageError` at the call, not on iteration. Each frame's ``frame_index`` is its
-    index in the video, ``source`` is ``"<path>#frame=<index>"`` and ``content_hash`` hashes its pixels.
-    ``max_frames`` bounds how many frames are yielded. Frames are decoded lazily: ``list(...)`` them to
-    hold them all.
+
+def first_frame_at(seconds: float, fps: float) -> int:
+    """Index of the first frame whose time ``index / fps`` is at or after ``seconds``."""
+    return max(0, math.ceil(seconds * fps - _TIME_EPS_FRAMES))
+
+
+@dataclass
+class VideoClip:
+    """A selection of a video's frames (see the module docstring); iterate it for :class:`VideoFrame` s.
+
+    Build it with :func:`open_video`. Each iteration re-opens the file and decodes from the start, so the
+    clip can be streamed more than once (e.g. one pass to observe, one to fit) without keeping frames.
     """
-    import cv2
 
-    path = Path(path)
-    if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
-    if max_frames is not None and max_frames < 0:
-        raise ValueError(f"max_frames must be >= 0 or None, got {max_frames}")
-    cap = _open(path)
-    ok, first = cap.read()
-    if not ok or first is None:
-        cap.release()
-        raise ImageError(path, "has no decodable video frames", "the file is empty, truncated or corrupt")
+    info: VideoInfo
+    fps: float  # the rate frame times are computed with (the container's, the override, or FALLBACK_FPS)
+    every: int = 1
+    start: float = 0.0  # seconds
+    end: float | None = None  # seconds, exclusive; None: to the end of the video
+    max_frames: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
-    def frames() -> Iterator[LoadedImage]:
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    @property
+    def first_index(self) -> int:
+        return first_frame_at(self.start, self.fps)
+
+    @property
+    def stop_index(self) -> int | None:
+        """One past the last frame index that may be selected (None: decode to the end of the file)."""
+        return None if self.end is None else first_frame_at(self.end, self.fps)
+
+    def expected_indices(self) -> list[int]:
+        """The frame indices the clip will yield, from the container's frame count (which some codecs only
+        estimate: iteration is the truth, and stops early at the file's real end)."""
+        stop = self.info.frame_count if self.stop_index is None else min(self.stop_index, self.info.frame_count)
+        indices = list(range(self.first_index, stop, self.every))
+        return indices if self.max_frames is None else indices[: self.max_frames]
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        cap = _open(self.path)
         try:
-            index, yielded, frame = 0, 0, first
-            while frame is not None:
-                if max_frames is not None and yielded >= max_frames:
-                    return
-                if index % every == 0:
-                    rgb = np.ascontiguousarray(frame[:, :, ::-1]) if frame.ndim == 3 else frame
-                    yield LoadedImage.from_array(rgb, path, frame_index=index)
-                    yielded += 1
-                # skip frames we do not need without decoding them
-                index += 1
-                while index % every != 0:
-                    if not cap.grab():
-                        return
-                    index += 1
-                ok, frame = cap.read()
-                if not ok:
-                    return
+            yield from self._decode(cap)
         finally:
             cap.release()
 
-    return frames()
+    def _decode(self, cap) -> Iterator[VideoFrame]:
+        first, stop, yielded = self.first_index, self.stop_index, 0
+        index = 0
+        while index < first:  # grab() decodes without the colour conversion; it keeps indices exact, unlike
+            if not cap.grab():  # seeking, which lands on key frames for many codecs (MPEG-1, H.264)
+                raise ImageError(self.path, f"has no frames at or after --start {self.start:g} s "
+                                            f"(it ends after {index} frames, {index / self.fps:.3f} s)")
+            index += 1
+        while stop is None or index < stop:
+            if self.max_frames is not None and yielded >= self.max_frames:
+                return
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                if yielded == 0:
+                    raise ImageError(self.path, f"has no decodable frames at or after --start {self.start:g} s",
+                                     _CONVERT_HINT)
+                return
+            rgb = np.ascontiguousarray(frame[:, :, ::-1]) if frame.ndim == 3 else frame
+            yield VideoFrame(LoadedImage.from_array(rgb, self.path, frame_index=index), index, index / self.fps)
+            yielded += 1
+            index += 1
+            for _ in range(self.every - 1):  # skipped frames are grabbed, not converted
+                if (stop is not None and index >= stop) or not cap.grab():
+                    return
+                index += 1
+
+    def chunks(self, size: int) -> Iterator[list[VideoFrame]]:
+        """Consecutive selected frames in lists of ``size`` (the last may be shorter): batches for a
+        frames-x-... computation with at most ``size`` decoded frames in memory."""
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1, got {size}")
+        batch: list[VideoFrame] = []
+        for frame in self:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
+               fps: float | None = None, max_frames: int | None = None) -> VideoClip:
+    """Open a video and select its frames: ``start <= time < end`` (seconds), every ``every``-th.
+
+    Raises :class:`ImageError` (one line: file, problem, what to do) when the file is missing, not a video,
+    undecodable, or when ``start`` lies past its end; ``ValueError`` for invalid numbers. The first selected
+    frame is decoded here, so an unusable file fails at the call, not half-way through a fit.
+    """
+    path = Path(path)
+    if every != int(every) or every < 1:
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    every = int(every)
+    if not (math.isfinite(start) and start >= 0):
+        raise ValueError(f"start must be a time in seconds >= 0, got {start}")
+    if end is not None and not (math.isfinite(end) and end > start):
+        raise ValueError(f"end must be a time in seconds after start ({start:g} s), got {end}")
+    if max_frames is not None and max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0 or None, got {max_frames}")
+    info = video_info(path)
+    rate, warning = resolve_fps(info.fps, fps)
+    clip = VideoClip(info, rate, every, float(start), None if end is None else float(end), max_frames)
+    if warning:
+        clip.warnings.append(warning)
+        warnings.warn(f"{path}: {warning}", stacklevel=2)
+    if 0 < info.frame_count <= clip.first_index:
+        raise ImageError(path, f"--start {start:g} s is at or past the end of the video "
+                               f"({info.frame_count} frames, {info.frame_count / rate:.3f} s at {rate:g} fps)",
+                         "choose an earlier start")
+    probe = iter(VideoClip(info, rate, 1, float(start), None, 1))
+    try:
+        next(probe)  # decodes the first selected frame: an unusable file fails now, not half-way through a fit
+    finally:
+        probe.close()
+    return clip
+
+
+def read_video_frames(path: str | Path, every: int = 1, max_frames: int | None = None) -> Iterator[LoadedImage]:
+    """Every ``every``-th frame (0, every, 2*every, ...) as an RGB :class:`LoadedImage`, decoded lazily.
+
+    The file is opened (and its first frame decoded) before this returns, so a missing or undecodable video
+    raises :class:`ImageError` at the call. Each frame's ``frame_index`` is its index in the video, ``source``
+    is ``"<path>#frame=<index>"``. Use :func:`open_video` for times and a start/end selection.
+    """
+    clip = open_video(path, every=every, max_frames=max_frames)
+    return (frame.image for frame in clip)
