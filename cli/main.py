@@ -160,6 +160,59 @@ def bench_synthetic(count, seed, out_dir, preset, config, ablation, rows, size) 
     console.print_json(json.dumps({"n": result["n"], "aggregate": result["aggregate"]}))
 
 
+@bench.command("photos")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--presets", default="fast,default", show_default=True,
+              help="Comma-separated presets; the first is the reference the others are compared with.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--recursive", is_flag=True, help="Search folders recursively.")
+def bench_photos(inputs, out_dir, presets, config, recursive) -> None:
+    """Fit real photos with several presets; write agreement.json (part IoU, NME, suspect flags)."""
+    from fitter.bench.agreement import run_agreement
+    from fitter.io import InputError, discover_inputs
+
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    for name in names:
+        _preset(name, config)  # every preset and the config checked before any image is read
+    try:
+        paths = discover_inputs(list(inputs), recursive=recursive).images
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with Progress(TextColumn("[bold]photos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+        result = run_agreement(paths, out_dir, names, config,
+                               on_face=lambda row: progress.update(task, advance=1, description=Path(row["input"]).name))
+    console.print_json(json.dumps({"faces": result["faces"], "summary": {
+        k: {m: v for m, v in s.items() if not m.startswith("worse_than")} for k, s in result["summary"].items()}}))
+
+
+@bench.command("consistency")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--presets", default="fast,default", show_default=True, help="Comma-separated presets.")
+@click.option("--frames", default=8, show_default=True, type=click.IntRange(2, 1000),
+              help="Evenly spaced frames per video (folders: every image).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def bench_consistency(sources, out_dir, presets, frames, config) -> None:
+    """One person per clip or folder: fit each frame alone, compare identity within and between people."""
+    from fitter.bench.consistency import run_consistency
+
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    for name in names:
+        _preset(name, config)
+    missing = [s for s in sources if not Path(s).exists()]
+    if missing:
+        raise click.UsageError(f"{missing[0]}: no such clip or folder")
+    with Progress(TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as progress:
+        task = progress.add_task("", total=frames * len(sources))
+        result = run_consistency([Path(s) for s in sources], out_dir, names, frames, config,
+                                 on_frame=lambda row: progress.update(task, advance=1, description=row["person"]))
+    console.print_json(json.dumps(result["summary"]))
+
+
 @bench.command("render")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))

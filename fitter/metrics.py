@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MM_PER_CM = 10.0  # models work in centimetres; errors are reported in millimetres
+
 
 def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``source`` (N, 3) moved by the rotation, translation and scale that best fit it to ``target`` (Umeyama)."""

@@ -48,6 +48,10 @@ class Term:
         """Per-frame quantities worth reporting beside the energy (e.g. an outlier fraction)."""
         return {}
 
+    def qa_images(self, scene: Scene) -> dict[str, "np.ndarray"]:
+        """Images a person checking the fit may want (e.g. where the photo was not explained), by name."""
+        return {}
+
 
 class TermUnavailable(RuntimeError):
     """A builder cannot make its term from this evidence or model (the message says why, for the report)."""
@@ -108,6 +112,13 @@ def cauchy(x: torch.Tensor, delta: float) -> torch.Tensor:
     """Redescending robust loss: x**2 for |x| << delta, delta**2 log(1 + (x / delta)**2) beyond; a residual far
     beyond the knee (an albedo edge, a misplaced feature) pulls with a force that falls like 1 / |x|."""
     return delta * delta * torch.log1p((x / delta) ** 2)
+
+
+def geman_mcclure(x: torch.Tensor, delta: float) -> torch.Tensor:
+    """Saturating robust loss: x**2 for |x| << delta, tending to delta**2 beyond it; a residual far past the
+    knee costs about the same wherever it is, so it exerts (almost) no pull."""
+    x2 = x * x
+    return delta * delta * x2 / (x2 + delta * delta)
 
 
 def spread_over_frames(value: torch.Tensor, frames: int) -> torch.Tensor:

@@ -8,10 +8,10 @@ import torch.nn.functional as nnf
 
 from ..common.filters import gaussian_blur
 from ..common.settings import Setting
+from ..metrics import MM_PER_CM
 from ..scene import Scene
 from .base import REFERENCE_SIZE, Term, TermContext, TermSpec, register, spread_over_frames
 
-MM_PER_CM = 10.0
 LINE_RESPONSE_SIZE = 256  # the line response is smooth along the lines: computed at this size, then upsampled
 
 

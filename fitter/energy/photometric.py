@@ -1,25 +1,34 @@
 """Photometric agreement between a Lambertian render of the fit and the photo, inside each frame's crop.
 
 colour(pixel) = albedo(pixel) * shading(normal(pixel)) under second-order SH lighting, compared with the
-photo (linearised from sRGB) through a robust pseudo-Huber loss, over the pixels that are both rendered face
-skin (the model's face triangles) and, when part masks exist, segmented as face (not hair or occluders).
-Rendering happens at the stage's ``resolution`` (a coarse-to-fine pyramid over stages). When the state
-carries a UV displacement map, per-pixel normals are those of the displaced surface (bump mapping), so the
-same term can fit fine detail; a stage's ``detail_band`` > 0 compares only the high-passed images.
+photo (linearised from sRGB). Rendering happens at the stage's ``resolution`` (a coarse-to-fine pyramid over
+stages). When the state carries a UV displacement map, per-pixel normals are those of the displaced surface
+(bump mapping); a stage's ``detail_band`` > 0 compares only the high-passed images.
+
+Where the comparison happens is not the optimiser's choice (``domain = "fixed"``): the domain is the set of
+photo pixels segmented as face skin without occluders, fixed per image. Each domain pixel costs
+``c rho(r) + (1 - c) kappa``, where ``c`` is the render's antialiased face-skin coverage (so the outline gets
+gradients), ``rho`` a redescending robust loss of the colour residual (``loss = "geman_mcclure"``: what the
+model cannot represent — highlights, beards, cast shadows, occluders the segmentation missed — saturates and
+stops pulling) and ``kappa`` the cost of an uncovered pixel (the saturation level: hiding a pixel gains
+nothing). The energy is the mean over the domain, whose size does not change as the face moves. The older
+behaviour (a pseudo-Huber mean over the pixels that happen to be both rendered and segmented) is
+``domain = "overlap"``, ``loss = "pseudo_huber"``.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..common.filters import high_pass
 from ..common.settings import Setting
 from ..model.albedo import AlbedoBasis, albedo_basis
 from ..model.morphable import MorphableModel
-from ..render import bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
+from ..render import antialias, bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
 from ..scene import Scene
-from .base import Term, TermContext, TermSpec, pseudo_huber, register
+from .base import Term, TermContext, TermSpec, geman_mcclure, pseudo_huber, register
 from .photo_target import PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets
 
 UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
@@ -33,7 +42,8 @@ class PhotometricTerm(Term):
     def __init__(self, model: MorphableModel, target: PhotoTargets, albedo: AlbedoBasis, sigma: float = 0.02,
                  robust_delta: float = 3.0, resolution: int = 128, backend: str = "auto",
                  init_resolution: int = 64, init_rounds: int = 3, init_albedo_level: float = 0.5,
-                 init_min_pixels: int = 20) -> None:
+                 init_min_pixels: int = 20, domain: str = "fixed", loss: str = "geman_mcclure",
+                 uncovered_cost: float = 1.0) -> None:
         self.model = model
         self.target = target
         self.albedo = albedo
@@ -42,6 +52,9 @@ class PhotometricTerm(Term):
         self.resolution = resolution
         self.backend = backend
         self.band = 0.0  # > 0: high-pass sigma in pixels (set per stage with ``detail_band``)
+        self.domain = domain
+        self.loss = loss
+        self.uncovered_cost = uncovered_cost  # in units of the robust loss's saturation (delta^2)
         self.init = {"size": init_resolution, "rounds": init_rounds, "level": init_albedo_level,
                      "min_pixels": init_min_pixels}
         self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
@@ -74,8 +87,11 @@ class PhotometricTerm(Term):
             albedo_v = self.albedo.per_vertex(state.albedo, self.model.num_vertices)
             colour = interpolate(frags, albedo_v) * shading
             skin = frags.mask & self.face_triangles[frags.triangle_id.clamp(min=0)]
-            return {"colour": colour, "shading": shading, "mask": skin & valid, "photo": photo, "frags": frags,
-                    "crops": crops}
+            out = {"colour": colour, "shading": shading, "mask": skin & valid, "photo": photo, "frags": frags,
+                   "crops": crops, "valid": valid}
+            if self.domain == "fixed":  # the antialiased skin coverage: gradients at the outline
+                out["coverage"] = antialias(skin[..., None].to(colour.dtype), frags)[..., 0].clamp(0.0, 1.0)
+            return out
 
         return scene.memo(("photometric", size), compute)
 
@@ -88,17 +104,56 @@ class PhotometricTerm(Term):
         return bump.displaced_normals(scene.camera_vertices(), frags, normals, uv, scene.state.displacement,
                                       self.face_triangles, triangle_uvs, uvs)
 
+    def residuals(self, r: dict) -> torch.Tensor:
+        """Colour residuals (F, S, S, 3) in units of sigma (high-passed in detail stages)."""
+        if self.band:  # detail stages: compare only what a blur of ``band`` pixels does not keep
+            m = r["mask"][..., None].to(r["colour"].dtype)
+            return (high_pass(r["colour"], m, self.band) - high_pass(r["photo"], m, self.band)) / self.sigma
+        return (r["colour"] - r["photo"]) / self.sigma
+
+    def pixel_costs(self, r: dict) -> torch.Tensor:
+        """Robust cost (F, S, S) of each rendered pixel's residual."""
+        res = self.residuals(r)
+        if self.loss == "geman_mcclure":  # one cost per pixel, on the colour difference's length
+            return geman_mcclure(res.norm(dim=-1), self.delta)
+        return pseudo_huber(res, self.delta).sum(-1)
+
     def __call__(self, scene: Scene) -> torch.Tensor:
         r = self.render(scene)
+        cost = self.pixel_costs(r)
+        if self.domain == "fixed":
+            domain = r["valid"].to(cost.dtype)
+            kappa = self.uncovered_cost * self.delta**2
+            per_pixel = r["coverage"] * cost + (1.0 - r["coverage"]) * kappa
+            return (per_pixel * domain).flatten(1).sum(1) / domain.flatten(1).sum(1).clamp(min=1)
         mask = r["mask"]
-        if self.band:  # detail stages: compare only what a blur of ``band`` pixels does not keep
-            m = mask[..., None].to(r["colour"].dtype)
-            res = (high_pass(r["colour"], m, self.band) - high_pass(r["photo"], m, self.band)) / self.sigma
-        else:
-            res = (r["colour"] - r["photo"]) / self.sigma
-        per_pixel = pseudo_huber(res, self.delta).sum(-1)  # (F, S, S)
         count = mask.flatten(1).sum(1).clamp(min=1)
-        return (per_pixel * mask).flatten(1).sum(1) / count
+        return (cost * mask).flatten(1).sum(1) / count
+
+    @torch.no_grad()
+    def outliers(self, scene: Scene) -> torch.Tensor:
+        """(F, S, S) bool at the current resolution: domain pixels the fit does not explain (residual beyond
+        the robust knee, or not covered by the rendered face)."""
+        r = self.render(scene)
+        res = self.residuals(r).norm(dim=-1)
+        covered = r["coverage"] > 0.5 if "coverage" in r else r["mask"]
+        return r["valid"] & ((res > self.delta) | ~covered)
+
+    @torch.no_grad()
+    def diagnostics(self, scene: Scene) -> dict[str, list[float]]:
+        r = self.render(scene)
+        res = self.residuals(r).norm(dim=-1)
+        out_mask = self.outliers(scene)
+        valid = r["valid"]
+        residual = [float(res[f][r["mask"][f]].median()) if bool(r["mask"][f].any()) else float("nan")
+                    for f in range(res.shape[0])]
+        fraction = (out_mask.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)).tolist()
+        return {"residual_median_sigma": residual, "outlier_fraction": [float(v) for v in fraction]}
+
+    @torch.no_grad()
+    def qa_images(self, scene: Scene) -> dict[str, np.ndarray]:
+        """The first frame's outlier mask over its crop (uint8, 255 = not explained by the fit)."""
+        return {"photometric_outliers": (self.outliers(scene)[0].cpu().numpy() * 255).astype(np.uint8)}
 
 
 @torch.no_grad()
@@ -147,7 +202,8 @@ def build(ctx: TermContext) -> PhotometricTerm:
                            robust_delta=float(cfg["robust_delta"]), backend=str(ctx.preset["renderer"]),
                            init_resolution=int(cfg["init_resolution"]), init_rounds=int(cfg["init_rounds"]),
                            init_albedo_level=float(cfg["init_albedo_level"]),
-                           init_min_pixels=int(cfg["init_min_pixels"]))
+                           init_min_pixels=int(cfg["init_min_pixels"]), domain=str(cfg["domain"]),
+                           loss=str(cfg["loss"]), uncovered_cost=float(cfg["uncovered_cost"]))
 
 
 SPEC = register(TermSpec(
@@ -160,6 +216,11 @@ SPEC = register(TermSpec(
         "init_albedo_level": Setting("float", "mean albedo the lighting start fixes (the light takes the scale)",
                                      low=0.05, high=1.0),
         "init_min_pixels": Setting("int", "fewer compared pixels than this: uniform light", low=1),
+        "domain": Setting("str", "fixed: segmented skin with coverage costs; overlap: rendered and segmented",
+                          choices=("fixed", "overlap")),
+        "loss": Setting("str", "robust loss of the residual", choices=("geman_mcclure", "pseudo_huber")),
+        "uncovered_cost": Setting("float", "cost of an uncovered domain pixel, in units of the loss's "
+                                  "saturation", low=0),
     },
     stage_settings={
         "resolution": Setting("int", "render size of the crop in this stage", low=8),

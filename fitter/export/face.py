@@ -92,6 +92,8 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "detection": {"score": float(fit.observation.score), "bbox": fit.observation.bbox.tolist(),
                       "detector": fit.observation.detector},
         "parts": fit.parts,
+        "quality": fit.quality,
+        "suspect": fit.suspect,
         "outputs": outputs,
         "versions": versions(),
     }

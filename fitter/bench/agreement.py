@@ -1,0 +1,78 @@
+"""``facefit bench photos``: how well each preset's fits agree with real photos (no ground truth needed).
+
+Real photos have no true geometry, so the fit is judged by its agreement with what the detectors saw: the
+mean part IoU of the rendered part labels against the part masks, and the landmark NME. Every face of every
+photo is fitted with each preset from the same observations; ``agreement.json`` holds per-face and median
+figures, the faces a later preset leaves worse than an earlier one, and which of those were flagged suspect
+by the no-harm guard.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..common.files import write_json
+from ..io import load_image
+from ..model import load_ict
+from ..observe import observe_image, segment_faces
+from ..optimize.fit import fit_face, uses_term
+from ..optimize.presets import load_preset
+
+IOU_TOLERANCE = 0.05  # a face whose IoU under a preset is this much below the reference's needs a suspect flag
+
+
+def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None, on_face=None) -> list[dict]:
+    """One row per (photo, face): per preset the final IoU and NME, the IoU before PRDL, seconds, suspect."""
+    model = load_ict()
+    loaded = {name: load_preset(name, config) for name in presets}
+    rows = []
+    for path in paths:
+        image = load_image(path)
+        obs = observe_image(image, cache=False)
+        masks = segment_faces(image, obs.faces, backend="auto", cache=False) if obs.faces else []
+        for k, face in enumerate(obs.faces):
+            row = {"input": str(path), "face_index": k, "mask_source": masks[k].source}
+            for name, preset in loaded.items():
+                t = time.perf_counter()
+                fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
+                               masks=masks[k] if uses_term(preset, "prdl") else None, photo=image.rgb_float)
+                iou = fit.parts.get("iou") or {}
+                row[name] = {"iou": float(np.mean(list(iou.values()))) if iou else None,
+                             "iou_parts": iou, "nme": fit.nme, "rmse_px": fit.rmse_px,
+                             "seconds": time.perf_counter() - t, "suspect": fit.suspect,
+                             "quality": {s: {"iou": q["iou_mean"], "nme": q["nme_mean"]} for s, q in fit.quality.items()}}
+            rows.append(row)
+            if on_face:
+                on_face(row)
+    return rows
+
+
+def summarise(rows: list[dict], presets: list[str]) -> dict:
+    """Medians per preset, and per later preset the faces whose IoU fell below the first preset's."""
+    out = {}
+    reference = presets[0]
+    for name in presets:
+        iou = [r[name]["iou"] for r in rows if r[name]["iou"] is not None]
+        nme = [r[name]["nme"] for r in rows]
+        worse = [{"input": r["input"], "face_index": r["face_index"], "iou": r[name]["iou"],
+                  "reference_iou": r[reference]["iou"], "suspect": r[name]["suspect"]}
+                 for r in rows if name != reference and r[name]["iou"] is not None
+                 and r[reference]["iou"] is not None and r[name]["iou"] < r[reference]["iou"] - IOU_TOLERANCE]
+        out[name] = {"iou_median": float(np.median(iou)) if iou else None, "nme_median": float(np.median(nme)),
+                     "seconds_median": float(np.median([r[name]["seconds"] for r in rows])),
+                     "suspect_faces": sum(1 for r in rows if r[name]["suspect"]),
+                     f"worse_than_{reference}": worse,
+                     "worse_unflagged": sum(1 for w in worse if not w["suspect"])}
+    return out
+
+
+def run_agreement(paths: list[Path], out_dir: Path, presets: list[str], config: Path | None = None,
+                  on_face=None) -> dict:
+    rows = fit_photos(paths, presets, config, on_face)
+    result = {"faces": len(rows), "presets": presets, "facefit": __version__, "iou_tolerance": IOU_TOLERANCE,
+              "summary": summarise(rows, presets), "rows": rows}
+    write_json(Path(out_dir) / "agreement.json", result)
+    return result

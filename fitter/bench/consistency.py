@@ -1,0 +1,112 @@
+"""``facefit bench consistency``: does a preset read identity from real pixels? One person per clip or folder.
+
+Each frame (evenly spaced frames of a video, or each photo of a folder) is fitted as a separate photo. Each
+fit's identity is rebuilt at neutral expression (the model's face region), and the faces are aligned by
+similarity transforms (generalised Procrustes). Then
+- ``within``: RMS distance (mm) of a frame's face to its person's mean face: the noise of the identity;
+- ``between``: RMS distance (mm) between two people's mean faces (mean over pairs): the signal.
+A fit that reads identity from the pixels has within << between; a fit that only follows the landmark
+detector's idea of the face, or that reads noise, does not. ``consistency.json`` holds both per preset.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..common.files import write_json
+from ..io import LoadedImage, is_video_path, load_image, open_video, video_info
+from ..metrics import MM_PER_CM, similarity_align
+from ..model import load_ict
+from ..model.morphable import MorphableModel
+from ..observe import observe_image, segment_faces
+from ..optimize.fit import fit_face, uses_term
+from ..optimize.presets import load_preset
+
+ALIGN_ROUNDS = 5  # generalised Procrustes iterations (converges in 2-3)
+
+
+def person_frames(source: Path, frames: int) -> list[LoadedImage]:
+    """``frames`` evenly spaced frames of a video, or every image of a folder (sorted by name)."""
+    if is_video_path(source):
+        count = video_info(source).frame_count
+        every = max(1, count // frames)
+        clip = open_video(source, every=every)
+        return [f.image for _, f in zip(range(frames), clip)]
+    images = sorted(p for p in Path(source).iterdir() if p.is_file() and not p.name.startswith("."))
+    return [load_image(p) for p in images]
+
+
+def neutral_face(model: MorphableModel, identity: torch.Tensor, region: np.ndarray) -> np.ndarray:
+    """The identity's face region at zero expression (N, 3), model units."""
+    with torch.no_grad():
+        return model.vertices(identity, torch.zeros(1, model.num_expression, device=identity.device))[0].cpu().numpy()[region]
+
+
+def aligned_mean(faces: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Generalised Procrustes: faces aligned by similarity to their (re-estimated) mean, and the mean."""
+    mean = faces[0]
+    for _ in range(ALIGN_ROUNDS):
+        aligned = [similarity_align(f, mean) for f in faces]
+        mean = np.mean(aligned, 0)
+    return mean, aligned
+
+
+def rms_mm(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(((a - b) ** 2).sum(1).mean()) * MM_PER_CM)
+
+
+def consistency(people: dict[str, list[np.ndarray]]) -> dict:
+    """within / between figures from each person's per-frame neutral faces."""
+    means, within = {}, {}
+    for name, faces in people.items():
+        mean, aligned = aligned_mean(faces)
+        means[name] = mean
+        within[name] = float(np.sqrt(np.mean([rms_mm(a, mean) ** 2 for a in aligned])))
+    pairs = [rms_mm(similarity_align(means[a], means[b]), means[b]) for a, b in itertools.combinations(means, 2)]
+    w = float(np.sqrt(np.mean([v**2 for v in within.values()])))
+    between = float(np.mean(pairs)) if pairs else None
+    return {"within_mm": w, "between_mm": between, "ratio": w / between if between else None,
+            "within_per_person_mm": within}
+
+
+def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], frames: int = 8,
+                    config: Path | None = None, on_frame=None) -> dict:
+    model = load_ict()
+    region = model.topology.region("face")
+    loaded = {name: load_preset(name, config) for name in presets}
+    faces: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in presets}
+    rows = []
+    for source in sources:
+        person = Path(source).stem
+        for image in person_frames(Path(source), frames):
+            obs = observe_image(image, largest=True, cache=False)
+            if not obs.faces:
+                rows.append({"person": person, "frame": image.source, "detected": False})
+                continue
+            face = obs.faces[0]
+            masks = segment_faces(image, [face], backend="auto", cache=False)[0]
+            row = {"person": person, "frame": image.source, "detected": True}
+            for name, preset in loaded.items():
+                t = time.perf_counter()
+                fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
+                               masks=masks if uses_term(preset, "prdl") else None, photo=image.rgb_float)
+                faces[name].setdefault(person, []).append(neutral_face(model, fit.state.identity, region))
+                iou = fit.parts.get("iou") or {}
+                row[name] = {"nme": fit.nme, "iou": float(np.mean(list(iou.values()))) if iou else None,
+                             "suspect": fit.suspect, "seconds": time.perf_counter() - t}
+            rows.append(row)
+            if on_frame:
+                on_frame(row)
+    result = {"presets": presets, "frames_per_person": frames, "facefit": __version__,
+              "people": sorted({r["person"] for r in rows}),
+              "summary": {name: consistency(faces[name]) | {
+                  "nme_median": float(np.median([r[name]["nme"] for r in rows if r.get("detected")]))}
+                  for name in presets if all(len(v) > 1 for v in faces[name].values()) and faces[name]},
+              "rows": rows}
+    write_json(Path(out_dir) / "consistency.json", result)
+    return result
