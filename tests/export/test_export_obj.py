@@ -56,7 +56,7 @@ def test_read_obj_index_forms_and_materials(tmp_path):
     assert mesh.materials == ["skin", "eye"] and mesh.face_material.tolist() == [-1, 0, 1, 0]
 
 
-@pytest.mark.parametrize("line,message", [("f 1 2 9", "line 3: index 9"), ("f 1 2", "at least 3 corners"),
+@pytest.mark.parametrize("line,message", [("f 1 2 -3", "line 3: index -3"), ("f 1 2", "at least 3 corners"),
                                           ("v 1 x 2", "line 3: could not convert"), ("f 0 1 2", "index 0")])
 def test_read_obj_bad_lines(tmp_path, line, message):
     path = tmp_path / "bad.obj"
@@ -75,6 +75,6 @@ def test_model_loaders_read_uv_layouts_through_it(tmp_path):
     path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1 2 3\n")
     with pytest.raises(ModelFormatError, match="face 1 has no UV indices"):
         read_obj_faces(path)
-    path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/7 3/1\n")
-    with pytest.raises(ModelFormatError, match="cannot read the OBJ file .*line 5: index 7"):
+    path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1/1 2/-7 3/1\n")
+    with pytest.raises(ModelFormatError, match="cannot read the OBJ file .*line 5: index -7"):
         read_obj_faces(path)
