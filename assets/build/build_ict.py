@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fitter.model.obj_reader import read_obj as read_obj_file  # facefit itself must be importable
+
 # Region table of the kit (0-based, inclusive vertex ranges; see shared/models/README.md).
 FACE = (0, 9408)
 NARROW_FACE = (0, 6705)
@@ -35,23 +37,9 @@ TOLERANCE_CM = 0.001  # 0.01 mm
 
 
 def read_obj(path: Path):
-    """Parse the kit's OBJ: UVs and polygons (vertex and UV indices, 0-based) with their material."""
-    uvs, polys, poly_uvs, materials, material_of = [], [], [], [], []
-    current = None
-    with open(path) as f:
-        for line in f:
-            if line.startswith("vt "):
-                uvs.append([float(x) for x in line.split()[1:3]])
-            elif line.startswith("usemtl"):
-                current = line.split()[1]
-                if current not in materials:
-                    materials.append(current)
-            elif line.startswith("f "):
-                corners = [c.split("/") for c in line.split()[1:]]
-                polys.append([int(c[0]) - 1 for c in corners])
-                poly_uvs.append([int(c[1]) - 1 for c in corners])
-                material_of.append(materials.index(current))
-    return np.asarray(uvs, np.float32), polys, poly_uvs, materials, np.asarray(material_of)
+    """The kit's OBJ: UVs and polygons (vertex and UV indices, 0-based) with their material."""
+    mesh = read_obj_file(path)
+    return mesh.uvs.astype(np.float32), mesh.faces, mesh.face_uvs, mesh.materials, mesh.face_material
 
 
 def quantize(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

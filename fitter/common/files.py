@@ -17,7 +17,9 @@ import numpy as np
 
 
 def _tmp_sibling(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new empty file beside ``path`` with the same suffix (writers that pick a format from the extension,
+    such as cv2.VideoWriter and USD, see the right one), unique per writer."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
     return Path(tmp)
@@ -31,18 +33,12 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` with the same suffix, renamed onto ``path`` when the block ends
-    without error and removed otherwise.
-
-    For writers that need a file name rather than bytes and pick their format from its extension
-    (cv2.VideoWriter, USD stages): they write the temporary, and ``path`` appears complete or not at all.
-    """
+    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` when the block succeeds and is
+    removed in any case (no temporary file is left behind after an error), so ``path`` appears complete or
+    not at all. For writers that need a file name rather than bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())
+    tmp = _tmp_sibling(path)  # unique per writer: concurrent writers of one path never share it
     try:
         yield tmp
         tmp.replace(path)
@@ -50,43 +46,36 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    tmp.write_text(text)
-    tmp.replace(path)
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (readers see the old file or the complete new one)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
-def write_json(path: Path, data: dict) -> None:
-    write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+def write_text(path: Path, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
 
 
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)  # unique per writer: concurrent writers of one path never share it
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def write_json(path: Path, data: dict) -> Path:
+    return write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
+def write_npz(path: Path, **arrays: np.ndarray) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return Path(path)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
     """Write an RGB (H, W, 3) or grey image; uint8 or uint16 kept as is."""
     import cv2
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = image[..., ::-1] if image.ndim == 3 and image.shape[2] == 3 else image
-    ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(data))
+    ok, buf = cv2.imencode(Path(path).suffix, np.ascontiguousarray(data))
     if not ok:
         raise OSError(f"could not encode {path}")
-    tmp = _tmp_sibling(path)
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    return write_bytes(path, buf.tobytes())
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Wavefront OBJ + MTL export with the model's full topology: quads kept, UVs, one group per material."""
+"""Wavefront OBJ export with the model's full topology: quads kept, UVs, one group per material (and its MTL,
+from :mod:`fitter.export.material`). OBJ files are read back with :func:`fitter.model.obj_reader.read_obj`."""
 from __future__ import annotations
 
 import io
@@ -6,18 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.topology import Topology
 from ..common.files import write_text
-
-# Default material colours (diffuse) when no texture is written for a material.
-DEFAULT_DIFFUSE = {
-    "M_Face": (0.65, 0.55, 0.5),
-    "M_BackHead": (0.65, 0.55, 0.5),
-    "M_ScleraLeft": (0.9, 0.9, 0.88),
-    "M_ScleraRight": (0.9, 0.9, 0.88),
-    "M_IrisLeft": (0.25, 0.18, 0.12),
-    "M_IrisRight": (0.25, 0.18, 0.12),
-}
+from ..model.topology import Topology
+from .material import mtl_text
 
 
 def obj_text(vertices: np.ndarray, topology: Topology, mtl_name: str | None = "mesh.mtl", header: str = "",
@@ -72,28 +64,6 @@ def _faces_text(polys: np.ndarray, puvs: np.ndarray | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mtl_text(material_names: list[str], textures: dict[str, dict[str, str]] | None = None) -> str:
-    """MTL with a diffuse colour per material and optional texture maps per material.
-
-    ``textures``: material -> {"map_Kd": "albedo.png", "norm": "normal.png", "disp": "displacement.exr", ...}.
-    Keys that name a default statement (Kd, Ka, Ks, Ns, illum) replace its value instead of adding a line.
-    """
-    textures = textures or {}
-    out = []
-    for name in material_names:
-        kd = DEFAULT_DIFFUSE.get(name, (0.6, 0.6, 0.6))
-        statements = {"Kd": f"{kd[0]:.3f} {kd[1]:.3f} {kd[2]:.3f}", "Ka": "0 0 0", "Ks": "0.05 0.05 0.05",
-                      "Ns": "18", "illum": "2"}
-        extra = {}
-        for key, value in textures.get(name, {}).items():
-            # A default statement given here (e.g. "Kd": "1 1 1" under a map_Kd) replaces the default line.
-            (statements if key in statements else extra)[key] = value
-        out.append(f"newmtl {name}")
-        out += [f"{key} {value}" for key, value in {**statements, **extra}.items()]
-        out.append("")
-    return "\n".join(out)
-
-
 def write_obj(folder: Path, stem: str, vertices: np.ndarray, topology: Topology, header: str = "",
               textures: dict[str, dict[str, str]] | None = None, **overrides) -> Path:
     """Write ``<stem>.obj`` and ``<stem>.mtl`` into ``folder``; returns the OBJ path."""
@@ -102,14 +72,3 @@ def write_obj(folder: Path, stem: str, vertices: np.ndarray, topology: Topology,
     path = folder / f"{stem}.obj"
     write_text(path, obj_text(vertices, topology, f"{stem}.mtl", header, **overrides))
     return path
-
-
-def read_obj_vertices(path: Path) -> tuple[np.ndarray, list[list[int]]]:
-    """Minimal OBJ reader (vertices and polygon vertex indices, 0-based) used by tests and tools."""
-    verts, faces = [], []
-    for line in Path(path).read_text().splitlines():
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("f "):
-            faces.append([int(c.split("/")[0]) - 1 for c in line.split()[1:]])
-    return np.asarray(verts), faces

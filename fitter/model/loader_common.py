@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .morphable import MorphableModel
+from .obj_reader import read_obj
 from .topology import FACE_MATERIAL, SurfaceEmbedding, Topology, triangulate
 
 MODEL_FRAME = "x right, y up, the face looks towards +z"
@@ -354,33 +355,16 @@ def _follow_flip(emb: SurfaceEmbedding, old_tris: np.ndarray, new_tris: np.ndarr
 # -- OBJ UVs --------------------------------------------------------------------------------------------------
 def read_obj_faces(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(UVs (U, 2), face vertex indices (F, k), face UV indices (F, k)) of an OBJ whose faces all have k corners."""
-    uvs, faces_v, faces_t = [], [], []
-    num_v = 0
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                parts = line.split()
-                if not parts:
-                    continue
-                if parts[0] == "v":
-                    num_v += 1
-                elif parts[0] == "vt":
-                    uvs.append([float(x) for x in parts[1:3]])
-                elif parts[0] == "f":
-                    corners = [c.split("/") for c in parts[1:]]
-                    if any(len(c) < 2 or c[1] == "" for c in corners):
-                        raise ModelFormatError(path, f"face {len(faces_v) + 1} has no UV indices (f v/vt ...)",
-                                               "export the OBJ with texture coordinates")
-                    fv = [int(c[0]) for c in corners]
-                    ft = [int(c[1]) for c in corners]
-                    faces_v.append([i - 1 if i > 0 else num_v + i for i in fv])
-                    faces_t.append([i - 1 if i > 0 else len(uvs) + i for i in ft])
-    except ModelFormatError:
-        raise
+        mesh = read_obj(path)
     except (OSError, ValueError) as err:
         raise ModelFormatError(path, f"cannot read the OBJ file ({err})") from None
-    if not faces_v or not uvs:
+    for k, corner_uvs in enumerate(mesh.face_uvs):
+        if min(corner_uvs) < 0:
+            raise ModelFormatError(path, f"face {k + 1} has no UV indices (f v/vt ...)",
+                                   "export the OBJ with texture coordinates")
+    if not mesh.faces or not len(mesh.uvs):
         raise ModelFormatError(path, "the OBJ has no textured faces (no 'vt' lines or no 'f' lines)")
-    if len({len(f) for f in faces_v}) != 1:
+    if len({len(f) for f in mesh.faces}) != 1:
         raise ModelFormatError(path, "the OBJ mixes polygon sizes", "triangulate it first")
-    return np.asarray(uvs, np.float32), np.asarray(faces_v, np.int64), np.asarray(faces_t, np.int64)
+    return mesh.uvs.astype(np.float32), np.asarray(mesh.faces, np.int64), np.asarray(mesh.face_uvs, np.int64)

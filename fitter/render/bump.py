@@ -25,12 +25,17 @@ def sample_map(map_: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
                            align_corners=False)[:, 0]
 
 
-def uv_tangents(corners: torch.Tensor, corner_uvs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """UV tangents T_u = dp/du, T_v = dp/dv (N, 3) of triangles with corners (N, 3, 3) and UVs (N, 3, 2)."""
+def uv_tangents(corners: torch.Tensor, corner_uvs: torch.Tensor,
+                min_determinant: float = MIN_UV_DETERMINANT) -> tuple[torch.Tensor, torch.Tensor]:
+    """UV tangents T_u = dp/du, T_v = dp/dv (N, 3) of triangles with corners (N, 3, 3) and UVs (N, 3, 2).
+
+    The one place this formula lives (shading here, tangent frames of the exported normal map). A UV
+    determinant below ``min_determinant`` in magnitude is replaced by it; ``min_determinant=0`` divides by
+    the raw determinant, for callers that drop degenerate UV triangles by their own rule."""
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     d1, d2 = corner_uvs[:, 1] - corner_uvs[:, 0], corner_uvs[:, 2] - corner_uvs[:, 0]
     det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    det = torch.where(det.abs() < MIN_UV_DETERMINANT, torch.full_like(det, MIN_UV_DETERMINANT), det)
+    det = torch.where(det.abs() < min_determinant, torch.full_like(det, min_determinant), det)
     tu = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) / det[:, None]
     tv = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) / det[:, None]
     return tu, tv

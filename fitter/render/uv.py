@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.filters import dilate_islands as dilate_uv  # noqa: F401 (the one island dilation)
 from . import _kernels
 
 
@@ -139,19 +140,3 @@ def render_uv(
     H, W = uv_frags.size
     out = attributes.new_zeros(F, H * W, C).index_copy(1, covered, values)
     return out.reshape(F, H, W, C).permute(0, 3, 1, 2), uv_frags.mask.to(device)
-
-
-def dilate_uv(maps: torch.Tensor, mask: torch.Tensor, pixels: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grow UV islands by ``pixels`` texels (each new texel takes the mean of its covered 8-neighbours), so
-    bilinear look-ups near seams do not read the empty background. maps (F, C, S, S), mask (S, S) bool."""
-    filled = maps * mask.to(maps.dtype)
-    cover = mask.to(maps.dtype)[None, None]
-    kernel = torch.ones(1, 1, 3, 3, dtype=maps.dtype, device=maps.device)
-    C = maps.shape[1]
-    for _ in range(pixels):
-        total = torch.nn.functional.conv2d(filled, kernel.expand(C, 1, 3, 3), padding=1, groups=C)
-        count = torch.nn.functional.conv2d(cover, kernel, padding=1)
-        grow = (count > 0) & (cover == 0)
-        filled = torch.where(grow, total / count.clamp(min=1), filled)
-        cover = torch.where(grow, torch.ones_like(cover), cover)
-    return filled, cover[0, 0] > 0

@@ -17,7 +17,9 @@ import torch
 
 from ..camera import focal_from_fov, model_to_camera, project
 from ..model.morphable import MorphableModel
-from ..render import interpolate, pixel_normals, rasterize, sh_directional, sh_shading, vertex_normals
+from ..model.subdivision import detail_mesh_arrays, subdivide
+from ..render import (interpolate, pixel_normals, rasterize, sh_directional, sh_shading, uv_fragments,
+                      vertex_normals)
 
 # Expressions grouped by how they are sampled. "Big" ones drive the extreme subset.
 BIG_EXPRESSIONS = ("jawOpen", "mouthSmile_L", "mouthSmile_R", "mouthPucker", "mouthFunnel", "browInnerUp_L",
@@ -355,10 +357,11 @@ def detailed_geometry(model: MorphableModel, case: SyntheticCase, v_model: torch
     Linear subdivision leaves the coarse facets flat, so the dense mesh's own normals would show them; the
     shading normals are the smooth coarse normals plus what the displacement changes:
     n = normalize(n_smooth + n(displaced dense) - n(flat dense))."""
-    from ..export.detail_mesh import detail_mesh_arrays, subdivide
-
     topo = model.topology
-    mesh = detail_mesh_arrays(v_model.numpy(), topo, case.displacement, levels=2)
+    coarse = v_model.numpy().astype(np.float64)
+    normals = vertex_normals(torch.from_numpy(coarse)[None], topo.triangles)[0].numpy()
+    islands = uv_fragments(topo.triangle_uvs, topo.uvs, case.displacement.shape, topo.face_triangles()).mask.numpy()
+    mesh = detail_mesh_arrays(coarse, topo, case.displacement, levels=2, mask=islands, normals=normals)
     colours = subdivide(albedo[:-1].numpy().astype(np.float64), topo, levels=2).base_vertices
     polys = mesh.polygons
     tris = [polys[:, [0, k, k + 1]][polys[:, k + 1] >= 0] for k in range(1, polys.shape[1] - 1)]

@@ -1,13 +1,16 @@
-"""The subdivided, displaced detail mesh (mesh_detail.obj)."""
+"""The subdivided, displaced detail mesh: its geometry (fitter.model.subdivision) and mesh_detail.obj."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fitter.export.detail_mesh import detail_mesh_arrays, subdivide, write_detail_mesh
-from fitter.export.maps import write_displacement
-from fitter.export.obj import read_obj_vertices
-from test_export_maps import grid_mesh, rotation
+from export_meshes import grid_mesh, rotation, smooth_normals, texel_uv
+from fitter.export.detail_mesh import write_detail_mesh
+from fitter.export.displacement import write_displacement
+from fitter.export.tangents import vertex_normals_np
+from fitter.export.uv_layout import uv_mask
+from fitter.model.obj_reader import read_obj
+from fitter.model.subdivision import detail_mesh_arrays, subdivide
 
 
 def _edges(polys: np.ndarray) -> dict[tuple[int, int], int]:
@@ -39,7 +42,8 @@ def expected_vertex_count(topology, sub_mask, levels):
 def test_zero_displacement_stays_on_planar_surface():
     verts, topo = grid_mesh(5, (3.0, 2.0))
     R = rotation()
-    mesh = detail_mesh_arrays(verts @ R.T, topo, np.zeros((32, 32)), levels=3, region=None)
+    mesh = detail_mesh_arrays(verts @ R.T, topo, np.zeros((32, 32)), levels=3, region=None,
+                              normals=smooth_normals(verts @ R.T, topo))
     flat = mesh.vertices @ R  # back in the grid's frame
     assert np.abs(flat[:, 2]).max() < 1e-12  # exactly in the plane
     assert np.allclose(mesh.vertices[: len(verts)], verts @ R.T)  # coarse vertices unchanged
@@ -54,7 +58,8 @@ def test_zero_displacement_stays_on_planar_surface():
 def test_zero_displacement_on_ict_lies_on_coarse_polygons(ict):
     verts = ict.mean.numpy()
     topo = ict.topology
-    mesh = detail_mesh_arrays(verts, topo, np.zeros((64, 64)), levels=2, region="face")
+    mesh = detail_mesh_arrays(verts, topo, np.zeros((64, 64)), levels=2, region="face",
+                              normals=smooth_normals(verts, topo))
     # Each child of a coarse quad is a bilinear combination of its corners: it lies within the convex hull
     # and, for the child next to corner a, at (a + ab/4 + ad/4 + c/16-ish) — check the exact bilinear formula.
     coarse = topo.polygons[mesh.polygon_origin[mesh.subdivided]]
@@ -125,12 +130,14 @@ def test_constant_displacement_moves_along_normals(ict):
     d = 0.1
     verts, topo = grid_mesh(4, (2.0, 2.0))
     R = rotation()
-    mesh = detail_mesh_arrays(verts @ R.T, topo, np.full((16, 16), d), levels=2, region=None)
+    mesh = detail_mesh_arrays(verts @ R.T, topo, np.full((16, 16), d), levels=2, region=None,
+                              normals=smooth_normals(verts @ R.T, topo))
     assert mesh.displaced.all()
     assert np.allclose(mesh.vertices - mesh.base_vertices, d * (np.array([0, 0, 1.0]) @ R.T))
 
     topo = ict.topology
-    mesh = detail_mesh_arrays(ict.mean.numpy(), topo, np.full((64, 64), d, np.float32), levels=2, region="face")
+    mesh = detail_mesh_arrays(ict.mean.numpy(), topo, np.full((64, 64), d, np.float32), levels=2, region="face",
+                              normals=smooth_normals(ict.mean.numpy(), topo))
     moved = mesh.vertices - mesh.base_vertices
     disp = mesh.displaced
     assert disp.sum() > 100_000
@@ -145,8 +152,6 @@ def test_constant_displacement_moves_along_normals(ict):
     t = mesh.border[:, 3:]
     assert np.allclose(mesh.vertices[h], (1 - t) * mesh.vertices[a] + t * mesh.vertices[b])
     # The normals are the coarse vertex normals interpolated: at coarse vertices they are the same.
-    from fitter.export.maps import vertex_normals_np
-
     assert np.allclose(mesh.normals[: topo.num_vertices][face_v],
                        vertex_normals_np(ict.mean.numpy(), topo.triangles)[face_v])
 
@@ -157,7 +162,8 @@ def test_displacement_sampled_at_uvs():
     S = 64
     r, c = np.mgrid[0:S, 0:S]
     u, v = (c + 0.5) / S, 1 - (r + 0.5) / S
-    mesh = detail_mesh_arrays(verts, topo, 0.1 * u - 0.2 * v, levels=2, region=None)
+    mesh = detail_mesh_arrays(verts, topo, 0.1 * u - 0.2 * v, levels=2, region=None,
+                              normals=smooth_normals(verts, topo))
     uv = np.zeros((mesh.num_vertices, 2))
     uv[mesh.polygons.ravel()] = mesh.uvs[mesh.polygon_uvs.ravel()]
     inside = (uv > 0.5 / S).all(1) & (uv < 1 - 0.5 / S).all(1)
@@ -171,8 +177,9 @@ def test_ict_detail_obj_round_trip(ict, tmp_path):
     write_displacement(tmp_path, disp, None)
     path = write_detail_mesh(tmp_path, verts, topo, disp, levels=1, region="face")
     assert path.name == "mesh_detail.obj" and (tmp_path / "mesh_detail.mtl").exists()
-    mesh = detail_mesh_arrays(verts, topo, disp, levels=1, region="face")
-    v, faces = read_obj_vertices(path)
+    mesh = detail_mesh_arrays(verts, topo, disp, levels=1, region="face", normals=smooth_normals(verts, topo))
+    obj = read_obj(path)
+    v, faces = obj.vertices, obj.faces
     assert v.shape == (mesh.num_vertices, 3) and len(faces) == len(mesh.polygons)
     assert np.abs(v - mesh.vertices).max() < 1e-5  # written with 6 decimals
     text = path.read_text()
@@ -188,3 +195,33 @@ def test_ict_detail_obj_round_trip(ict, tmp_path):
 def test_levels_validated(ict):
     with pytest.raises(ValueError):
         subdivide(ict.mean.numpy(), ict.topology, 5)
+
+
+def test_displacing_needs_normals_and_reads_only_valid_texels():
+    verts, topo = grid_mesh(4, (2.0, 2.0))
+    with pytest.raises(ValueError, match="normals"):
+        detail_mesh_arrays(verts, topo, np.zeros((8, 8)), levels=1, region=None)
+    # Texels outside the mask are replaced by the dilation of the valid ones before sampling.
+    S = 32
+    u, v = texel_uv(S)
+    inside = u < 0.5
+    disp = np.where(inside, 0.1, 5.0)
+    normals = smooth_normals(verts, topo)
+    masked = detail_mesh_arrays(verts, topo, disp, levels=1, region=None, mask=inside, dilate_px=S, normals=normals)
+    assert np.allclose(masked.displacement, 0.1)
+    unmasked = detail_mesh_arrays(verts, topo, disp, levels=1, region=None, normals=normals)
+    assert unmasked.displacement.max() == 5.0
+    assert subdivide(verts, topo, 1, None).normals is None  # no normals given, none interpolated
+
+
+def test_written_detail_mesh_samples_only_the_face_islands(ict, tmp_path):
+    # write_detail_mesh's defaults: mesh.obj's smooth normals and the face islands as the valid texels, so
+    # garbage outside the islands never reaches the mesh (displacement.exr is dilated the same way).
+    topo = ict.topology
+    verts = ict.mean.numpy()
+    S = 64
+    islands = uv_mask(topo, S)
+    disp = np.where(islands, 0.05, 9.0)
+    path = write_detail_mesh(tmp_path, verts, topo, disp, levels=1)
+    want = detail_mesh_arrays(verts, topo, np.full((S, S), 0.05), levels=1, normals=smooth_normals(verts, topo))
+    assert np.abs(read_obj(path).vertices - want.vertices).max() < 1e-5
