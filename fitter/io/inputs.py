@@ -38,7 +38,8 @@ def is_video_path(path: str | Path) -> bool:
 
 # extensions users meet in photo folders -> what they are and what to do with them
 _KNOWN_OTHER = {
-    **{e: ("HEIC/HEIF photo", "convert it to JPEG or PNG (any photo app can export it)") for e in (".heic", ".heif", ".avif")},
+    **{e: ("HEIC/HEIF photo", "convert it to JPEG or PNG (any photo app can export it)")
+       for e in (".heic", ".heif", ".avif")},
     **{e: ("camera RAW file", "develop it to JPEG, PNG or 16-bit TIFF in a RAW converter")
        for e in (".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw")},
     ".gif": ("GIF image", "convert it to PNG"),
@@ -84,9 +85,9 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
 
     Supported images: jpg, jpeg, png, bmp, tif, tiff, webp; videos: mp4, mpg, mpeg, avi, mov, mkv
     (case-insensitive). Other files inside folders or matched by patterns are listed in ``Inputs.skipped``
-    with the reason (hidden files are ignored). Every input that is missing, matches nothing, is an unsupported file or a folder
-    without images/videos is collected, and one :class:`InputError` lists them all. With ``videos=False``
-    video files count as unsupported.
+    with the reason (hidden files are ignored). Every input that is missing, matches nothing, is an
+    unsupported file or a folder without images/videos is collected, and one :class:`InputError` lists them
+    all. With ``videos=False`` video files count as unsupported.
     """
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     problems: list[tuple[str, str]] = []
