@@ -142,7 +142,7 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     others = len(summary.get("skipped_inputs", []))
     console.print(f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "
                   f"{len(summary['failed'])} failed ({summary['seconds']:.1f} s)"
-                  + (f"; {others} file(s) of unsupported types not read" if others else ""))
+                  + (f"; {others} file(s) of unsupported types not read" if others else ""), soft_wrap=True)
     for fail in summary["failed"]:
         console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
     _print_skipped(summary.get("skipped_inputs", []))

@@ -215,9 +215,9 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "random.jpg": (np.random.default_rng(1).bytes(5000), "is not an image file"),
         "truncated.jpg": (good_jpg[: len(good_jpg) // 2], "truncated"),
         "truncated.png": (good_png[: len(good_png) // 2], "PNG data is corrupt or cut short"),
-        "text.png": (b"this is not an image\n" * 20, "is a plain text file"),
+        "text.png": (b"this is not an image\n" * 20, "holds plain text data"),
         "empty.png": (b"", "empty"),
-        "notes.gif": (b"GIF89a garbage", "is a GIF file"),
+        "notes.gif": (b"GIF89a garbage", "holds GIF data"),
         "page.jpg": (b"<!DOCTYPE html><html><body>404</body></html>", "web page"),
         "iphone.jpg": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200), "HEIC"),
     }

@@ -282,7 +282,7 @@ def sniff_kind(data: bytes) -> tuple[str | None, bool]:
 def _decode_error(path: Path, data: bytes, exc: Exception) -> ImageError:
     """One line for bytes no decoder took: what the file really is and what to do about it."""
     kind, readable = sniff_kind(data)
-    named = path.suffix.lower().lstrip(".") or "no extension"
+    named = path.suffix.lower() or "no type"
     if kind is None:
         return ImageError(path, "is not an image file (its contents match no known image format)",
                           "check that this is the file you meant; if an image viewer opens it, save it from there "
@@ -293,7 +293,7 @@ def _decode_error(path: Path, data: bytes, exc: Exception) -> ImageError:
             hint = "it is probably a web page saved instead of the image; download the image itself again"
         elif kind in ("plain text", "PDF", "ZIP archive"):
             hint = "it is not a photo; remove it from the inputs or replace it with the image it should be"
-        return ImageError(path, f"is a {kind} file, not an image facefit reads (named .{named})", hint)
+        return ImageError(path, f"holds {kind} data, not an image facefit reads (its name says {named})", hint)
     return ImageError(path, f"{kind} data is corrupt or cut short ({_clean(exc)})",
                       "the file was damaged while saving or copying; copy it again from the original, or if an "
                       "image viewer still opens it, re-save it from there as PNG")
