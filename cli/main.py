@@ -12,10 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console(stderr=True)
+NATIVE_LOG = "facefit-native.log"  # with --verbose: MediaPipe's own log lines, in the output folder
+PRESET_CHOICES = ("fast", "default", "vfx")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,12 +36,21 @@ def _preset(name: str, config: Path | None) -> dict:
         raise click.UsageError(str(exc)) from exc
 
 
+class _Refused(click.ClickException):
+    """A run that cannot start: one line (``Error: ...``), exit code 2 like a usage error."""
+
+    exit_code = 2
+
+
+SKIPPED_LINES = 10  # unsupported files named one per line before "... and N more (summary.json)"
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder (one sub-folder per face, plus summary.json).")
-@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]),
-              help="Stage schedule and weights.")
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
+              help="Stage schedule and weights (see `facefit presets show NAME`).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML file merged over the preset.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
@@ -48,7 +60,7 @@ def _preset(name: str, config: Path | None) -> dict:
 @click.option("--recursive", is_flag=True, help="Search folders recursively.")
 @click.option("--largest", is_flag=True, help="Fit only the largest face of each image.")
 @click.option("--resume/--overwrite", default=True, show_default=True,
-              help="Skip faces whose folder is complete, or refit them.")
+              help="Skip faces already fitted from the same input with the same settings, or refit them all.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Observation cache (default $FACEFIT_CACHE or ~/.cache/facefit).")
 @click.option("--segmentation", type=click.Choice(["auto", "facer", "landmarks"]),
@@ -58,10 +70,12 @@ def _preset(name: str, config: Path | None) -> dict:
               help="facer parser weights file (instead of the torch hub cache).")
 @click.option("--renderer", type=click.Choice(["auto", "builtin", "pytorch3d"]),
               help="Rasterizer backend (default: the preset's, auto = pytorch3d on CUDA when installed).")
+@click.option("--verbose", is_flag=True, help=f"Keep the detector's native log lines in OUT/{NATIVE_LOG}.")
 def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights, renderer) -> None:
+        segmentation, parser, parser_weights, renderer, verbose) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
     from fitter.app.batch import BatchOptions, run_batch
+    from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
 
     if device == "cuda":
@@ -77,6 +91,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
     not_fitted = [{"input": str(v), "reason": f"{v}: video input is not fitted by `facefit fit` yet; extract "
                                              "frames to images (e.g. with ffmpeg) and fit those"}
                   for v in found.videos]
+    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
@@ -84,31 +99,70 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
                            jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None,
                            segmentation=segmentation, parser=parser,
                            parser_weights=str(parser_weights) if parser_weights else None)
+    if verbose:
+        from fitter.observe.mediapipe_backend import NATIVE_LOG_ENV
+
+        os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
         task = progress.add_task("", total=len(paths))
 
         def advance(outcome) -> None:
+            for face in outcome.faces:
+                if face.note:
+                    progress.console.print(face.note, markup=False, highlight=False, soft_wrap=True)
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
-        summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted)
+        try:
+            summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
+                                skipped_inputs=skipped)
+        except OutputFolderError as exc:
+            raise _Refused(str(exc)) from exc
     _print_summary(summary, out_dir)
     if summary["fitted"] == 0 and summary["skipped"] == 0:
         sys.exit(1)
 
 
+def _print_skipped(skipped: list[dict]) -> None:
+    for item in skipped[:SKIPPED_LINES]:
+        console.print(f"[yellow]skipped[/yellow] {escape(item['reason'])}", soft_wrap=True)
+    if len(skipped) > SKIPPED_LINES:
+        console.print(f"[yellow]skipped[/yellow] ... and {len(skipped) - SKIPPED_LINES} more files of "
+                      f"unsupported types (listed in summary.json under skipped_inputs)")
+
+
 def _print_summary(summary: dict, out_dir: Path) -> None:
-    table = Table(title=f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "
-                        f"{len(summary['failed'])} failed ({summary['seconds']:.1f} s)")
+    table = Table()
     for col in ("face folder", "status", "RMSE px", "NME", "s"):
         table.add_column(col, justify="right" if col in ("RMSE px", "NME", "s") else "left")
     for f in summary["faces"]:
         fmt = lambda v, p: "" if v is None else f"{v:.{p}f}"  # noqa: E731
-        table.add_row(f["folder"], f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4), fmt(f["seconds"], 2))
+        table.add_row(escape(f["folder"]), f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4), fmt(f["seconds"], 2))
     console.print(table)
+    others = len(summary.get("skipped_inputs", []))
+    console.print(f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "
+                  f"{len(summary['failed'])} failed ({summary['seconds']:.1f} s)"
+                  + (f"; {others} file(s) of unsupported types not read" if others else ""), soft_wrap=True)
     for fail in summary["failed"]:
-        console.print(f"[red]failed[/red] {fail['reason']}")
-    console.print(f"outputs in {out_dir}/ (summary.json)")
+        console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
+    _print_skipped(summary.get("skipped_inputs", []))
+    console.print(f"outputs in {escape(str(out_dir))}/ (summary.json)")
+
+
+@main.group()
+def presets() -> None:
+    """The fitting presets (stage schedules and weights)."""
+
+
+@presets.command("show")
+@click.argument("name", metavar="NAME", type=click.Choice(PRESET_CHOICES))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML file merged over the preset, as `facefit fit --config` does.")
+def presets_show(name, config) -> None:
+    """Print preset NAME, merged with --config, as TOML (save it, edit it, pass it back with --config)."""
+    from fitter.app.toml_text import toml_text
+
+    click.echo(toml_text(_preset(name, config)), nl=False)
 
 
 @main.command()

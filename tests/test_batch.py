@@ -1,6 +1,8 @@
+import json
 from pathlib import Path
 
 from fitter.app.batch import BatchOptions, face_folder_name, output_stems, run_batch
+from fitter.app.ledger import summary_from_folders
 from fitter.optimize.presets import load_preset
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
@@ -24,3 +26,25 @@ def test_parallel_jobs_match_sequential(tmp_path):
     # workers run torch with 1 thread: float sums happen in another order, so L-BFGS paths differ slightly
     for a, b in zip(seq["faces"], par["faces"]):
         assert a["folder"] == b["folder"] and abs(a["rmse_px"] - b["rmse_px"]) < 0.2
+
+
+def test_summary_is_rewritten_after_every_image(tmp_path):
+    """A batch killed at any point has a summary.json: complete false, the images done so far."""
+    preset = load_preset("fast")
+    for stage in preset["stages"]:
+        stage.update(iterations=3, rounds=1)
+    paths = [EXAMPLES / "Bryan.png", tmp_path / "missing.png", EXAMPLES / "Luciano.png"]
+    seen = []
+
+    def check(outcome):
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        seen.append((summary["complete"], summary["images"], summary["images_planned"]))
+
+    final = run_batch(paths, tmp_path / "out", BatchOptions(preset=preset, cache_dir=str(tmp_path / "c")),
+                      on_image=check)
+    assert seen == [(False, 1, 3), (False, 2, 3), (False, 3, 3)]
+    assert final["complete"] is True and final["fitted"] == 2 and len(final["failed"]) == 1
+    assert final == json.loads((tmp_path / "out" / "summary.json").read_text())
+    rebuilt = summary_from_folders(tmp_path / "out")
+    assert [(f.folder, f.status) for f in rebuilt] == [("Bryan", "fitted"), ("Luciano", "fitted")]
+    assert [f.rmse_px for f in rebuilt] == [f["rmse_px"] for f in final["faces"]]

@@ -88,6 +88,20 @@ def test_rgba_is_composited_over_grey_and_alpha_kept(tmp_path):
     assert load_image(tmp_path / "b.png").alpha is None
 
 
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+def test_loaded_arrays_are_contiguous_so_opencv_can_draw_on_them(tmp_path, depth):
+    """BGRA -> RGBA reordering once left a strided array that cv2.circle rejected after every fit."""
+    full = np.iinfo(depth).max
+    bgra = np.full((16, 20, 4), full // 2, depth)
+    bgra[:, :5, 3] = 0  # real transparency
+    cv2.imwrite(str(tmp_path / "t.png"), bgra)
+    img = load_image(tmp_path / "t.png")
+    assert img.alpha is not None
+    for name, arr in (("rgb", img.rgb), ("alpha", img.alpha), ("rgb_float", img.rgb_float)):
+        assert arr.flags["C_CONTIGUOUS"], name
+    cv2.circle(img.rgb, (3, 3), 2, (255, 0, 0), -1)
+
+
 @pytest.mark.parametrize("ext", [".png", ".tif"])
 def test_16bit_keeps_full_precision(tmp_path, ext):
     rng = np.random.default_rng(0)
@@ -198,12 +212,14 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     good_jpg = (EXAMPLES / "grace_hopper.jpg").read_bytes()
     good_png = (EXAMPLES / "Bryan.png").read_bytes()
     files = {
-        "random.jpg": (np.random.default_rng(1).bytes(5000), "cannot be decoded"),
+        "random.jpg": (np.random.default_rng(1).bytes(5000), "is not an image file"),
         "truncated.jpg": (good_jpg[: len(good_jpg) // 2], "truncated"),
-        "truncated.png": (good_png[: len(good_png) // 2], "cannot be decoded"),
-        "text.png": (b"this is not an image\n" * 20, "cannot be decoded"),
+        "truncated.png": (good_png[: len(good_png) // 2], "PNG data is corrupt or cut short"),
+        "text.png": (b"this is not an image\n" * 20, "holds plain text data"),
         "empty.png": (b"", "empty"),
-        "notes.gif": (b"GIF89a garbage", "not a supported image type"),
+        "notes.gif": (b"GIF89a garbage", "holds GIF data"),
+        "page.jpg": (b"<!DOCTYPE html><html><body>404</body></html>", "web page"),
+        "iphone.jpg": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200), "HEIC"),
     }
     out = {}
     for name, (data, expect) in files.items():
@@ -219,6 +235,8 @@ def test_corrupt_and_unreadable_files_raise_image_error(tmp_path):
         msg = str(err.value)
         assert str(path) in msg and expect in msg, (name, msg)
         assert err.value.path == str(path)
+        # no decoder internals, no advice to re-save a file as the type it already claims to be
+        assert "BytesIO" not in msg and "0x" not in msg and "re-export it as" not in msg, (name, msg)
 
 
 def test_missing_file_and_folder(tmp_path):

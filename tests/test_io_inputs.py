@@ -33,6 +33,21 @@ def test_folder_non_recursive_sorted_case_insensitive(tree):
     assert find_images([tree]) == found.images
 
 
+def test_unsupported_files_in_folders_are_listed_with_their_type(tree):
+    _touch(tree / "IMG_0001.HEIC")
+    found = discover_inputs([tree])
+    skipped = {p.name: why for p, why in found.skipped}
+    assert set(skipped) == {"IMG_0001.HEIC", "notes.txt"}  # hidden files stay silent
+    assert "HEIC" in skipped["IMG_0001.HEIC"] and "convert it to JPEG or PNG" in skipped["IMG_0001.HEIC"]
+    assert "'.txt'" in skipped["notes.txt"]
+    deep = discover_inputs([tree], recursive=True).skipped
+    assert "readme.md" in {p.name for p, _ in deep}
+    only_heic = tree / "phone"
+    _touch(only_heic / "a.heic")
+    with pytest.raises(InputError, match="a.heic: '.heic' .HEIC/HEIF photo"):
+        discover_inputs([only_heic])
+
+
 def test_folder_recursive(tree):
     names = {p.relative_to(tree).as_posix() for p in discover_inputs([tree], recursive=True).images}
     assert {"sub/deep.png", "sub/deeper/x.jpg", "a.png"} <= names
@@ -57,13 +72,13 @@ def test_all_problems_listed_in_one_error(tree):
     assert "missing.jpg: does not exist" in msg
     assert "no images or videos" in msg and "recursive" in msg
     assert "matches nothing" in msg
-    assert "'.txt' is not a supported file type" in msg
+    assert "'.txt' is not a supported image or video type" in msg
     with pytest.raises(InputError, match="no inputs given"):
         discover_inputs([])
 
 
 def test_videos_can_be_excluded(tree):
-    with pytest.raises(InputError, match="not a supported"):
+    with pytest.raises(InputError, match="is a video"):
         discover_inputs([tree / "clip.MP4"], videos=False)
 
 

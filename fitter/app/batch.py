@@ -1,8 +1,11 @@
 """Batch fitting of many images: one folder per face, a summary, resumable, never losing other work.
 
-Each image is processed on its own (load -> observe -> fit and export each face); any error becomes one
-line in ``summary.json`` and the batch goes on. A face folder appears only when complete (staged, then
-renamed), so a re-run with ``resume`` skips exactly the faces that are done.
+Each image is processed on its own by :func:`process_image` (hash -> resume check -> load -> observe -> fit
+and export each face); any error becomes one line in ``summary.json`` and the batch goes on. A face folder
+appears only when complete (staged, then renamed) and its report.json records what it was fitted from
+(input content and settings hashes), so a re-run skips exactly the faces that are done under the same
+settings. The bookkeeping (resume decisions, the summary rewritten after every image) lives in
+:mod:`fitter.app.ledger`, for any engine to use.
 """
 from __future__ import annotations
 
@@ -12,14 +15,29 @@ import time
 import traceback
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
-from ..common.files import staged_folder, write_json
+import numpy as np
 
-SUMMARY = "summary.json"
+from ..common.files import check_output_folder, staged_folder, write_json
+from .ledger import (REPORT, SUMMARY, FaceOutcome, ImageOutcome, Ledger, earlier_outcome, effective_settings,
+                     face_folder_name, finished_faces, has_outputs, is_done, read_report, resume_key,
+                     resume_record, why_refit)
+
+__all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_output_bytes", "face_folder_name",
+           "load_summary", "output_stems", "process_image", "run_batch"]
+
+# Disk space one fitted face takes, by preset, without overlay.png (which grows with the photo), measured
+# with `facefit fit` on examples/images (Luciano.png, grace_hopper.jpg): fast 1.40 MB (mesh.obj 1.38 MB,
+# params.npz, report.json); default 1.65-1.68 MB (+ albedo.png 1024 px, 0.25-0.28 MB); vfx 20.2-20.5 MB
+# (+ mesh_detail.obj 15.9 MB, 2048 px albedo.png 0.64-0.72 MB, displacement.exr 1.03 MB, params.npz 1.02 MB,
+# 512 px displacement/normal PNGs 0.15-0.2 MB, which grow to ~1.3 MB when the maps hold detail). Rounded up.
+FACE_OUTPUT_BYTES = {"fast": 1_500_000, "default": 1_800_000, "vfx": 22_000_000}
+OVERLAY_BYTES_PER_PIXEL = 1.9  # overlay.png of a photo: 1.75 (Luciano) and 1.88 (grace_hopper) bytes/pixel
+UNKNOWN_PHOTO_PIXELS = 1600 * 1200  # an unreadable header: assume the largest overlay (MAX_SIDE, 4:3)
+SPACE_MARGIN = 1.25  # summary rewrites, staging copies during a rename, file system blocks
 
 
 @dataclass
@@ -36,25 +54,10 @@ class BatchOptions:
     parser: str | None = None
     parser_weights: str | None = None
 
-
-@dataclass
-class FaceOutcome:
-    input: str
-    face_index: int
-    folder: str
-    status: str  # fitted | skipped | failed
-    reason: str = ""
-    rmse_px: float | None = None
-    nme: float | None = None
-    seconds: float | None = None
-
-
-@dataclass
-class ImageOutcome:
-    input: str
-    faces: list[FaceOutcome] = field(default_factory=list)
-    error: str = ""  # why the image produced no face at all
-    seconds: float = 0.0
+    def settings(self) -> dict:
+        """What a face fitted with these options depends on (hashed into its resume key)."""
+        return effective_settings(self.preset, self.detector, self.largest, self.max_faces, self.segmentation,
+                                  self.parser, self.parser_weights)
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -73,8 +76,25 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def face_folder_name(stem: str, face_index: int, face_count: int) -> str:
-    return stem if face_count == 1 else f"{stem}_face{face_index}"
+def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions) -> tuple[int, str]:
+    """Disk space the batch will need (one face per image not fitted yet) and how that was estimated."""
+    from ..export.overlay import MAX_SIDE
+    from ..io import image_header_size
+
+    name = str(options.preset.get("preset", "default"))
+    per_face = FACE_OUTPUT_BYTES.get(name, FACE_OUTPUT_BYTES["default"])
+    stems = output_stems(paths)
+    todo = [p for p in paths if not (options.resume and has_outputs(out_dir, stems[p]))]
+    total = 0.0
+    for p in todo:
+        size = image_header_size(p)
+        pixels = UNKNOWN_PHOTO_PIXELS
+        if size:
+            scale = min(1.0, MAX_SIDE / max(size))
+            pixels = size[0] * size[1] * scale * scale
+        total += per_face + OVERLAY_BYTES_PER_PIXEL * pixels
+    need = int(total * SPACE_MARGIN)
+    return need, f"{len(todo)} face(s) to fit with preset {name}, about {need / max(len(todo), 1) / 1e6:.1f} MB each"
 
 
 _MODEL_CACHE: dict = {}
@@ -89,16 +109,31 @@ def _model(device: str):
 
 
 def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -> ImageOutcome:
-    """Fit every face of one image; never raises (errors become the outcome's reason)."""
-    from ..export.face import export_face
-    from ..optimize.fit import fit_face
-    from ..io import ImageError, load_image
+    """Fit every face of one image that is not done yet; never raises (errors become the outcome's reason).
+
+    One unit of work for any engine: it reads only ``path`` and the face folders of ``stem`` in ``out_dir``,
+    and writes only those face folders (each atomically).
+    """
+    from ..io import ImageError, file_content_hash, load_image
     from ..observe import observe_image
+    from ..observe.api import NO_FACE
 
     start = time.perf_counter()
+    out_dir = Path(out_dir)
     outcome = ImageOutcome(input=str(path))
+    settings = options.settings()
+    try:
+        key = resume_key(file_content_hash(path), settings)
+    except OSError:
+        key = None  # unreadable: load_image below says why in its own words
+    if options.resume and key is not None:
+        done = finished_faces(out_dir, stem, str(path), key)
+        if done is not None:
+            outcome.faces, outcome.seconds = done, time.perf_counter() - start
+            return outcome
     try:
         image = load_image(path)
+        key = resume_key(image.content_hash, settings)
         t = time.perf_counter()
         obs = observe_image(image, detector=options.detector, largest=options.largest,
                             cache_dir=Path(options.cache_dir) if options.cache_dir else None)
@@ -111,36 +146,94 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
         return outcome
     faces = obs.faces[: options.max_faces]
     if not faces:
-        outcome.error = f"{path}: no face found" + (f" ({'; '.join(obs.warnings)})" if obs.warnings else "")
+        others = [w for w in obs.warnings if not w.startswith(NO_FACE)]
+        outcome.error = (f"{path}: no face found by {options.detector}"
+                         + (f" ({'; '.join(others)})" if others else "")
+                         + "; check that the photo shows a face that is not tiny, cut off or turned away"
+                         + (", or try --landmarks fan" if options.detector != "fan" else ""))
         return outcome
+
+    todo: dict[int, str] = {}  # face index -> why an earlier result is refitted ("" when there is none)
+    for k in range(len(faces)):
+        name = face_folder_name(stem, k, len(faces))
+        report = read_report(out_dir / name)
+        if options.resume and is_done(report, key):
+            outcome.faces.append(earlier_outcome(report, str(path), k, name))
+        else:
+            todo[k] = f"{name}: {why_refit(report, key, settings)}; refitting" if options.resume and report else ""
+    if not todo:
+        outcome.seconds = time.perf_counter() - start
+        return outcome
+
     model = _model(options.device)
     try:
         masks = segment(image, faces, options)
     except Exception as exc:  # e.g. --segmentation facer without its weights: one line, batch goes on
         outcome.error = f"{path}: segmentation failed ({exc})"
         return outcome
-    for k, face in enumerate(faces):
-        name = face_folder_name(stem, k, len(faces))
-        folder = out_dir / name
-        if options.resume and (folder / "report.json").exists():
-            outcome.faces.append(FaceOutcome(str(path), k, name, "skipped", "already fitted (resume)"))
-            continue
-        t = time.perf_counter()
-        try:
-            fit = fit_face(model, face, image.size, options.preset, image.exif_focal_35mm,
-                           masks=masks[k] if masks else None, photo=image.rgb_float)
-            fit.timings["observe"] = observe_seconds / len(faces)
-            fit.timings["total"] += fit.timings["observe"]
-            fit.warnings.extend(obs.warnings)
-            with staged_folder(folder, overwrite=True) as staging:
-                report = export_face(model, fit, image.rgb, staging, str(path), k, options.preset)
-            outcome.faces.append(FaceOutcome(str(path), k, name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
-                                             nme=report["landmarks"]["nme"], seconds=time.perf_counter() - t))
-        except Exception as exc:
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            outcome.faces.append(FaceOutcome(str(path), k, name, "failed", f"{path} face {k}: fitting failed ({detail})"))
+    for k, note in todo.items():
+        job = _FaceJob(model, image, obs.warnings, len(faces), observe_seconds, key, settings)
+        outcome.faces.append(_fit_one(job, faces[k], k, masks[k] if masks else None, out_dir / face_folder_name(
+            stem, k, len(faces)), options, note))
+    outcome.faces.sort(key=lambda f: f.face_index)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+@dataclass
+class _FaceJob:
+    """What every face of one image shares."""
+
+    model: object
+    image: object  # LoadedImage
+    warnings: list[str]
+    face_count: int
+    observe_seconds: float
+    key: dict
+    settings: dict
+
+
+def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOptions, note: str) -> FaceOutcome:
+    """Fit and export face ``k``: the face folder appears complete, or not at all."""
+    from ..export.face import export_face
+    from ..optimize.fit import fit_face
+
+    path, model, image = str(job.image.path), job.model, job.image
+    t = time.perf_counter()
+    try:
+        fit = fit_face(model, face, image.size, options.preset, image.exif_focal_35mm, masks=masks,
+                       photo=image.rgb_float)
+        problem = nonfinite_problem({"vertices": fit.vertices(model).cpu().numpy(), **fit.state.to_numpy(),
+                                     "landmark RMSE": fit.rmse_px})
+        if problem:
+            return FaceOutcome(path, k, folder.name, "failed",
+                               f"{path} face {k}: fitting failed (the fit went non-finite: {problem}); nothing was "
+                               f"written for this face; try another --preset, and report it with this photo",
+                               note=note)
+        fit.timings["observe"] = job.observe_seconds / job.face_count
+        fit.timings["total"] += fit.timings["observe"]
+        fit.warnings.extend(job.warnings)
+        with staged_folder(folder, overwrite=True) as staging:
+            report = export_face(model, fit, image.rgb, staging, path, k, options.preset)
+            write_json(staging / REPORT, {**report, **resume_record(job.key, job.settings, job.face_count)})
+        return FaceOutcome(path, k, folder.name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
+                           nme=report["landmarks"]["nme"], seconds=time.perf_counter() - t, note=note)
+    except Exception as exc:
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)
+
+
+def nonfinite_problem(values: dict) -> str:
+    """'' when every array/number is finite, else which ones are not: 'vertices (12 of 80151 values), sh'."""
+    bad = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        arr = np.asarray(value, dtype=np.float64)
+        count = int(arr.size - np.isfinite(arr).sum())
+        if count:
+            bad.append(f"{name} ({count} of {arr.size} values)" if arr.size > 1 else name)
+    return ", ".join(bad)
 
 
 def segment(image, faces: list, options: BatchOptions) -> list | None:
@@ -166,18 +259,29 @@ def _worker_init(threads: int) -> None:
 
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
               on_image: Callable[[ImageOutcome], None] | None = None,
-              extra_failures: list[dict] | None = None) -> dict:
-    """Process every image and write ``summary.json`` (plus ``extra_failures``, inputs refused earlier)."""
+              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None) -> dict:
+    """Process every image; ``summary.json`` is rewritten after each one and marked complete at the end.
+
+    ``extra_failures``: inputs refused earlier (``{"input", "reason"}``), listed under ``failed``;
+    ``skipped_inputs``: files not read at all (unsupported types). Raises
+    :class:`fitter.common.files.OutputFolderError` before any work when ``out_dir`` cannot take the outputs.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    need, how = estimate_output_bytes(paths, out_dir, options) if paths else (0, "")
+    check_output_folder(out_dir, need, how)
     stems = output_stems(paths)
-    start = time.perf_counter()
-    outcomes: list[ImageOutcome] = []
+    ledger = Ledger(out_dir, paths, {"preset": options.preset.get("preset"), "detector": options.detector,
+                                     "device": options.device}, extra_failures, skipped_inputs)
+    ledger.start()
+
+    def done(outcome: ImageOutcome) -> None:
+        ledger.record(outcome)
+        if on_image:
+            on_image(outcome)
+
     if options.jobs <= 1 or len(paths) <= 1:
         for p in paths:
-            outcomes.append(process_image(p, stems[p], out_dir, options))
-            if on_image:
-                on_image(outcomes[-1])
+            done(process_image(p, stems[p], out_dir, options))
     else:
         import multiprocessing as mp
 
@@ -187,38 +291,11 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
             futures = {pool.submit(process_image, p, stems[p], out_dir, options): p for p in paths}
             for fut in as_completed(futures):
                 try:
-                    outcomes.append(fut.result())
+                    outcome = fut.result()
                 except Exception as exc:  # a worker that died
-                    outcomes.append(ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})"))
-                if on_image:
-                    on_image(outcomes[-1])
-        order = {str(p): i for i, p in enumerate(paths)}
-        outcomes.sort(key=lambda o: order.get(o.input, 0))
-    summary = summarise(outcomes, options, time.perf_counter() - start)
-    summary["failed"] = list(extra_failures or []) + summary["failed"]
-    write_json(out_dir / SUMMARY, summary)
-    return summary
-
-
-def summarise(outcomes: list[ImageOutcome], options: BatchOptions, seconds: float) -> dict:
-    faces = [f for o in outcomes for f in o.faces]
-    fitted = [f for f in faces if f.status == "fitted"]
-    failed = [{"input": o.input, "reason": o.error} for o in outcomes if o.error]
-    failed += [{"input": f.input, "face_index": f.face_index, "reason": f.reason} for f in faces if f.status == "failed"]
-    times = sorted(f.seconds for f in fitted if f.seconds is not None)
-    return {
-        "fitted": len(fitted),
-        "skipped": len([f for f in faces if f.status == "skipped"]),
-        "failed": failed,
-        "images": len(outcomes),
-        "faces": [asdict(f) for f in faces],
-        "preset": options.preset.get("preset"),
-        "detector": options.detector,
-        "device": options.device,
-        "seconds": seconds,
-        "seconds_per_face_median": times[len(times) // 2] if times else None,
-        "version": __version__,
-    }
+                    outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
+                done(outcome)
+    return ledger.finish()
 
 
 def load_summary(out_dir: Path) -> dict:

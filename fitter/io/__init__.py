@@ -5,7 +5,9 @@ Public API::
 
     load_image(path) -> LoadedImage             # one image file; raises ImageError
     LoadedImage.from_array(pixels, path=...)     # wrap in-memory pixels (video frames, tests)
-    discover_inputs(inputs, recursive=False) -> Inputs(images=[...], videos=[...])
+    discover_inputs(inputs, recursive=False) -> Inputs(images=[...], videos=[...], skipped=[(path, why)])
+    file_content_hash(path) -> str               # sha256 of the bytes, as LoadedImage.content_hash
+    sniff_kind(data) -> (kind, readable)         # what a file's bytes really are
     find_images(inputs, recursive=False) -> list[Path]
     open_video(path, every=1, start=0.0, end=None, fps=None) -> VideoClip   # seconds; iterate: VideoFrame
     read_video_frames(path, every=1, max_frames=None) -> Iterator[LoadedImage]
@@ -16,8 +18,10 @@ Public API::
     ImageError, InputError(ImageError), RigError(ImageError)
 """
 from .errors import ImageError, InputError
-from .images import ALPHA_BACKGROUND, IMAGE_EXTENSIONS, LoadedImage, apply_exif_orientation, load_image
-from .inputs import VIDEO_EXTENSIONS, Inputs, discover_inputs, find_images, is_image_path, is_video_path
+from .images import (ALPHA_BACKGROUND, IMAGE_EXTENSIONS, LoadedImage, apply_exif_orientation, file_content_hash,
+                     image_header_size, load_image, sniff_kind)
+from .inputs import (VIDEO_EXTENSIONS, Inputs, discover_inputs, find_images, is_image_path, is_video_path,
+                     unsupported_reason)
 from .multiview import MultiViewInput, discover_multiview
 from .rig import Rig, RigCamera, RigError, load_rig, save_rig
 from .rig_convert import RIG_FORMATS, convert_rig
@@ -44,7 +48,9 @@ __all__ = [
     "convert_rig",
     "discover_inputs",
     "discover_multiview",
+    "file_content_hash",
     "find_images",
+    "image_header_size",
     "is_image_path",
     "is_video_path",
     "load_image",
@@ -52,5 +58,7 @@ __all__ = [
     "open_video",
     "read_video_frames",
     "save_rig",
+    "sniff_kind",
+    "unsupported_reason",
     "video_info",
 ]

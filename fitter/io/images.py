@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -129,10 +130,11 @@ def load_image(path: str | Path) -> LoadedImage:
     orientation, focal35, focal = _read_exif(data, warns)
     if pixels.ndim == 3 and decoded_by == "opencv":
         # OpenCV hands back BGR(A); reorder to RGB(A)
+        # (a fancy-indexed copy is not C-ordered: made contiguous so OpenCV can draw on what comes of it)
         if pixels.shape[2] == 3:
-            pixels = pixels[:, :, ::-1]
+            pixels = np.ascontiguousarray(pixels[:, :, ::-1])
         elif pixels.shape[2] == 4:
-            pixels = pixels[:, :, [2, 1, 0, 3]]
+            pixels = np.ascontiguousarray(pixels[:, :, [2, 1, 0, 3]])
     # OpenCV's TIFF decoder applies the TIFF Orientation tag itself (even with IMREAD_UNCHANGED); the other
     # decoders hand back the stored pixels
     if orientation != 1 and not (decoded_by == "opencv" and data[:4] in _TIFF_MAGIC):
@@ -144,6 +146,32 @@ def load_image(path: str | Path) -> LoadedImage:
     img.exif_focal_mm = focal
     img.warnings = warns + img.warnings
     return img
+
+
+def file_content_hash(path: str | Path) -> str:
+    """SHA-256 hex of a file's bytes, as ``LoadedImage.content_hash`` (without decoding the pixels)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_header_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) as stored, read from the file's header only (no decoding); None when unknown."""
+    from PIL import Image
+
+    try:
+        with _PIL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # a header says nothing dangerous
+            try:
+                with Image.open(path) as im:
+                    return int(im.height), int(im.width)
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # unreadable or not an image: load_image will say why, in its place in the batch
+        return None
 
 
 def apply_exif_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -185,14 +213,6 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _unsupported_hint(path: Path) -> str:
-    ext = path.suffix.lower()
-    supported = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
-    if ext and ext not in IMAGE_EXTENSIONS:
-        return f"'{ext}' is not a supported image type; convert it to one of: {supported}"
-    return f"re-export it as one of: {supported}"
-
-
 def _check_truncation(path: Path, data: bytes) -> None:
     if data[:2] == b"\xff\xd8":  # JPEG: the last marker must be an end-of-image after the last scan
         eoi, sos = data.rfind(b"\xff\xd9"), data.rfind(b"\xff\xda")
@@ -227,8 +247,62 @@ def _decode_pillow(path: Path, data: bytes) -> np.ndarray:
                 return np.asarray(im)
             return np.asarray(im.convert("RGB"))
     except Exception as exc:  # Pillow raises many types for bad data
-        raise ImageError(path, f"cannot be decoded as an image ({type(exc).__name__}: {exc})",
-                         _unsupported_hint(path)) from exc
+        raise _decode_error(path, data, exc) from exc
+
+
+# magic bytes -> (kind, whether facefit reads it); the kind a file really is, whatever its name says
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG", True), (b"\x89PNG\r\n\x1a\n", "PNG", True), (b"BM", "BMP", True),
+    (b"II*\x00", "TIFF", True), (b"MM\x00*", "TIFF", True), (b"GIF8", "GIF", False), (b"%PDF", "PDF", False),
+    (b"PK\x03\x04", "ZIP archive", False), (b"8BPS", "Photoshop (PSD)", False),
+)
+_ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"hevc": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF",
+               b"avif": "AVIF", b"crx ": "Canon RAW (CR3)"}
+_CONVERT = "convert it to JPEG or PNG (any photo app or image editor can export these)"
+
+
+def sniff_kind(data: bytes) -> tuple[str | None, bool]:
+    """(what the bytes are, whether facefit can read that kind); (None, False) when unknown."""
+    head = data[:64]
+    for magic, kind, readable in _SIGNATURES:
+        if head.startswith(magic):
+            return kind, readable
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP", True
+    if head[4:8] == b"ftyp":
+        return _ISO_BRANDS.get(head[8:12], "video or HEIF container"), False
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg")):
+        return ("SVG" if b"svg" in data[:512].lower() else "HTML/XML text"), False
+    if head and all(32 <= c < 127 or c in b"\t\r\n" for c in head):
+        return "plain text", False
+    return None, False
+
+
+def _decode_error(path: Path, data: bytes, exc: Exception) -> ImageError:
+    """One line for bytes no decoder took: what the file really is and what to do about it."""
+    kind, readable = sniff_kind(data)
+    named = path.suffix.lower() or "no type"
+    if kind is None:
+        return ImageError(path, "is not an image file (its contents match no known image format)",
+                          "check that this is the file you meant; if an image viewer opens it, save it from there "
+                          "as PNG or JPEG")
+    if not readable:
+        hint = _CONVERT
+        if kind.startswith("HTML"):
+            hint = "it is probably a web page saved instead of the image; download the image itself again"
+        elif kind in ("plain text", "PDF", "ZIP archive"):
+            hint = "it is not a photo; remove it from the inputs or replace it with the image it should be"
+        return ImageError(path, f"holds {kind} data, not an image facefit reads (its name says {named})", hint)
+    return ImageError(path, f"{kind} data is corrupt or cut short ({_clean(exc)})",
+                      "the file was damaged while saving or copying; copy it again from the original, or if an "
+                      "image viewer still opens it, re-save it from there as PNG")
+
+
+def _clean(exc: Exception) -> str:
+    """The decoder's message without the in-memory buffer's repr (``<_io.BytesIO object at 0x...>``)."""
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc)).strip(" :")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _read_exif(data: bytes, warns: list[str]) -> tuple[int, float | None, float | None]:
@@ -317,7 +391,10 @@ def _from_pixels(pixels: np.ndarray, path: Path, content_hash: str) -> LoadedIma
         np.clip(f, 0.0, 1.0, out=f)
         if alpha is not None:
             f = f * alpha[..., None] + np.float32(ALPHA_BACKGROUND) * (1.0 - alpha[..., None])
-        rgb = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
+        rgb = np.ascontiguousarray(np.clip(np.rint(f * 255.0), 0, 255), dtype=np.uint8)
         high = np.ascontiguousarray(rgb_src)  # exact source values for rgb_float
+    if alpha is not None:
+        alpha = np.ascontiguousarray(alpha)
+    # every array handed out is C-contiguous: OpenCV (drawing, resizing) rejects other layouts
     return LoadedImage(path=path, rgb=rgb, content_hash=content_hash, bit_depth=depth, alpha=alpha,
                        warnings=warns, _high=high)

@@ -21,6 +21,8 @@ class Inputs:
 
     images: list[Path] = field(default_factory=list)
     videos: list[Path] = field(default_factory=list)
+    # files found inside folders or by patterns that facefit cannot read: (path, one-line reason), sorted
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images) + len(self.videos)
@@ -32,6 +34,30 @@ def is_image_path(path: str | Path) -> bool:
 
 def is_video_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+# extensions users meet in photo folders -> what they are and what to do with them
+_KNOWN_OTHER = {
+    **{e: ("HEIC/HEIF photo", "convert it to JPEG or PNG (any photo app can export it)")
+       for e in (".heic", ".heif", ".avif")},
+    **{e: ("camera RAW file", "develop it to JPEG, PNG or 16-bit TIFF in a RAW converter")
+       for e in (".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw")},
+    ".gif": ("GIF image", "convert it to PNG"),
+    ".psd": ("Photoshop document", "export it as PNG or JPEG"),
+    ".svg": ("vector drawing", "it holds no photo; remove it from the inputs"),
+}
+
+
+def unsupported_reason(path: str | Path, videos: bool = True) -> str:
+    """One line saying why ``path`` is not read: its type, and what to do about it."""
+    ext = Path(path).suffix
+    if ext.lower() in _KNOWN_OTHER:
+        kind, todo = _KNOWN_OTHER[ext.lower()]
+        return f"'{ext}' ({kind}) is not a supported type; {todo}"
+    if not videos and is_video_path(path):
+        return f"'{ext}' is a video, which is not read here; extract frames to images"
+    what = f"'{ext}'" if ext else "a file without an extension"
+    return f"{what} is not a supported image or video type"
 
 
 def _natural_key(path: Path):
@@ -51,19 +77,21 @@ def _scan_folder(folder: Path, recursive: bool) -> list[Path]:
             found += [Path(root) / f for f in files]
     else:
         found = [p for p in folder.iterdir()]
-    return [p for p in found if not _hidden(p) and p.is_file() and (is_image_path(p) or is_video_path(p))]
+    return [p for p in found if not _hidden(p) and p.is_file()]
 
 
 def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, videos: bool = True) -> Inputs:
     """Resolve files, folders (non-recursive unless ``recursive``) and glob patterns into images and videos.
 
     Supported images: jpg, jpeg, png, bmp, tif, tiff, webp; videos: mp4, mpg, mpeg, avi, mov, mkv
-    (case-insensitive). Every input that is missing, matches nothing, is an unsupported file or a folder
-    without images/videos is collected, and one :class:`InputError` lists them all. With ``videos=False``
-    video files count as unsupported.
+    (case-insensitive). Other files inside folders or matched by patterns are listed in ``Inputs.skipped``
+    with the reason (hidden files are ignored). Every input that is missing, matches nothing, is an
+    unsupported file or a folder without images/videos is collected, and one :class:`InputError` lists them
+    all. With ``videos=False`` video files count as unsupported.
     """
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     problems: list[tuple[str, str]] = []
+    skipped: dict[str, tuple[Path, str]] = {}
     images: dict[str, Path] = {}
     vids: dict[str, Path] = {}
     kinds = "images or videos" if videos else "images"
@@ -76,7 +104,9 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
             vids.setdefault(os.path.realpath(p), p)
             return True
         if explicit:
-            problems.append((label, f"'{p.suffix or p.name}' is not a supported file type"))
+            problems.append((label, unsupported_reason(p, videos)))
+        else:
+            skipped.setdefault(os.path.realpath(p), (p, unsupported_reason(p, videos)))
         return False
 
     if not inputs:
@@ -91,7 +121,7 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
             if n == 0:
                 where = "folder and its subfolders contain" if recursive else "folder contains"
                 tip = "" if recursive else "; use recursive=True (--recursive) to look into subfolders"
-                problems.append((label, f"{where} no {kinds} ({_supported(videos)}){tip}"))
+                problems.append((label, f"{where} no {kinds} ({_supported(videos)}){tip}{_others(entries, videos)}"))
         elif path.is_file():
             add(path, True, label)
         elif path.exists():
@@ -113,7 +143,15 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
 
     if problems:
         raise InputError(problems, "Supported: " + _supported(videos) + ".")
-    return Inputs(images=sorted(images.values(), key=_natural_key), videos=sorted(vids.values(), key=_natural_key))
+    return Inputs(images=sorted(images.values(), key=_natural_key), videos=sorted(vids.values(), key=_natural_key),
+                  skipped=sorted(skipped.values(), key=lambda s: _natural_key(s[0])))
+
+
+def _others(files: list[Path], videos: bool) -> str:
+    """'; it holds N other file(s), e.g. x.heic: why' — so an all-HEIC folder says what is wrong with it."""
+    if not files:
+        return ""
+    return f"; it holds {len(files)} other file(s), e.g. {files[0].name}: {unsupported_reason(files[0], videos)}"
 
 
 def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:

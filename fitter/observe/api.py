@@ -10,6 +10,8 @@ from . import fan_backend, mediapipe_backend
 from .backends import DETECTORS, fingerprint
 from .types import ImageObservation
 
+NO_FACE = "no face found"  # the warning of an observation without faces (it names no file: the caller does)
+
 
 def resolve_settings(detector: str = "mediapipe", largest: bool = False, **settings) -> dict:
     """Every setting an observation depends on (defaults filled in, backend fingerprint included): what
@@ -54,13 +56,12 @@ def observe_image(
         key = _cache.cache_key(image.content_hash, resolved)
         hit = _cache.get(key, cache_dir)
         if hit is not None:
-            hit.source = image.source  # the same pixels may live at another path
-            return hit
+            return relabel(hit, image.source)
 
     run = mediapipe_backend.detect if resolved["detector"] == "mediapipe" else fan_backend.detect
     faces, warns = run(image.rgb, run_settings, largest=largest)
     if not faces:
-        warns.append(f"no face found in {image.source}")
+        warns.append(NO_FACE)
     obs = ImageObservation(
         source=image.source,
         image_size=image.size,
@@ -71,3 +72,13 @@ def observe_image(
     if cache:
         _cache.put(key, obs, cache_dir)
     return obs
+
+
+def relabel(observation: ImageObservation, source: str) -> ImageObservation:
+    """A cached observation made for the current file: the same pixels may have been observed under another
+    name, and its warnings must not name that other file (entries of older versions did)."""
+    old = observation.source
+    if old and old != source:
+        observation.warnings = [w.replace(old, source) for w in observation.warnings]
+    observation.source = source
+    return observation

@@ -11,12 +11,19 @@ After the whole-image pass, overlapping square tiles (half and quarter of the lo
 run through the same landmarker; every face a tile finds that is not already known is re-observed on a
 square crop of the full-resolution image centred on it (so it is never cut by a tile border), and kept
 unless it duplicates a known face. See docs/observations.md for the measured effect.
+
+MediaPipe's C++ side logs to the process's stderr (``W0000 ... face_landmarker_graph.cc``, ``INFO: Created
+TensorFlow Lite XNNPACK delegate``) while a landmarker is created and first run, whatever GLOG_minloglevel
+says. Those lines mean nothing to a user, so file descriptor 2 is pointed at ``$FACEFIT_NATIVE_LOG`` (the
+CLI's ``--verbose`` sets it to a file in the output folder) or at the null device around exactly those calls.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +47,54 @@ DEFAULTS: dict = {
     "min_visible": 0.25,  # faces with fewer of their landmarks inside the image are dropped
 }
 SEARCH_MODES = ("tiles", "none")
+NATIVE_LOG_ENV = "FACEFIT_NATIVE_LOG"  # file that MediaPipe's C++ log lines are appended to (unset: discarded)
 _MIN_TILE = 128  # px of the detection image: the detector's own input size; smaller tiles add nothing
 _REFINE_BELOW = 192  # faces smaller than this in a shrunk detection image are re-observed at full res
+
+
+# -- MediaPipe's native log lines -----------------------------------------------------------------------
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_saved_stderr: int | None = None
+
+
+@contextmanager
+def native_logs_quieted():
+    """Send what native code writes to fd 2 to ``$FACEFIT_NATIVE_LOG`` (or nowhere) for the duration.
+
+    Nested and concurrent uses share one redirection: the first one in saves the real stderr, the last one
+    out restores it (two independent redirections could otherwise restore each other's targets).
+    """
+    global _quiet_depth, _saved_stderr
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            target = os.environ.get(NATIVE_LOG_ENV) or os.devnull
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            except OSError:
+                fd = os.open(os.devnull, os.O_WRONLY)
+            _flush_stderr()
+            _saved_stderr = os.dup(2)
+            os.dup2(fd, 2)
+            os.close(fd)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_stderr is not None:
+                _flush_stderr()
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
+
+
+def _flush_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):  # no stderr, or a closed one
+        pass
 
 
 # -- landmarker pool -----------------------------------------------------------------------------------
@@ -64,7 +117,9 @@ class _Landmarker:
         )
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.task = vision.FaceLandmarker.create_from_options(options)
+        self.quiet_runs = 1  # MediaPipe's graph threads log while they start: the first detect is quieted too
+        with native_logs_quieted():
+            self.task = vision.FaceLandmarker.create_from_options(options)
 
     def detect(self, rgb: np.ndarray):
         import mediapipe as mp
@@ -73,7 +128,11 @@ class _Landmarker:
         with self.lock:
             if self.task is None:
                 raise RuntimeError("the MediaPipe face landmarker was closed")
-            return self.task.detect(image)
+            if self.quiet_runs <= 0:
+                return self.task.detect(image)
+            self.quiet_runs -= 1
+            with native_logs_quieted():
+                return self.task.detect(image)
 
     def close(self) -> None:
         with self.lock:
