@@ -14,6 +14,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..common.settings import Setting
@@ -48,7 +49,7 @@ class Term:
         """Per-frame quantities worth reporting beside the energy (e.g. an outlier fraction)."""
         return {}
 
-    def qa_images(self, scene: Scene) -> dict[str, "np.ndarray"]:
+    def qa_images(self, scene: Scene) -> dict[str, np.ndarray]:
         """Images a person checking the fit may want (e.g. where the photo was not explained), by name."""
         return {}
 
