@@ -6,11 +6,18 @@ import pytest
 import torch
 
 from fitter.model import SurfaceEmbedding, load_ict
+from small_models import in_float64
 
 
 @pytest.fixture(scope="session")
 def ict():
     return load_ict()
+
+
+@pytest.fixture(scope="session")
+def ict64(ict):
+    """The ICT model evaluating in float64 (for gradcheck of terms that evaluate vertices)."""
+    return in_float64(ict)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,102 @@
+"""Unit checks of the PRDL term (fitter.energy.prdl) that test_prdl.py leaves out: the value on statistics
+offset by a known amount, part weights and absent parts, the gradient against finite differences, and
+per-frame values."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fitter.crop import FitCrop
+from fitter.energy.prdl import PRDLTargets, PRDLTerm, anchor_grid
+from fitter.observe.segmentation import PART_NAMES
+from fitter.scene import Scene
+from frames import one_frame, posed_frames, with_dtype
+
+SIGMA = 0.01
+OFFSET = 0.01  # every target statistic differs from the prediction by this (fraction of the crop side)
+CROP_SIZE = 96
+GRID = 6
+ALL_VERTICES = 10**6  # max_points above any part's size: no random subsampling of the visible vertices
+
+
+def blank_targets(model, state, frame: int, dtype=torch.float32, present=None) -> PRDLTargets:
+    """Targets of one frame with zero statistics, over a crop around its projected face."""
+    scene = Scene(model, state)
+    with torch.no_grad():
+        face = torch.as_tensor(model.topology.region("narrow_face")).nonzero()[:, 0]
+        pix = scene.project(scene.vertices_at(face))[0][frame].double().numpy()
+    crop = FitCrop.around(pix, CROP_SIZE)
+    parts = len(PART_NAMES)
+    present = torch.ones(parts, dtype=torch.bool) if present is None else present
+    return PRDLTargets(crop, anchor_grid(CROP_SIZE, GRID).to(dtype), torch.zeros(parts, GRID * GRID, 3, dtype=dtype),
+                       present, [1] * parts)
+
+
+def offset_term(model, state, part_weights=None, present=None, dtype=torch.float32) -> PRDLTerm:
+    """A term whose target statistics are its own predictions at ``state`` plus OFFSET."""
+    frames = state.num_frames
+    term = PRDLTerm(model, [blank_targets(model, state, f, dtype, present) for f in range(frames)], part_weights,
+                    sigma=SIGMA, max_points=ALL_VERTICES)
+    scene = Scene(model, state)
+    with torch.no_grad():
+        for f in range(frames):
+            term.targets[f].stats = term.predicted_stats(scene, f)[0] + OFFSET
+    return term
+
+
+class TestPRDLValue:
+    """sum_p w_p mean_anchors |stats - target|^2 / sigma^2: each present part costs w_p * 3 (OFFSET / SIGMA)^2."""
+
+    def test_offset_statistics(self, ict):
+        state = posed_frames(ict, 1)
+        weights = {"nose": 2.0, "skin": 0.5}
+        term = offset_term(ict, state, weights)
+        _, has = term.predicted_stats(Scene(ict, state))
+        expected = sum(3 * (OFFSET / SIGMA) ** 2 * weights.get(p, 1.0) for p, h in zip(PART_NAMES, has) if h)
+        value = term(Scene(ict, state))
+        assert value.shape == (1,) and int(has.sum()) >= 6
+        assert float(value[0]) == pytest.approx(expected, rel=1e-4)
+
+    def test_absent_parts_cost_nothing(self, ict):
+        state = posed_frames(ict, 1)
+        present = torch.ones(len(PART_NAMES), dtype=torch.bool)
+        present[PART_NAMES.index("nose")] = False
+        with_nose = float(offset_term(ict, state)(Scene(ict, state))[0])
+        without = float(offset_term(ict, state, present=present)(Scene(ict, state))[0])
+        assert without == pytest.approx(with_nose - 3 * (OFFSET / SIGMA) ** 2, rel=1e-4)
+
+
+class TestPRDLGradient:
+    """The analytic gradient in pose and shape matches finite differences (float64 ICT, visible sets held,
+    as between optimiser rounds)."""
+
+    def test_gradcheck(self, ict64):
+        state = with_dtype(posed_frames(ict64, 1), torch.float64)
+        term = offset_term(ict64, state, dtype=torch.float64)
+
+        def energy(rotation, translation, identity):
+            s = state.detached()
+            s.rotation, s.translation, s.identity = rotation, translation, identity
+            return term(Scene(ict64, s))
+
+        inputs = tuple(getattr(state, n).detach().clone().requires_grad_(True)
+                       for n in ("rotation", "translation", "identity"))
+        assert torch.autograd.gradcheck(energy, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
+
+
+class TestPRDLFrames:
+    """Per-frame values (F,): each frame's value is its own statistics against its own targets."""
+
+    @pytest.mark.parametrize("frames", [1, 3])
+    def test_each_frame_alone(self, ict, frames):
+        state = posed_frames(ict, frames)
+        term = offset_term(ict, state)
+        shifted = state.detached()
+        shifted.translation = shifted.translation + torch.tensor([0.3, -0.2, 0.0])  # unequal statistics
+        values = term(Scene(ict, shifted))
+        assert values.shape == (frames,)
+        for f in range(frames):
+            alone = PRDLTerm(ict, [term.targets[f]], sigma=SIGMA, max_points=ALL_VERTICES)
+            alone.update(Scene(ict, one_frame(state, f)))  # the same visible set as the F-frame term's
+            torch.testing.assert_close(values[f : f + 1], alone(Scene(ict, one_frame(shifted, f))), rtol=1e-4,
+                                       atol=1e-4)
