@@ -30,6 +30,7 @@ class PhotoTarget:
     crop: FitCrop
     image: np.ndarray  # (S, S, 3) float32 linear RGB at crop.size
     valid: np.ndarray  # (S, S) bool: segmented face pixels without occluders (all True without masks)
+    segmented: bool = True  # False: no part masks, ``valid`` is the whole crop (no fixed comparison domain)
     _pyramid: dict = field(default_factory=dict)
 
     @classmethod
@@ -40,7 +41,7 @@ class PhotoTarget:
         eyes are glossy and move on their own)."""
         image = srgb_to_linear(crop.image(np.ascontiguousarray(rgb_float, np.float32))).astype(np.float32)
         if masks is None:
-            valid = np.ones((crop.size, crop.size), bool)
+            return cls(crop, image, np.ones((crop.size, crop.size), bool), segmented=False)
         else:
             face = np.zeros(masks.labels.shape, bool)
             for part in parts:
@@ -75,6 +76,11 @@ class PhotoTargets:
     @property
     def crop_size(self) -> int:
         return self.frames[0].crop.size
+
+    @property
+    def segmented(self) -> bool:
+        """Whether every frame knows where its face skin is (part masks)."""
+        return all(t.segmented for t in self.frames)
 
     def level(self, size: int, device) -> tuple[list[FitCrop], torch.Tensor, torch.Tensor]:
         """(crops at ``size``, images (F, size, size, 3), valid (F, size, size)) on ``device``."""

@@ -52,7 +52,8 @@ class PhotometricTerm(Term):
         self.resolution = resolution
         self.backend = backend
         self.band = 0.0  # > 0: high-pass sigma in pixels (set per stage with ``detail_band``)
-        self.domain = domain
+        # a fixed comparison domain needs to know where the skin is; without masks, compare where rendered
+        self.domain = domain if target.segmented else "overlap"
         self.loss = loss
         self.uncovered_cost = uncovered_cost  # in units of the robust loss's saturation (delta^2)
         self.init = {"size": init_resolution, "rounds": init_rounds, "level": init_albedo_level,
@@ -159,9 +160,9 @@ class PhotometricTerm(Term):
 @torch.no_grad()
 def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds: int = 3, level: float = 0.5,
                      min_pixels: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
-    """Closed-form start for (albedo coefficients (K, 3), SH (F, 9, 3)): alternate a uniform albedo and the SH
-    least-squares solve on the rendered normals (the albedo-lighting scale is fixed by the albedo's mean
-    ``level``: the light takes the scale)."""
+    """Closed-form start for (albedo coefficients (K, 3), SH (F, 9, 3)): alternate a white-light SH least-squares
+    solve on the rendered normals and a uniform per-channel albedo (the skin's colour goes to the albedo; the
+    albedo-lighting scale is fixed by the albedo's mean ``level``: the light takes the scale)."""
     state = scene.state
     crops, photo, valid = term.target.level(size, state.device)
     cam = scene.camera_vertices()
@@ -172,16 +173,18 @@ def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds
     frames = photo.shape[0]
     sh = torch.zeros(frames, 9, 3, device=state.device)
     for _ in range(rounds):
+        # a white light (one SH vector for all channels) given the albedo: the light cannot take the skin's
+        # colour, which stays with the albedo
         for f in range(frames):
             m = mask[f]
             if m.sum() < min_pixels:
+                sh[f, :] = 0.0
                 sh[f, 0] = UNIFORM_LIGHT_SH0
                 continue
             basis = sh_basis(normals[f][m], lambertian=True)  # (N, 9)
-            for c in range(3):
-                target = photo[f][m][:, c] / albedo[c]
-                reg = LIGHT_SOLVE_RIDGE * torch.eye(9, device=basis.device)
-                sh[f, :, c] = torch.linalg.solve(basis.T @ basis + reg, basis.T @ target)
+            target = (photo[f][m] / albedo).mean(-1)
+            reg = LIGHT_SOLVE_RIDGE * torch.eye(9, device=basis.device)
+            sh[f] = torch.linalg.solve(basis.T @ basis + reg, basis.T @ target)[:, None]
         # albedo per channel given the light: least squares over all pixels
         num = torch.zeros(3, device=state.device)
         den = torch.zeros(3, device=state.device)
@@ -191,7 +194,8 @@ def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds
             num += (shade * photo[f][m]).sum(0)
             den += (shade * shade).sum(0)
         new_albedo = (num / den.clamp(min=1e-9)).clamp(*ALBEDO_RANGE)
-        albedo = new_albedo / (new_albedo.mean() / level)
+        scale = new_albedo.mean() / level
+        albedo, sh = new_albedo / scale, sh * scale  # the product (the render) is unchanged
     return term.albedo.constant(albedo), sh
 
 

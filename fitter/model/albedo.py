@@ -1,7 +1,8 @@
 """Albedo for models without an albedo model: a smooth basis of mesh-Laplacian harmonics.
 
 albedo(v) = sum_k basis[v, k] * coeffs[k, c] per colour channel c, over the basis' vertices. The basis is
-normalised so each mode has unit RMS over the surface (area-weighted): coefficient 0 (the constant mode) is
+normalised so each mode has unit RMS over the basis vertices (unweighted; ICT's face is evenly meshed, so
+this is close to the area-weighted RMS); coefficient 0 (the constant mode) is
 the mean albedo itself. ICT's basis ships as an asset (assets/build/build_albedo_basis.py); for other models
 :func:`laplacian_basis` computes one.
 """
@@ -21,7 +22,7 @@ from .morphable import MorphableModel
 @dataclass
 class AlbedoBasis:
     vertices: torch.Tensor  # (N,) int64 model vertex ids the albedo covers
-    basis: torch.Tensor  # (N, K) float32, unit RMS per mode; mode 0 is constant 1
+    basis: torch.Tensor  # (N, K) float32, unit RMS over the vertices per mode; mode 0 is constant 1
     eigenvalues: torch.Tensor  # (K,) Laplacian eigenvalues (smoothness prior weights), 1/cm^2
     mirror: torch.Tensor  # (N,) index into ``vertices`` of each vertex's mirror partner
 

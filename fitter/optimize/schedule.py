@@ -88,7 +88,15 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
 def _optimise(model, state, stage, active, weights, params, settings, log) -> None:
     def energy() -> torch.Tensor:
         scene = Scene(model, state)
-        return sum(weights[k] * term(scene).sum() for k, term in active.items())
+        total = 0.0
+        for name, term in active.items():
+            value = term(scene).sum()
+            if not bool(torch.isfinite(value)):  # blame the first term to go non-finite, before its NaN
+                raise NonFiniteFit(f"stage {stage['name']!r}: energy term {name!r} is {float(value)} "
+                                   "(non-finite); the fit is discarded — check the term's weights and settings "
+                                   "in the preset/config")  # gradient spreads to every parameter and term
+            total = total + weights[name] * value
+        return total
 
     optimizer_name = stage.get("optimizer", "lbfgs")
     for _ in range(int(stage.get("rounds", 1))):

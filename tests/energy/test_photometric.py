@@ -40,7 +40,9 @@ def state_for(model, frames: int = 1, light=LIGHT, dtype=torch.float32) -> FitSt
 
 
 def term_for(model, photos, dtype=torch.float32, **kw) -> PhotometricTerm:
-    options = dict(sigma=SIGMA, robust_delta=DELTA, resolution=IMAGE, init_resolution=IMAGE)
+    """The older image comparison (pseudo-Huber per channel, mean over compared pixels) unless ``kw`` says."""
+    options = dict(sigma=SIGMA, robust_delta=DELTA, resolution=IMAGE, init_resolution=IMAGE, loss="pseudo_huber",
+                   domain="overlap")
     options.update(kw)
     return PhotometricTerm(model, photo_targets(photos), uniform_albedo(model, dtype), **options)
 
@@ -107,7 +109,8 @@ class TestPhotometricFrames:
 
         def term(f0: int, f1: int) -> PhotometricTerm:
             return PhotometricTerm(model, photo_targets(photos[f0:f1], crops[f0:f1]), uniform_albedo(model),
-                                   sigma=SIGMA, robust_delta=DELTA, resolution=IMAGE)
+                                   sigma=SIGMA, robust_delta=DELTA, resolution=IMAGE, loss="pseudo_huber",
+                                   domain="overlap")
 
         values = term(0, frames)(Scene(model, state))
         assert values.shape == (frames,)
@@ -170,3 +173,70 @@ class TestPhotometricInitialise:
         term.initialise(Scene(model, kept))
         assert torch.equal(kept.sh, sh)
         assert float(state.sh[0, 0, 0]) != pytest.approx(UNIFORM_LIGHT_SH0)  # fitted, not the fallback
+
+
+def segmented_targets(photo: np.ndarray, valid: np.ndarray):
+    """A photo whose segmented skin (the fixed comparison domain) is ``valid``."""
+    targets = photo_targets([photo])
+    targets.frames[0].valid = valid
+    targets.frames[0].segmented = True
+    targets.frames[0]._pyramid.clear()
+    return targets
+
+
+class TestFixedDomain:
+    """domain = "fixed": the mean over the segmented skin of c rho(r) + (1 - c) kappa, with the Geman-McClure loss
+    of the colour residual's length; hiding a pixel from the render never lowers the energy below kappa."""
+
+    def test_uniform_plane_geman_mcclure(self):
+        model = plane_model()
+        photo = (0.5, 0.62, 0.55)
+        term = PhotometricTerm(model, segmented_targets(constant_photo(photo), np.ones((IMAGE, IMAGE), bool)),
+                               uniform_albedo(model), sigma=SIGMA, robust_delta=DELTA, resolution=IMAGE)
+        state = state_for(model, light=1.2 * SH_NEUTRAL)
+        x = np.linalg.norm([(ALBEDO * 1.2 - p) / SIGMA for p in photo])
+        expected = DELTA**2 * x**2 / (x**2 + DELTA**2)
+        assert float(term(Scene(model, state))[0]) == pytest.approx(expected, rel=1e-3)
+
+    def test_uncovered_skin_costs_kappa(self):
+        model = dome_model()
+        state = state_for(model)
+        own = rendered(model, state, IMAGE)[0]
+        covered = term_for(model, [own]).render(Scene(model, state))["mask"][0].numpy()
+        valid = np.ones((IMAGE, IMAGE), bool)  # the whole crop is "skin", the dome covers only part of it
+        term = PhotometricTerm(model, segmented_targets(own, valid), uniform_albedo(model), sigma=SIGMA,
+                               robust_delta=DELTA, resolution=IMAGE, uncovered_cost=0.5)
+        value = float(term(Scene(model, state))[0])
+        uncovered = 1.0 - covered.mean()
+        # the dome explains its own pixels exactly; antialiasing blurs the outline by a pixel
+        assert value == pytest.approx(0.5 * DELTA**2 * uncovered, rel=0.1)
+
+    def test_hiding_from_a_bad_region_does_not_pay(self):
+        """A face that slides off pixels it cannot explain gains nothing: those pixels cost about kappa whether
+        covered (saturated loss) or not; with the older mean over compared pixels, sliding off paid."""
+        model = dome_model()
+        state = state_for(model)
+        own = rendered(model, state, IMAGE)[0]
+        mask = term_for(model, [own]).render(Scene(model, state))["mask"][0].numpy()
+        bad = own.copy()
+        bad[:, : IMAGE // 2][mask[:, : IMAGE // 2]] = 1.0  # the left half of the face is unexplainable
+        moved = state_for(model)
+        moved.translation = moved.translation + torch.tensor([[3.0, 0.0, 0.0]])  # slide right, off the bad half
+        fixed = PhotometricTerm(model, segmented_targets(bad, mask), uniform_albedo(model), sigma=SIGMA,
+                                robust_delta=DELTA, resolution=IMAGE)
+        old = term_for(model, [bad])
+        old.target = segmented_targets(bad, mask)
+        assert float(fixed(Scene(model, moved))[0]) >= 0.95 * float(fixed(Scene(model, state))[0])
+        assert float(old(Scene(model, moved))[0]) < float(old(Scene(model, state))[0])
+
+    def test_coverage_gives_the_outline_a_gradient(self):
+        model = dome_model()
+        state = state_for(model)
+        own = rendered(model, state, IMAGE)[0]
+        valid = np.ones((IMAGE, IMAGE), bool)
+        term = PhotometricTerm(model, segmented_targets(own, valid), uniform_albedo(model), sigma=SIGMA,
+                               robust_delta=DELTA, resolution=IMAGE)
+        state.translation = state.translation.clone().requires_grad_(True)
+        term(Scene(model, state)).sum().backward()
+        # moving the dome towards the camera covers more skin: the energy falls, so d E / d z > 0
+        assert float(state.translation.grad[0, 2]) > 0

@@ -133,9 +133,6 @@ class TestNonFinite:
         with pytest.raises(NonFiniteFit, match=r"stage 'q': energy term 'broken' is nan"):
             run_stage(model, fresh_state(model), stage(weights={"broken": 1.0}), {"broken": NotANumber()}, SETTINGS)
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "check_finite blames the first non-finite energy in weight order: the broken term's NaN gradient has "
-        "already made the freed parameters NaN, so every term is NaN and the innocent 'quadratic' is named"))
     def test_nan_term_beside_a_finite_one(self, model):
         with pytest.raises(NonFiniteFit, match=r"energy term 'broken'"):
             run_stage(model, fresh_state(model), stage(weights={"quadratic": 1.0, "broken": 1.0}),
