@@ -172,15 +172,16 @@ def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds
     albedo = torch.full((3,), level, device=state.device)
     frames = photo.shape[0]
     sh = torch.zeros(frames, 9, 3, device=state.device)
+    fitted = torch.tensor([bool(mask[f].sum() >= min_pixels) for f in range(frames)], device=state.device)
+    for f in torch.nonzero(~fitted).flatten().tolist():  # too little skin in view: a uniform light
+        sh[f, 0] = UNIFORM_LIGHT_SH0
+    if not bool(fitted.any()):
+        return term.albedo.constant(albedo), sh
     for _ in range(rounds):
         # a white light (one SH vector for all channels) given the albedo: the light cannot take the skin's
         # colour, which stays with the albedo
-        for f in range(frames):
+        for f in torch.nonzero(fitted).flatten().tolist():
             m = mask[f]
-            if m.sum() < min_pixels:
-                sh[f, :] = 0.0
-                sh[f, 0] = UNIFORM_LIGHT_SH0
-                continue
             basis = sh_basis(normals[f][m], lambertian=True)  # (N, 9)
             target = (photo[f][m] / albedo).mean(-1)
             reg = LIGHT_SOLVE_RIDGE * torch.eye(9, device=basis.device)
@@ -188,14 +189,15 @@ def initial_lighting(term: PhotometricTerm, scene: Scene, size: int = 64, rounds
         # albedo per channel given the light: least squares over all pixels
         num = torch.zeros(3, device=state.device)
         den = torch.zeros(3, device=state.device)
-        for f in range(frames):
+        for f in torch.nonzero(fitted).flatten().tolist():
             m = mask[f]
             shade = sh_basis(normals[f][m], lambertian=True) @ sh[f]  # (N, 3)
             num += (shade * photo[f][m]).sum(0)
             den += (shade * shade).sum(0)
         new_albedo = (num / den.clamp(min=1e-9)).clamp(*ALBEDO_RANGE)
         scale = new_albedo.mean() / level
-        albedo, sh = new_albedo / scale, sh * scale  # the product (the render) is unchanged
+        albedo = new_albedo / scale
+        sh[fitted] = sh[fitted] * scale  # the product (the render) is unchanged
     return term.albedo.constant(albedo), sh
 
 
