@@ -22,9 +22,30 @@ from typing import Callable
 import numpy as np
 
 from ..common.files import check_output_folder, staged_folder, write_json
-from .ledger import (REPORT, SUMMARY, FaceOutcome, ImageOutcome, Ledger, earlier_outcome, effective_settings,
-                     face_folder_name, finished_faces, has_outputs, is_done, read_report, resume_key,
-                     resume_record, why_refit)
+from ..export.face import export_face
+from ..export.overlay import MAX_SIDE
+from ..io import ImageError, file_content_hash, image_header_size, load_image
+from ..model import load_ict
+from ..observe import observe_image, segment_faces
+from ..observe.api import NO_FACE
+from ..optimize.fit import fit_face, uses_term
+from .ledger import (
+    REPORT,
+    SUMMARY,
+    FaceOutcome,
+    ImageOutcome,
+    Ledger,
+    earlier_outcome,
+    effective_settings,
+    face_folder_name,
+    finished_faces,
+    has_outputs,
+    is_done,
+    read_report,
+    resume_key,
+    resume_record,
+    why_refit,
+)
 
 __all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_output_bytes", "face_folder_name",
            "load_summary", "output_stems", "process_image", "run_batch"]
@@ -78,8 +99,6 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
 
 def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions) -> tuple[int, str]:
     """Disk space the batch will need (one face per image not fitted yet) and how that was estimated."""
-    from ..export.overlay import MAX_SIDE
-    from ..io import image_header_size
 
     name = str(options.preset.get("preset", "default"))
     per_face = FACE_OUTPUT_BYTES.get(name, FACE_OUTPUT_BYTES["default"])
@@ -102,7 +121,6 @@ _MODEL_CACHE: dict = {}
 
 def _model(device: str):
     if device not in _MODEL_CACHE:
-        from ..model import load_ict
 
         _MODEL_CACHE[device] = load_ict(device)
     return _MODEL_CACHE[device]
@@ -114,9 +132,6 @@ def process_image(path: Path, stem: str, out_dir: Path, options: BatchOptions) -
     One unit of work for any engine: it reads only ``path`` and the face folders of ``stem`` in ``out_dir``,
     and writes only those face folders (each atomically).
     """
-    from ..io import ImageError, file_content_hash, load_image
-    from ..observe import observe_image
-    from ..observe.api import NO_FACE
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -195,8 +210,6 @@ class _FaceJob:
 
 def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOptions, note: str) -> FaceOutcome:
     """Fit and export face ``k``: the face folder appears complete, or not at all."""
-    from ..export.face import export_face
-    from ..optimize.fit import fit_face
 
     path, model, image = str(job.image.path), job.model, job.image
     t = time.perf_counter()
@@ -238,8 +251,6 @@ def nonfinite_problem(values: dict) -> str:
 
 def segment(image, faces: list, options: BatchOptions) -> list | None:
     """Part masks per face when the preset weighs PRDL (else None)."""
-    from ..optimize.fit import uses_term
-    from ..observe import segment_faces
 
     if not uses_term(options.preset, "prdl"):
         return None

@@ -11,12 +11,15 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..optimize.result import FaceFit
-from ..model.morphable import MorphableModel
-from ..scene import Scene
 from ..common.files import write_image, write_json, write_npz
+from ..model.albedo import albedo_basis
+from ..model.morphable import MorphableModel
+from ..optimize.result import FaceFit
+from ..render import interpolate, pixel_normals, rasterize, sh_shading, shade_grey
+from ..scene import Scene
+from .maps import export_maps
 from .obj import write_obj
-from .overlay import shaded_overlay
+from .overlay import MAX_SIDE, shaded_overlay
 
 
 def versions() -> dict[str, str]:
@@ -133,8 +136,6 @@ def export_face_maps(model: MorphableModel, fit: FaceFit, folder: Path, vertices
     state = fit.state
     if (state.albedo is None and state.displacement is None) or not model.has_uvs:
         return {}
-    from ..model.albedo import albedo_basis
-    from .maps import export_maps
 
     cfg = preset.get("export", {})
     albedo = None
@@ -149,8 +150,6 @@ def export_face_maps(model: MorphableModel, fit: FaceFit, folder: Path, vertices
 
 def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.ndarray:
     """The fitted mesh rendered (grey Lambertian, or albedo under the fitted light) and blended over the photo."""
-    from ..render import interpolate, pixel_normals, rasterize, shade_grey, sh_shading
-    from .overlay import MAX_SIDE
 
     h, w = fit.image_size
     scale = min(1.0, MAX_SIDE / max(h, w))
@@ -162,7 +161,6 @@ def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.nda
         K[:, :2] *= torch.tensor([size[1] / w, size[0] / h], dtype=K.dtype)[:, None]
         frags = rasterize(cam, model.topology.triangles, K, size)
         if fit.state.albedo is not None and fit.state.sh is not None:
-            from ..model.albedo import albedo_basis
 
             basis = albedo_basis(model, fit.state.albedo.shape[0])
             albedo = basis.per_vertex(fit.state.albedo, model.num_vertices)

@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import ImageError
 from .inputs import _natural_key, is_image_path, is_video_path
 from .rig import RIG_FORMAT, Rig, load_rig
+from .video import video_info
 
 RIG_FILE = "rig.json"
 LAYOUT_HINT = "a multi-view capture is DIR/<camera>/<frame>.png or DIR/<camera>.mp4"
@@ -39,7 +40,6 @@ class MultiViewInput:
         """(h, w) of each camera, from its first frame's header (images) or the container (videos)."""
         from PIL import Image
 
-        from .video import video_info
 
         sizes = {}
         for cam in self.cameras:
@@ -122,7 +122,6 @@ def _from_folders(root: Path, folders: list[Path]) -> MultiViewInput:
 
 
 def _from_videos(root: Path, videos: list[Path]) -> MultiViewInput:
-    from .video import video_info
 
     names = [v.stem for v in videos]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.files import write_json
 from .errors import ImageError
 
 RIG_FORMAT = "facefit-rig"
@@ -105,7 +106,6 @@ class Rig:
 
 def save_rig(rig: Rig, path: str | Path) -> None:
     """Write ``rig.json`` atomically."""
-    from ..common.files import write_json
 
     write_json(Path(path), rig.to_json())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .inputs import _natural_key
+from .multiview import discover_multiview
 from .rig import Rig, RigCamera, RigError, check_rotation, intrinsic_matrix
 
 RIG_FORMATS = ("colmap", "nerf", "opencv", "none")
@@ -399,7 +400,6 @@ def uncalibrated(source: Path, image_sizes: dict[str, tuple[int, int]] | None, f
     """Identity extrinsics for every camera (the fitter estimates them, the first camera being the world),
     intrinsics from ``focal_px`` with the principal point at the image centre, or unknown (None)."""
     if image_sizes is None:
-        from .multiview import discover_multiview
 
         image_sizes = discover_multiview(source).image_sizes()
     cameras = {}

@@ -28,7 +28,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import box_iou, extract_region, points_box, resize, same_face, square_region, tile_regions
+from fitter.assets import asset_path
+
+from .geometry import (
+    box_iou,
+    extract_region,
+    points_box,
+    resize,
+    same_face,
+    square_region,
+    tile_regions,
+)
 from .types import FaceObservation
 
 BUNDLE = "face_landmarker.task"
@@ -104,7 +114,6 @@ class _Landmarker:
     def __init__(self, max_faces: int, min_detection: float, min_presence: float) -> None:
         from mediapipe.tasks.python import BaseOptions, vision
 
-        from fitter.assets import asset_path
 
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(asset_path(BUNDLE))),
