@@ -17,8 +17,7 @@ from cli.main import main
 from fitter.app.toml_text import toml_text
 from fitter.optimize.presets import load_preset
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "images"
+from paths import EXAMPLES, REPO as ROOT  # noqa: E402
 FACE = EXAMPLES / "Luciano.png"  # 400 x 400, one frontal face
 
 SHORT_ITERATIONS = {"rigid": 5, "landmarks": 8, "prdl": 3}  # of fast's 15, 40 x 2 and 15 x 2
