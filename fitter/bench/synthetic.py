@@ -7,12 +7,20 @@ then to the fitter with the chosen configuration. Errors are measured on the ICT
 - ``procrustes_error_mm``: the same after the similarity transform (rotation, translation, scale) that best
   aligns the fitted face to the true one (shape error only);
 - ``landmark_rmse_px`` against the detections, ``landmark_true_rmse_px`` against the true projections of the
-  same 478 surface points (the detector's own error is in the first, not in the second).
+  same 478 surface points (the detector's own error is in the first, not in the second);
+- ``mean_face_procrustes_error_mm``: the unfitted reference, ICT's mean shape with a neutral expression
+  against the truth (what a fit must beat to have learnt anything about the face).
+
+Faces are rendered with the ``clean`` appearance (the fitter's own image model) or the ``wild`` one
+(fitter.synth.wild: what real photos hold and the fitter cannot represent); each case lists the wild effects
+it was rendered with. Every configuration reports its per-case errors (``cases``) so that two configurations
+can be compared face by face. See docs/benchmark.md.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +29,25 @@ import torch
 
 from .. import __version__
 from ..common.files import write_image, write_json
-from ..optimize.fit import FaceFit, fit_face
 from ..io import LoadedImage
 from ..metrics import procrustes_error
 from ..model import load_ict
 from ..model.morphable import MorphableModel
 from ..observe import observe_image
+from ..optimize.fit import FaceFit, fit_face
 from ..optimize.presets import load_preset, merge
 from ..scene import Scene
-from .masks import corrupt_masks, oracle_masks
 from ..synth.scenes import RenderedCase, SyntheticCase, project_points, render_case, sample_case
+from ..synth.uvmaps import vertex_uvs
+from .masks import corrupt_masks, oracle_masks
 
 REGION = "face"
 EXAMPLE_IMAGES = 8
+
+
+# Called as progress(task, done, total): task "render" while cases are rendered and detected, then each
+# configuration's name while its fits run.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -42,6 +56,7 @@ class PreparedCase:
     rendered: RenderedCase
     observation: object  # ImageObservation
     observe_seconds: float
+    mean_face_error_mm: float = float("nan")
 
 
 # -- ablation configurations (later issues add rows) -----------------------------------------------------
@@ -62,6 +77,8 @@ ABLATION_ROWS: list[dict] = [
     {"name": "landmarks+prdl+photometric", "preset": "default", "masks": "pipeline"},
     {"name": "landmarks+prdl+photometric/known-focal", "preset": "default", "masks": "pipeline",
      "known_focal": True},
+    {"name": "fast", "preset": "fast", "masks": "pipeline"},
+    {"name": "default", "preset": "default", "masks": "pipeline"},
     {"name": "vfx", "preset": "vfx", "masks": "pipeline"},
 ]
 
@@ -83,16 +100,27 @@ def row_preset(spec: dict, config: Path | None = None) -> dict:
     return merge(preset, spec.get("overrides", {}))
 
 
-def prepare(model: MorphableModel, count: int, seed: int, size: int) -> list[PreparedCase]:
+def prepare(model: MorphableModel, count: int, seed: int, size: int, appearance: str = "clean",
+            progress: Progress | None = None) -> list[PreparedCase]:
     """Render and detect every case once (shared by all configurations)."""
     out = []
     for i in range(count):
-        case = sample_case(model, i, seed, size)
+        case = sample_case(model, i, seed, size, appearance=appearance)
         rendered = render_case(model, case)
         t = time.perf_counter()
-        obs = observe_image(LoadedImage.from_array(rendered.image, path=f"<synthetic {seed}:{i}>"), cache=False)
-        out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t))
+        obs = observe_image(LoadedImage.from_array(rendered.image, path=f"<synthetic {appearance} {seed}:{i}>"),
+                            cache=False)
+        out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t, mean_face_error(model, rendered)))
+        if progress:
+            progress("render", i + 1, count)
     return out
+
+
+def mean_face_error(model: MorphableModel, rendered: RenderedCase) -> float:
+    """Procrustes error (mm) of ICT's mean shape, neutral expression, against the true face region."""
+    mask = model.topology.region(REGION)
+    mean = model.mean.detach().cpu().numpy()
+    return procrustes_error(mean[mask], rendered.camera_vertices[mask]) * 10.0
 
 
 def true_landmarks(model: MorphableModel, prepared: PreparedCase) -> np.ndarray:
@@ -155,15 +183,6 @@ def visible_texels(model: MorphableModel, prepared: PreparedCase, size: int) -> 
     mask[np.clip(((1 - uv[:, 1]) * size).astype(int), 0, size - 1),
          np.clip((uv[:, 0] * size).astype(int), 0, size - 1)] = 1
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-
-
-def vertex_uvs(model: MorphableModel) -> np.ndarray:
-    """One UV per vertex (its first polygon corner's): exact inside the face's single UV island."""
-    topo = model.topology
-    out = np.zeros((topo.num_vertices, 2), np.float32)
-    valid = topo.polygons >= 0
-    out[topo.polygons[valid][::-1]] = topo.uvs[topo.polygon_uvs[valid][::-1]]
-    return out
 
 
 def displacement_errors(model: MorphableModel, prepared: PreparedCase, fitted: np.ndarray) -> dict:
@@ -313,10 +332,20 @@ def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def case_header(prepared: PreparedCase) -> dict:
+    """What every configuration reports about a case before its fit (the fit's errors are added)."""
     c = prepared.case
-    return {"index": c.index, "yaw_deg": c.yaw_deg, "pitch_deg": c.pitch_deg, "roll_deg": c.roll_deg,
+    occluded = prepared.rendered.occlusion
+    face_px = int((prepared.rendered.triangle_id >= 0).sum())
+    return {"index": c.index, "procrustes_error_mm": None, "mean_face_procrustes_error_mm": prepared.mean_face_error_mm,
+            "yaw_deg": c.yaw_deg, "pitch_deg": c.pitch_deg, "roll_deg": c.roll_deg,
             "focal_true_px": c.focal, "expression_extreme": c.expression_extreme,
-            "faces_detected": len(prepared.observation.faces)}
+            "faces_detected": len(prepared.observation.faces), "appearance": c.appearance,
+            "occluded_fraction": float(occluded.sum() / max(face_px, 1)) if occluded is not None else 0.0}
+
+
+def case_effects(cases: list[PreparedCase]) -> list[dict]:
+    """Per case: its index and the wild effects it was rendered with (empty for clean renders)."""
+    return [{"index": p.case.index, "effects": p.rendered.effects} for p in cases]
 
 
 def match_face(prepared: PreparedCase):
@@ -344,13 +373,17 @@ def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | 
 
 
 def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline",
-               known_focal: bool = False) -> list[dict]:
+               known_focal: bool = False, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Fit every case with one configuration; one row per case (``detected`` False where the detector
+    found no face, its errors then None)."""
     from ..optimize.fit import uses_term
 
     if not uses_term(preset, "prdl"):
         masks = None
     rows = []
-    for prepared in cases:
+    for k, prepared in enumerate(cases):
+        if progress:
+            progress(k, len(cases))
         row = case_header(prepared)
         face = match_face(prepared)
         if face is None:
@@ -365,6 +398,8 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
         seconds = time.perf_counter() - t + prepared.observe_seconds
         rows.append({**row, "detected": True, **evaluate(model, prepared, fit, seconds),
                      "part_iou": fit.parts.get("iou"), "mask_source": part_masks.source if part_masks else None})
+    if progress:
+        progress(len(cases), len(cases))
     return rows
 
 
@@ -386,6 +421,7 @@ def aggregate(rows: list[dict]) -> dict:
         "landmark_nme_median": stat("landmark_nme", ok, np.median),
         "landmark_true_rmse_px_median": stat("landmark_true_rmse_px", ok, np.median),
         "seconds_per_face_median": stat("seconds", ok, np.median),
+        "mean_face_procrustes_error_mm_median": stat("mean_face_procrustes_error_mm", ok, np.median),
     }
     detail = [r for r in ok if r.get("displacement_error_mm") is not None]
     if detail:
@@ -407,41 +443,57 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def run_synthetic(out_dir: Path, count: int = 50, seed: int = 0, preset: dict | None = None,
-                  size: int = 512) -> dict:
+                  size: int = 512, appearance: str = "clean", progress: Progress | None = None) -> dict:
     """Render ``count`` faces, fit them with ``preset``, write ``bench.json`` (and a few example images)."""
     out_dir = Path(out_dir)
     preset = preset or load_preset("default")
     model = load_ict()
-    cases = prepare(model, count, seed, size)
-    rows = run_config(model, cases, preset)
+    cases = prepare(model, count, seed, size, appearance, progress)
+    name = preset.get("preset") or "preset"
+    rows = run_config(model, cases, preset, progress=_row_progress(progress, name))
     result = {
         "n": count,
         "config": {"preset": preset.get("preset"), "seed": seed, "size": size, "region": REGION,
-                   "detector": "mediapipe", "facefit": __version__, "stages": preset["stages"]},
+                   "appearance": appearance, "detector": "mediapipe", "facefit": __version__,
+                   "stages": preset["stages"]},
         "aggregate": aggregate(rows),
         "cases": rows,
+        "case_effects": case_effects(cases),
     }
     write_json(out_dir / "bench.json", result)
-    for prepared in cases[:EXAMPLE_IMAGES]:
-        write_image(out_dir / "images" / f"case{prepared.case.index:03d}.png", prepared.rendered.image)
+    _write_examples(out_dir, cases)
     return result
 
 
 def run_ablation(out_dir: Path, count: int = 50, seed: int = 0, size: int = 512, config: Path | None = None,
-                 rows: list[dict] | None = None) -> dict:
-    """Run the same faces under every ablation configuration; write ``ablation.json``."""
+                 rows: list[dict] | None = None, appearance: str = "clean", progress: Progress | None = None) -> dict:
+    """Run the same faces under every ablation configuration; write ``ablation.json`` and ``bench.json``
+    (the same content: every row with its aggregate and its per-case errors, and each case's effects)."""
     out_dir = Path(out_dir)
     model = load_ict()
-    cases = prepare(model, count, seed, size)
+    cases = prepare(model, count, seed, size, appearance, progress)
     table = []
     for spec in rows or ABLATION_ROWS:
         preset = row_preset(spec, config)
-        result_rows = run_config(model, cases, preset, spec.get("masks"), bool(spec.get("known_focal")))
+        result_rows = run_config(model, cases, preset, spec.get("masks"), bool(spec.get("known_focal")),
+                                 progress=_row_progress(progress, spec["name"]))
         table.append({"name": spec["name"], "preset": spec["preset"], "masks": spec.get("masks"),
-                      **aggregate(result_rows)})
-    result = {"n": count, "seed": seed, "size": size, "rows": table}
+                      **aggregate(result_rows), "cases": result_rows})
+    result = {"n": count, "seed": seed, "size": size, "appearance": appearance, "rows": table,
+              "case_effects": case_effects(cases)}
     write_json(out_dir / "ablation.json", result)
+    write_json(out_dir / "bench.json", result)
+    _write_examples(out_dir, cases)
     return result
+
+
+def _row_progress(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
+    return None if progress is None else (lambda done, total: progress(name, done, total))
+
+
+def _write_examples(out_dir: Path, cases: list[PreparedCase]) -> None:
+    for prepared in cases[:EXAMPLE_IMAGES]:
+        write_image(out_dir / "images" / f"case{prepared.case.index:03d}.png", prepared.rendered.image)
 
 
 if __name__ == "__main__":  # pragma: no cover
