@@ -16,7 +16,8 @@ import numpy as np
 WILD_STREAM = 7001
 
 # Effect families, as reported in bench.json and docs/benchmark.md.
-FAMILIES = ("lighting", "reflectance", "shadow", "albedo", "hair", "occluder", "background", "camera", "framing")
+FAMILIES = ("lighting", "reflectance", "shadow", "albedo", "hair", "occluder", "scene", "background", "camera",
+            "framing")
 
 
 @dataclass

@@ -34,7 +34,8 @@ ROUGHNESS = 3
 SPECULAR = 4  # multiplier of the skin's Fresnel reflectance (oily skin reflects more)
 HAIR = 5  # 1 where the surface shows hair (scalp, beard) rather than skin
 BUMP = slice(6, 9)  # a small random vector added to the specular normal (pores, hair grain)
-CHANNELS = 9
+SCALP = 9  # the scalp's hair alone (HAIR also has brows and beards, which belong to the face)
+CHANNELS = 10
 
 
 @dataclass
@@ -306,6 +307,7 @@ def skin_maps(model: MorphableModel, effects: list[Effect], hair_mask: np.ndarra
         maps[tile, ROUGHNESS] = maps[tile, ROUGHNESS] * (1 - hm) + HAIR_ROUGHNESS * hm
         maps[tile, SPECULAR] = maps[tile, SPECULAR] * (1 - hm) + HAIR_SPECULAR * hm
         maps[tile, HAIR] = np.maximum(maps[tile, HAIR], hm)
+        maps[tile, SCALP] = hm
     np.clip(maps[:, ALBEDO], 0.004, 0.95, out=maps[:, ALBEDO])
     return SkinMaps(maps)
 

@@ -41,7 +41,7 @@ from .scenes import (RenderedCase, SyntheticCase, appearance, case_K, case_verti
                      project_points)
 from .shadows import ambient_occlusion, depth_view, shadow
 from .shapes import PATTERN_FABRIC, PATTERN_GRILLE, PATTERN_KNIT, Prop
-from .skin import ALBEDO, BUMP, HAIR, ROUGHNESS, SPECULAR, TEXTURE_SIZE, sample_albedo, skin_maps
+from .skin import ALBEDO, BUMP, HAIR, ROUGHNESS, SCALP, SPECULAR, TEXTURE_SIZE, sample_albedo, skin_maps
 
 SUPERSAMPLE = 2  # rendered at this multiple of the output size, then area-downsampled (antialiasing)
 SHADOW_MAP_SIZE = 1024  # pixels of the key light's depth map (about 0.5 mm per pixel over a head)
@@ -262,7 +262,8 @@ class _Surface:
     f0: torch.Tensor
     subsurface: torch.Tensor  # (N,) 1 where light scatters under the skin
     bump: torch.Tensor  # (N, 3)
-    hair: torch.Tensor  # (N,) 1 where the surface is hair
+    hair: torch.Tensor  # (N,) 1 where the surface is hair (scalp, brows, beard)
+    scalp: torch.Tensor  # (N,) 1 where it is the hair of the head (which hides the face where it covers it)
 
 
 def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, rng: np.random.Generator) -> _Surface:
@@ -276,7 +277,8 @@ def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, r
     n = torch.where(((kind == PROP) & ((n * view).sum(-1) < 0))[:, None], -n, n)  # props are two-sided
     count = len(tri)
     s = _Surface(points, n, view, kind, torch.zeros(count, 3), torch.full((count,), 0.5),
-                 torch.full((count,), 0.04), torch.zeros(count), torch.zeros(count, 3), torch.zeros(count))
+                 torch.full((count,), 0.04), torch.zeros(count), torch.zeros(count, 3), torch.zeros(count),
+                 torch.zeros(count))
 
     # skin and hair: the case's UV textures
     maps = torch.as_tensor(skin_maps(model, fx, scene.hair_mask, scene.hair_albedo, int(rng.integers(2**31))).maps)
@@ -289,6 +291,7 @@ def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, r
     s.roughness[textured] = texel[:, ROUGHNESS]
     s.f0[textured] = SKIN_F0 * texel[:, SPECULAR]
     s.hair[textured] = hairy
+    s.scalp[textured] = torch.where(shell, torch.ones(len(texel)), texel[:, SCALP].clamp(0, 1))
     s.subsurface[textured] = 1 - hairy
     s.bump[textured] = texel[:, BUMP]
     # eyes (wet: sharp highlights) and the mouth's inside (teeth along the upper rim)
@@ -417,10 +420,10 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
             hair_px |= curtain > 0.5
             covered = covered | (curtain > 0.5)
         image = hair_fuzz(image, hair_px, covered, px_per_cm, rng)
-        occluder = np.zeros(big, np.float32)
+        # what hides the face: occluding props, and the head's hair (shell, or scalp hair drawn on the skin)
         is_occ = np.array([p.occluder for p in scene.props] + [False])[np.maximum(mesh["prop"], 0)]
-        occ_tri = torch.as_tensor((mesh["kind"] == HAIR_SHELL) | ((mesh["kind"] == PROP) & is_occ))
-        occluder.reshape(-1)[frags.pix_index.numpy()] = occ_tri[frags.pix_triangle].float().numpy()
+        occ_tri = torch.as_tensor((mesh["kind"] == PROP) & is_occ)[frags.pix_triangle]
+        occluder = frags.scatter(torch.maximum(occ_tri.float(), surface.scalp)[:, None])[0, ..., 0].numpy()
         fringe = find(fx, "hair_fringe")
         if fringe and hair:
             n_model = vertex_normals(v_model, topo.triangles)[0].numpy()
