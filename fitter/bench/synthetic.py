@@ -146,7 +146,7 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         detail = displacement_errors(model, prepared, fitted) | registered_errors(model, prepared, fit.state, fitted)
     proc = procrustes_error(cam[mask], truth[mask]) * 10.0
     true_lm = true_landmarks(model, prepared)
-    face = prepared.observation.faces[0]
+    face = match_face(prepared, model)
     return {
         "vertex_error_mm": float(err),
         "procrustes_error_mm": float(proc),
@@ -348,10 +348,14 @@ def case_effects(cases: list[PreparedCase]) -> list[dict]:
     return [{"index": p.case.index, "effects": p.rendered.effects} for p in cases]
 
 
-def match_face(prepared: PreparedCase):
-    """The detected face nearest the image centre of the rendered face (renders hold one face)."""
+def match_face(prepared: PreparedCase, model: MorphableModel | None = None):
+    """The detection of the rendered face: the detected face whose box centre is nearest the true landmarks'
+    centre (a wild render's background can make the detector see small false faces), or None."""
     faces = prepared.observation.faces
-    return faces[0] if faces else None
+    if len(faces) <= 1 or model is None:
+        return faces[0] if faces else None
+    centre = true_landmarks(model, prepared).mean(0)
+    return min(faces, key=lambda f: float(np.hypot(*(np.reshape(f.bbox, (2, 2)).mean(0) - centre))))
 
 
 def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | None, preset: dict):
@@ -385,7 +389,7 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
         if progress:
             progress(k, len(cases))
         row = case_header(prepared)
-        face = match_face(prepared)
+        face = match_face(prepared, model)
         if face is None:
             rows.append({**row, "detected": False})
             continue

@@ -84,7 +84,8 @@ def procedural(kind: str, size: tuple[int, int], rng: np.random.Generator) -> np
     base /= base.max()
     light = 0.6 + 0.4 * _smooth(rng, size, 3, 1)  # uneven illumination of the scene
     if kind == "wall":
-        out = base * light * (1 + 0.02 * cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.5)[..., None])
+        plaster = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.5)[..., None]
+        out = base * light * (1 + 0.02 * plaster)
         edge, frame = rng.uniform(0.1, 0.9) * w, rng.uniform(0.03, 0.08) * w
         trim = np.abs(x - edge) < frame / 2
         out = np.where(trim, out * np.float32(rng.uniform(0.5, 1.4)) * rng.uniform(0.8, 1.2, 3).astype(np.float32), out)
@@ -120,8 +121,9 @@ def procedural(kind: str, size: tuple[int, int], rng: np.random.Generator) -> np
             cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), tuple(float(c) for c in colour), -1)
         if rng.random() < 0.6:  # a window, brighter than anything else
             x0, y0 = rng.uniform(-0.1, 0.8) * w, rng.uniform(-0.1, 0.4) * h
-            cv2.rectangle(out, (int(x0), int(y0)), (int(x0 + rng.uniform(0.15, 0.4) * w), int(y0 + rng.uniform(0.2, 0.5) * h)),
-                          tuple(float(c) for c in np.full(3, 4.0 * float(out.mean())) * rng.uniform(0.9, 1.1, 3)), -1)
+            x1, y1 = x0 + rng.uniform(0.15, 0.4) * w, y0 + rng.uniform(0.2, 0.5) * h
+            glow = np.full(3, 4.0 * float(out.mean())) * rng.uniform(0.9, 1.1, 3)
+            cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), tuple(float(c) for c in glow), -1)
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.01, 0.03) * w)
     out = np.asarray(out, np.float32)
     return out * (0.5 / max(float(out.mean()), 1e-3))

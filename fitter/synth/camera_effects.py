@@ -21,7 +21,8 @@ def sample_camera(seed: int, index: int) -> list[Effect]:
         out.append(Effect("defocus", "camera", {"radius_px": rng.uniform(0.8, 2.8)}))
     rng = effect_rng(seed, index, "motion_blur")
     if rng.random() < 0.15:
-        out.append(Effect("motion_blur", "camera", {"length_px": rng.uniform(2.0, 8.0), "angle_deg": rng.uniform(0, 180)}))
+        out.append(Effect("motion_blur", "camera", {"length_px": rng.uniform(2.0, 8.0),
+                                                    "angle_deg": rng.uniform(0, 180)}))
     rng = effect_rng(seed, index, "vignetting")
     if rng.random() < 0.4:
         out.append(Effect("vignetting", "camera", {"strength": rng.uniform(0.1, 0.45)}))

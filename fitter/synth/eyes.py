@@ -10,6 +10,7 @@ from .scenes import IRIS_DEG, PUPIL_DEG, eye_angles
 
 SCLERA = np.array([0.62, 0.55, 0.5], np.float32)  # linear: a healthy sclera is a light warm grey
 SCLERA_CORNER = np.array([0.55, 0.3, 0.27], np.float32)  # redder towards the corners
+IRIS_ALBEDO = 0.5  # irises reflect little: the clean palette's colours, darkened
 TEETH = np.array([0.55, 0.48, 0.36], np.float32)
 MOUTH = np.array([0.05, 0.012, 0.012], np.float32)
 LOWER_TEETH = 0.6  # the lower rim's teeth weight (the upper rim's is 1)
@@ -36,7 +37,7 @@ def eye_albedo(model: MorphableModel, iris_colour: np.ndarray, rng: np.random.Ge
         streak = 1 + 0.25 * np.sin(around * 23 + phase[0])[:, None] * np.sin(around * 7 + phase[1])[:, None]
         ring = np.where(r > 0.8, 0.35, 1.0)  # the limbal ring
         collarette = 1 + 0.5 * np.exp(-((r - 0.55) / 0.12) ** 2)
-        colour = iris_colour[None] * streak * ring * collarette * rng.uniform(0.85, 1.15, (len(v), 1))
+        colour = IRIS_ALBEDO * iris_colour[None] * streak * ring * collarette * rng.uniform(0.85, 1.15, (len(v), 1))
         colour = np.where(ang[:, None] < PUPIL_DEG, 0.01, colour)
         out[v] = np.where(ang[:, None] < IRIS_DEG, colour, SCLERA)
     return np.clip(out, 0, 1)

@@ -25,7 +25,7 @@ BROW_HEIGHT = 6.3  # cm: the brows' height on ICT's mean head (landmarks 19 and 
 EAR_TOP_HEIGHT = 4.6  # cm: just above the ears' tops (hair over the ears starts here)
 HAIRLINE_SOFTNESS_CM = 0.6  # hair density fades in over about this height at the hairline
 SHELL_START_CM = 0.9  # the shell begins this far above the hairline, where the scalp texture is all hair
-SHELL_TAPER_CM = 2.5  # ... and reaches its full thickness this much higher
+SHELL_TAPER_CM = 3.5  # ... and reaches its full thickness this much higher
 
 
 def sample_hair(seed: int, index: int) -> tuple[list[Effect], np.ndarray]:
@@ -39,7 +39,7 @@ def sample_hair(seed: int, index: int) -> tuple[list[Effect], np.ndarray]:
               "thickness_cm": {"bald": 0.0, "buzz": 0.0, "short": rng.uniform(0.4, 1.2),
                                "medium": rng.uniform(1.0, 2.2), "long": rng.uniform(1.2, 2.5)}[style],
               "length_cm": rng.uniform(12.0, 30.0) if style == "long" else 0.0,
-              "streaks": rng.uniform(0.3, 0.8), "sheen": rng.uniform(0.1, 0.4), "seed": int(rng.integers(2**31))}
+              "streaks": rng.uniform(0.3, 0.8), "sheen": rng.uniform(0.05, 0.2), "seed": int(rng.integers(2**31))}
     if style == "bald":  # bald on top; hair (or not) on the sides and back
         params["front_cm"] = 12.0
     return [Effect("hair", "hair", params)], colour
@@ -103,7 +103,9 @@ def hair_shell(model: MorphableModel, vertices: np.ndarray, normals: np.ndarray,
     above = mean[:, 1] - hairline_height(mean, p)
     skin = topo.region("face_and_head")
     # the shell starts inside the textured hair, so its edge lies on hair, and grows without a step
-    grow = p["thickness_cm"] * np.clip((above - SHELL_START_CM) / SHELL_TAPER_CM, 0, 1) ** 2
+    azimuth = np.degrees(np.abs(np.arctan2(mean[:, 0], mean[:, 2] - HEAD_CENTRE_Z)))
+    flat_front = 0.35 + 0.65 * np.clip((azimuth - 25) / 45, 0, 1)  # hair lies flatter over the forehead
+    grow = p["thickness_cm"] * flat_front * np.clip((above - SHELL_START_CM) / SHELL_TAPER_CM, 0, 1) ** 2
     uv = vertex_uvs(model)
     size = coverage.shape[1]
     tile = np.clip(np.floor(uv[:, 0]).astype(int), 0, 1)
@@ -197,8 +199,8 @@ def hair_fuzz(image: np.ndarray, hair: np.ndarray, covered: np.ndarray, px_per_c
     return image * (1 - alpha[..., None]) + colour * alpha[..., None]
 
 
-HAIR_SHEEN_EXPONENT = 60.0  # sharpness of the Kajiya-Kay highlight band
-HAIR_SHEEN = 0.25  # strength of that band relative to the key light
+HAIR_SHEEN_EXPONENT = 30.0  # sharpness of the Kajiya-Kay highlight band
+HAIR_SHEEN = 0.1  # strength of that band relative to the key light, for hair without a hair effect (brows)
 STRAND_STEPS = 4  # streak length (each way, in pixels of the render) of the screen-space strand texture
 
 
@@ -262,7 +264,13 @@ def long_hair(image: np.ndarray, hair: np.ndarray, paintable: np.ndarray, length
     streak = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
                               sigmaX=max(0.6, 0.04 * px_per_cm), sigmaY=max(2.0, 1.5 * px_per_cm))
     streak /= max(float(streak.std()), 1e-6)
+    # waves: the streaks and the shading sway sideways as the hair falls; locks catch the light unevenly
+    sway = (np.sin(rows / max(2.0, 2.5 * px_per_cm) + rng.uniform(0, 6)) * 0.6 * px_per_cm).astype(np.float32)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    streak = cv2.remap(streak, xs + sway, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    locks = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), max(1.0, 0.8 * px_per_cm))
+    locks /= max(float(locks.std()), 1e-6)
     depth = np.clip((rows - bottom[None]) / np.maximum(length[None], 1), 0, 1)  # darker as it falls
-    shade = np.clip(1 + 0.3 * streak, 0.3, 2) * (1 - 0.35 * depth)
+    shade = np.clip(1 + 0.15 * streak + 0.25 * locks, 0.3, 2) * (1 - 0.35 * depth)
     painted = image * (1 - cover[..., None]) + cover[..., None] * colour[None, None] * shade[..., None]
     return painted.astype(np.float32), cover

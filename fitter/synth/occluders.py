@@ -196,10 +196,13 @@ def hand(lm: np.ndarray, v_model: np.ndarray, normals: np.ndarray, landmarks68: 
         anchor = lm[60:68].mean(0) + [0, -0.6, 0]
         rot = _rot("z", side * 80 + p["roll_deg"])
         normal = np.array([0.0, 0.0, 1.0])
-    elif p["pose"] == "chin":  # the chin resting on the knuckles, the forearm down
-        anchor = lm[8] + [0, -2.2, 0.0]
-        rot = _rot("x", 70) @ _rot("z", side * 15 + p["roll_deg"])
-        normal = np.array([0.0, -0.3, 1.0])
+    elif p["pose"] == "chin":  # the chin resting on a loose fist, the forearm down
+        shape = hand_shape(dict(p, curl=max(p["curl"], 1.4)))
+        if side > 0:
+            shape = Shape(shape.vertices * [-1, 1, 1], shape.triangles[:, ::-1].copy())
+        anchor = lm[8] + [0, -2.6, -0.5]
+        rot = _rot("x", 20) @ _rot("y", side * 20) @ _rot("z", side * 10 + p["roll_deg"])
+        normal = np.array([0.0, -0.4, 1.0])
     else:  # a palm on one cheek, fingers up the side of the face
         anchor = lm[4 if side < 0 else 12]
         normal = normals[landmarks68[4 if side < 0 else 12]]
@@ -243,7 +246,8 @@ def hat(lm: np.ndarray, v_model: np.ndarray, p: dict, hair_thickness_cm: float) 
     kind = p["kind"]
     t = np.linspace(0, 1, 10)
     if kind == "beanie":
-        prof = np.concatenate([[[1.02, -0.3]], np.stack([np.cos(t * np.pi / 2) * 1.02, 0.15 + np.sin(t * np.pi / 2) * 1.05], 1)])
+        dome = np.stack([np.cos(t * np.pi / 2) * 1.02, 0.15 + np.sin(t * np.pi / 2) * 1.05], 1)
+        prof = np.concatenate([[[1.02, -0.3]], dome])
     else:
         prof = np.concatenate([[[1.0, 0.0]], np.stack([np.cos(t * np.pi / 2), 0.25 + 0.75 * np.sin(t * np.pi / 2)], 1)])
     if kind == "brimmed":

@@ -227,13 +227,15 @@ def skin_maps(model: MorphableModel, effects: list[Effect], hair_mask: np.ndarra
             canvas = np.zeros((size, size), np.uint8)
             rows, cols = np.nonzero(beard > 0.3)
             n = int(len(rows) * 0.05 * fh["density"])
-            pick = brng.choice(len(rows), size=n)
+            weight = beard[rows, cols] ** 2  # sparser towards the edges
+            pick = brng.choice(len(rows), size=n, p=weight / weight.sum())
             start = np.stack([cols[pick], rows[pick]], 1).astype(np.float32) + brng.random((n, 2))
             angle = np.pi / 2 + brng.normal(0, 0.3, n) + np.sign(start[:, 0] - lm[30, 0]) * 0.3
             length = fh["length_cm"] * cm * brng.uniform(0.3, 1.0, n)
             draw_strokes(canvas, start, start + np.stack([np.cos(angle), np.sin(angle)], 1) * length[:, None])
             strokes = cv2.GaussianBlur(canvas.astype(np.float32) / 255, (0, 0), 0.5)
-            hairs = np.clip(strokes * 0.8 + 0.35 * cv2.GaussianBlur(strokes, (0, 0), 0.1 * cm), 0, 0.9) * np.clip(beard * 1.5, 0, 1)
+            hairs = np.clip(strokes * 0.6 + 0.35 * cv2.GaussianBlur(strokes, (0, 0), 0.1 * cm), 0, 0.85)
+            hairs *= np.clip(beard * 1.2, 0, 1)
             for c in range(3):
                 face[..., c] = face[..., c] * (1 - hairs) + np.float32(fh["colour"][c]) * hairs
             beard = np.maximum(beard * 0.7, hairs)
@@ -327,6 +329,6 @@ def _facial_hair_mask(size: int, lm: np.ndarray, cm: float, fh: dict) -> np.ndar
         top = np.concatenate([lm[[1]], [(lm[3] + lm[31]) / 2 + [0, -0.3 * cm]], lm[31:36] + [0, 0.15 * cm],
                               [(lm[13] + lm[35]) / 2 + [0, -0.3 * cm]], lm[[15]]])
         bottom = lm[15:0:-1] + [0, drop]
-        mask = _polygon(size, np.concatenate([top, bottom]), 0.35 * cm)
-    mask = cv2.GaussianBlur(mask, (0, 0), 0.15 * cm) * (1 - np.clip(mouth * 1.5, 0, 1))
+        mask = _polygon(size, np.concatenate([top, bottom]), 0.5 * cm)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.25 * cm) * (1 - np.clip(mouth * 1.5, 0, 1))
     return np.clip(mask, 0, 1)

@@ -32,8 +32,8 @@ from .camera_effects import apply_optics, apply_sensor, encode, sample_camera
 from .clothing import clothing_props, sample_clothing
 from .effects import Effect, effect_rng, find
 from .eyes import MOUTH, TEETH, TOOTH_WIDTH_CM, eye_albedo, mouth_rim_teeth
-from .hair import (HEAD_CENTRE_Z, fringe_layer, hair_fuzz, hair_shell, hair_tangents, hair_textures, kajiya_kay,
-                   long_hair, sample_fringe, sample_hair, strand_streaks)
+from .hair import (HAIR_SHEEN, HEAD_CENTRE_Z, fringe_layer, hair_fuzz, hair_shell, hair_tangents, hair_textures,
+                   kajiya_kay, long_hair, sample_fringe, sample_hair, strand_streaks)
 from .lighting import environment_sh, key_light, sample_lighting
 from .occluders import build_occluders, glasses_geometry, lens_layer, sample_occluders
 from .reflectance import SKIN_F0, environment_specular, ggx_specular, subsurface_blur
@@ -170,8 +170,10 @@ def _pattern(kind: torch.Tensor, period: torch.Tensor, points: torch.Tensor) -> 
     if knit.any():
         out[knit] = 0.75 + 0.25 * torch.sin(2 * np.pi * q[knit, 0]).abs()
     fabric = kind == PATTERN_FABRIC
-    if fabric.any():
-        out[fabric] = 0.8 + 0.2 * ((torch.sin(np.pi * q[fabric, 0]) > 0) ^ (torch.sin(np.pi * q[fabric, 1]) > 0)).float()
+    if fabric.any():  # soft stripes with a fine weave
+        stripes = 0.5 + 0.5 * torch.sin(2 * np.pi * q[fabric, 1]).clamp(-0.6, 0.6) / 0.6
+        weave = torch.sin(2 * np.pi * 6 * q[fabric, 0]) * torch.sin(2 * np.pi * 6 * q[fabric, 1])
+        out[fabric] = 0.82 + 0.15 * stripes + 0.03 * weave
     return out
 
 
@@ -373,7 +375,7 @@ def _shade(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, s: 
         albedo[hairy] = albedo[hairy] * (1 - w + w * streak[:, None])
         kk = kajiya_kay(t, s.view[hairy], key_dir, s.normals[hairy]) * lit[hairy]
         tint = 0.5 + 0.5 * albedo[hairy] / albedo[hairy].mean(-1, keepdim=True).clamp(min=1e-3)
-        strength = hair.params["sheen"] if hair else 0.25
+        strength = hair.params["sheen"] if hair else HAIR_SHEEN
         sheen[hairy] = w * strength * kk[:, None] * key_rgb[None] * tint * streak[:, None]
     colour = albedo * irradiance + sheen
     spec = find(fx, "specular")
@@ -431,7 +433,8 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
                                  lambda p: project_points(p, case) * supersample, frags.depth[0].numpy(), fringe,
                                  hair, px_per_cm)
             irr = frags.scatter(irradiance)[0].numpy()
-            strand = np.asarray(hair.params["colour"], np.float32) * (0.7 + 0.6 * rng.random((*big, 1), dtype=np.float32))
+            variation = 0.7 + 0.6 * rng.random((*big, 1), dtype=np.float32)
+            strand = np.asarray(hair.params["colour"], np.float32) * variation
             image = image * (1 - cover[..., None]) + cover[..., None] * strand * np.maximum(irr, 0.02)
             occluder = np.maximum(occluder, cover)
         glasses = find(fx, "glasses")
