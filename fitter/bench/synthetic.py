@@ -348,14 +348,29 @@ def case_effects(cases: list[PreparedCase]) -> list[dict]:
     return [{"index": p.case.index, "effects": p.rendered.effects} for p in cases]
 
 
+MIN_FACE_IOU = 0.3  # a detection is of the rendered face when its box overlaps the true landmarks' box this much
+
+
 def match_face(prepared: PreparedCase, model: MorphableModel | None = None):
-    """The detection of the rendered face: the detected face whose box centre is nearest the true landmarks'
-    centre (a wild render's background can make the detector see small false faces), or None."""
+    """The detection of the rendered face: of the detected faces whose box overlaps the true landmarks' box
+    (IoU >= MIN_FACE_IOU), the one overlapping most; None when there is none (a wild render can make the
+    detector see small false faces in a background, a lens or a hand). Without ``model`` the first detection."""
     faces = prepared.observation.faces
-    if len(faces) <= 1 or model is None:
+    if model is None:
         return faces[0] if faces else None
-    centre = true_landmarks(model, prepared).mean(0)
-    return min(faces, key=lambda f: float(np.hypot(*(np.reshape(f.bbox, (2, 2)).mean(0) - centre))))
+    lm = true_landmarks(model, prepared)
+    truth = np.r_[lm.min(0), lm.max(0)]
+    best = max(faces, key=lambda f: _iou(np.asarray(f.bbox, float), truth), default=None)
+    return best if best is not None and _iou(np.asarray(best.bbox, float), truth) >= MIN_FACE_IOU else None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | None, preset: dict):

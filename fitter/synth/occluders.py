@@ -127,14 +127,17 @@ def glasses(lm: np.ndarray, v_model: np.ndarray, p: dict) -> Prop:
 
 
 def lens_layer(image: np.ndarray, rims_px: list[np.ndarray], p: dict, env_colour: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, behind: np.ndarray | None = None) -> np.ndarray:
     """Composite the lenses over a linear image (H, W, 3): tint, a Fresnel reflection of the room with a
-    coated lens' colour, and a glare band. rims_px: the projected rim loops (n, 2) in pixels."""
+    coated lens' colour, and a glare band. rims_px: the projected rim loops (n, 2) in pixels; ``behind``
+    (H, W) bool: where the render lies behind the lenses (a hand in front of them is not tinted)."""
     h, w = image.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     for rim in rims_px:
         cv2.fillPoly(mask, [np.round(rim * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     m = mask.astype(np.float32)[..., None] / 255
+    if behind is not None:
+        m = m * behind[..., None]
     if m.max() == 0:
         return image
     ys, xs = np.nonzero(mask)

@@ -53,6 +53,7 @@ TEETH_FROM_RIM = 0.45  # mouth-cap pixels this close to the upper rim (interpola
 TEETH_LIGHT = 0.6  # least key light and sky that reach the teeth
 CROWN_HEIGHT = 11.0  # cm, model frame: hair falls away from the crown, above and behind the head's centre
 STRAND_CONTRAST = 2.5  # how strongly the screen-space strand streaks modulate hair albedo
+LENS_DEPTH_TOLERANCE_CM = 0.3  # surfaces nearer than the lenses' nearest rim point, less this, are in front
 SH_Y0 = 0.2820948  # the constant SH basis function: coefficient 0 times this is the mean radiance
 REQUIRED = ("lighting", "skin_texture")  # the render cannot do without these; every other effect can go
 SMALL_FACE_PX = (60.0, 120.0)  # face width (landmark box) of the small-face cases, output pixels
@@ -440,9 +441,12 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
         glasses = find(fx, "glasses")
         if glasses:
             g = glasses_geometry(v_model[0, topo.landmarks68].numpy(), v_model[0].numpy(), glasses.params)
-            rims = [project_points(_to_camera(r, case).numpy(), case) * supersample for r in g["rims"]]
+            rims_cam = [_to_camera(r, case).numpy() for r in g["rims"]]
+            rims = [project_points(r, case) * supersample for r in rims_cam]
             env_colour = (environment_sh(find(fx, "lighting"))[0] * SH_Y0).clamp(min=0).numpy() * 2
-            image = lens_layer(image, rims, glasses.params, env_colour, rng)
+            depth = frags.depth[0].numpy()
+            lens_depth = min(float(r[:, 2].min()) for r in rims_cam) - LENS_DEPTH_TOLERANCE_CM
+            image = lens_layer(image, rims, glasses.params, env_colour, rng, (depth == 0) | (depth > lens_depth))
 
         # the output: antialiased, occlusion recorded, through the camera
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
