@@ -48,3 +48,27 @@ def test_bench_synthetic_rejects_unknown_rows_and_appearances(tmp_path):
     assert bad_look.exit_code != 0 and "dirty" in bad_look.output
     rows_alone = runner.invoke(main, ["bench", "synthetic", "--rows", "landmarks", "-o", str(tmp_path)])
     assert rows_alone.exit_code != 0 and "--ablation" in rows_alone.output
+
+
+def test_the_detection_of_the_rendered_face_is_fitted_and_false_faces_are_not(ict):
+    """Wild backgrounds, lenses and hands can make the detector report small false faces: the benchmark fits
+    the detection that overlaps the true face, and calls a case undetected when none does."""
+    import numpy as np
+
+    from fitter.bench.synthetic import PreparedCase, match_face, true_landmarks
+    from fitter.observe.types import FaceObservation, ImageObservation
+    from fitter.synth.scenes import render_case, sample_case
+
+    case = sample_case(ict, 0, 0, 128, detail=False)
+    prepared = PreparedCase(case, render_case(ict, case), None, 0.0)
+    lm = true_landmarks(ict, prepared)
+
+    def face(box) -> FaceObservation:
+        return FaceObservation(landmarks=lm, landmark_format="mediapipe478", bbox=np.asarray(box, np.float32))
+
+    true_box = np.r_[lm.min(0), lm.max(0)]
+    false_box = [2, 2, 12, 12]
+    prepared.observation = ImageObservation("test", (128, 128), [face(false_box), face(true_box + 1)])
+    assert np.allclose(match_face(prepared, ict).bbox, true_box + 1)
+    prepared.observation = ImageObservation("test", (128, 128), [face(false_box)])
+    assert match_face(prepared, ict) is None
