@@ -340,6 +340,7 @@ def case_header(prepared: PreparedCase) -> dict:
             "yaw_deg": c.yaw_deg, "pitch_deg": c.pitch_deg, "roll_deg": c.roll_deg,
             "focal_true_px": c.focal, "expression_extreme": c.expression_extreme,
             "faces_detected": len(prepared.observation.faces), "appearance": c.appearance,
+            "effects": [e["name"] for e in prepared.rendered.effects],
             "occluded_fraction": float(occluded.sum() / max(face_px, 1)) if occluded is not None else 0.0}
 
 

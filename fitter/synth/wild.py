@@ -190,8 +190,7 @@ class _Scene:
     hair_albedo: np.ndarray  # (2, S, S, 3)
 
 
-def _build_scene(model: MorphableModel, case: SyntheticCase, v_model: torch.Tensor, cam: torch.Tensor,
-                 rng: np.random.Generator) -> _Scene:
+def _build_scene(model: MorphableModel, case: SyntheticCase, v_model: torch.Tensor, cam: torch.Tensor) -> _Scene:
     fx = case.effects
     app = appearance(model)
     topo = model.topology
@@ -214,7 +213,7 @@ def _build_scene(model: MorphableModel, case: SyntheticCase, v_model: torch.Tens
     eye_ids = [names.index(n) for n in names if n.startswith(("M_Sclera", "M_Iris"))]
     kind = np.where(material < 0, MOUTH_CAP, np.where(np.isin(material, eye_ids), EYE, SKIN))
     colour = torch.zeros(len(verts), 3)
-    colour[:topo.num_vertices] = torch.as_tensor(eye_albedo(model, case.iris, rng))
+    colour[:topo.num_vertices] = torch.as_tensor(eye_albedo(model, case.iris, _stream(case, "eyes")))
     rim = tris[kind == MOUTH_CAP][:, 2]
     teeth = torch.zeros(len(verts))
     teeth[rim] = torch.as_tensor(mouth_rim_teeth(verts[rim].numpy(), _head_axis(case, (0.0, 1.0, 0.0))))
@@ -269,7 +268,7 @@ class _Surface:
     scalp: torch.Tensor  # (N,) 1 where it is the hair of the head (which hides the face where it covers it)
 
 
-def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, rng: np.random.Generator) -> _Surface:
+def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags) -> _Surface:
     mesh = scene.mesh
     fx = case.effects
     tri = frags.pix_triangle
@@ -284,7 +283,8 @@ def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, r
                  torch.zeros(count))
 
     # skin and hair: the case's UV textures
-    maps = torch.as_tensor(skin_maps(model, fx, scene.hair_mask, scene.hair_albedo, int(rng.integers(2**31))).maps)
+    seed = int(_stream(case, "skin").integers(2**31))
+    maps = torch.as_tensor(skin_maps(model, fx, scene.hair_mask, scene.hair_albedo, seed).maps)
     textured = (kind == SKIN) | (kind == HAIR_SHELL)
     uv = interpolate_packed(frags, mesh["uvs"], torch.as_tensor(mesh["tri_uvs"]))
     texel = sample_texture(uv[textured][None, None], maps[None])[0, 0]  # (n, C)
@@ -325,8 +325,8 @@ def _surface(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, r
     return s
 
 
-def _shade(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, s: _Surface,
-           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _shade(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags,
+           s: _Surface) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3) outgoing radiance and (N, 3) diffuse irradiance of the covered pixels."""
     fx = case.effects
     mesh = scene.mesh
@@ -368,7 +368,7 @@ def _shade(model: MorphableModel, case: SyntheticCase, scene: _Scene, frags, s: 
         K = case_K(case, frags.width / case.image_size[1])
         ahead = (project_camera((s.points[hairy] + 0.3 * t)[None], K) - project_camera(s.points[hairy][None], K))[0]
         direction = nnf.normalize(ahead, dim=-1, eps=1e-9)
-        noise = torch.as_tensor(rng.random(frags.image_size, dtype=np.float32))
+        noise = torch.as_tensor(_stream(case, "strands").random(frags.image_size, dtype=np.float32))
         pix = frags.pix_index[hairy] % (frags.width * frags.height)
         xy = torch.stack([pix % frags.width, pix // frags.width], -1).float() + 0.5
         streak = 1 + STRAND_CONTRAST * (strand_streaks(xy, direction, noise) - 0.5)
@@ -397,14 +397,13 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
     topo = model.topology
     h, w = case.image_size
     big = (h * supersample, w * supersample)
-    rng = np.random.default_rng([case.seed, 11])
     with torch.no_grad():
         v_model, cam = case_vertices(model, case)
-        scene = _build_scene(model, case, v_model[0], cam[0], rng)
+        scene = _build_scene(model, case, v_model[0], cam[0])
         mesh = scene.mesh
         frags = rasterize(mesh["verts"][None], mesh["tris"], case_K(case, supersample), big)
-        surface = _surface(model, case, scene, frags, rng)
-        colour, irradiance = _shade(model, case, scene, frags, surface, rng)
+        surface = _surface(model, case, scene, frags)
+        colour, irradiance = _shade(model, case, scene, frags, surface)
 
         # compose over the background; soft hair outline, fringe and lenses on top
         bg_fx = find(fx, "background_photo") or find(fx, "background_procedural")
@@ -419,10 +418,11 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
             on_clothes = (mesh["kind"] == PROP) & clothes
             paint = ~covered
             paint.reshape(-1)[frags.pix_index.numpy()] |= on_clothes[frags.pix_triangle.numpy()]
-            image, curtain = long_hair(image, hair_px, paint, hair.params["length_cm"], px_per_cm, rng)
+            image, curtain = long_hair(image, hair_px, paint, hair.params["length_cm"], px_per_cm,
+                                       _stream(case, "long_hair"))
             hair_px |= curtain > 0.5
             covered = covered | (curtain > 0.5)
-        image = hair_fuzz(image, hair_px, covered, px_per_cm, rng)
+        image = hair_fuzz(image, hair_px, covered, px_per_cm, _stream(case, "hair_fuzz"))
         # what hides the face: occluding props, and the head's hair (shell, or scalp hair drawn on the skin)
         is_occ = np.array([p.occluder for p in scene.props] + [False])[np.maximum(mesh["prop"], 0)]
         occ_tri = torch.as_tensor((mesh["kind"] == PROP) & is_occ)[frags.pix_triangle]
@@ -434,7 +434,7 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
                                  lambda p: project_points(p, case) * supersample, frags.depth[0].numpy(), fringe,
                                  hair, px_per_cm)
             irr = frags.scatter(irradiance)[0].numpy()
-            variation = 0.7 + 0.6 * rng.random((*big, 1), dtype=np.float32)
+            variation = 0.7 + 0.6 * _stream(case, "fringe").random((*big, 1), dtype=np.float32)
             strand = np.asarray(hair.params["colour"], np.float32) * variation
             image = image * (1 - cover[..., None]) + cover[..., None] * strand * np.maximum(irr, 0.02)
             occluder = np.maximum(occluder, cover)
@@ -446,7 +446,8 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
             env_colour = (environment_sh(find(fx, "lighting"))[0] * SH_Y0).clamp(min=0).numpy() * 2
             depth = frags.depth[0].numpy()
             lens_depth = min(float(r[:, 2].min()) for r in rims_cam) - LENS_DEPTH_TOLERANCE_CM
-            image = lens_layer(image, rims, glasses.params, env_colour, rng, (depth == 0) | (depth > lens_depth))
+            image = lens_layer(image, rims, glasses.params, env_colour, _stream(case, "lenses"),
+                               (depth == 0) | (depth > lens_depth))
 
         # the output: antialiased, occlusion recorded, through the camera
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
@@ -461,6 +462,12 @@ def render_wild(model: MorphableModel, case: SyntheticCase, supersample: int = S
     return RenderedCase(image=photo, camera_vertices=cam[0].numpy(), model_vertices=v_model[0].numpy(),
                         triangle_id=small.triangle_id[0].numpy(), barycentrics=small.bary[0].numpy(),
                         occlusion=occlusion, effects=[e.record() for e in fx])
+
+
+def _stream(case: SyntheticCase, purpose: str) -> np.random.Generator:
+    """The render's own random numbers for one purpose (eyes, skin, strands...), one stream each, so that
+    leaving an effect out does not change the others' draws."""
+    return effect_rng(case.seed, case.index, f"render:{purpose}")
 
 
 def _mouth_centre(cam: torch.Tensor, loop: np.ndarray) -> torch.Tensor:
