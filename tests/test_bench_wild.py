@@ -20,8 +20,8 @@ QUIET = ("sensor_noise", "jpeg", "defocus", "motion_blur", "sharpening")  # left
 # Every effect the wild sampler can draw (docs/benchmark.md lists them with their ranges).
 EFFECTS = {"lighting", "specular", "subsurface", "cast_shadows", "ambient_occlusion", "skin_texture", "eyebrows",
            "lips", "freckles", "moles", "facial_hair", "oily_tzone", "hair", "hair_fringe", "glasses", "hand",
-           "microphone", "hat", "background_photo", "background_procedural", "clothing", "defocus", "motion_blur",
-           "vignetting", "exposure", "white_balance", "sensor_noise", "tone_curve", "sharpening", "jpeg",
+           "microphone", "hat", "background_photo", "background_procedural", "clothing", "lens_softness", "defocus",
+           "motion_blur", "vignetting", "exposure", "white_balance", "sensor_noise", "tone_curve", "sharpening", "jpeg",
            "small_face"}
 
 # sha256 of images rendered by the clean appearance before the wild one existed (commit ac36023, seed 0); a

@@ -1,4 +1,4 @@
-"""What a camera does to the light that reaches it: defocus and motion blur, vignetting, metering and an
+"""What a camera does to the light that reaches it: lens softness, defocus and motion blur, vignetting, metering and an
 exposure bias, a white-balance cast, signal-dependent sensor noise, a tone curve, sharpening, 8-bit sRGB and
 JPEG compression. Applied in that (physical) order to a linear image at the output resolution.
 """
@@ -15,7 +15,8 @@ FACE_METERING_WEIGHT = 0.9  # face-priority metering (as cameras that detect fac
 
 
 def sample_camera(seed: int, index: int) -> list[Effect]:
-    out = []
+    rng = effect_rng(seed, index, "lens_softness")
+    out = [Effect("lens_softness", "camera", {"sigma_px": rng.uniform(0.3, 0.8)})]  # no lens is perfectly sharp
     rng = effect_rng(seed, index, "defocus")
     if rng.random() < 0.2:
         out.append(Effect("defocus", "camera", {"radius_px": rng.uniform(0.8, 2.8)}))
@@ -68,7 +69,10 @@ def line_kernel(length: float, angle_deg: float) -> np.ndarray:
 
 
 def apply_optics(image: np.ndarray, effects: list[Effect]) -> np.ndarray:
-    """Defocus, motion blur and vignetting of a linear (H, W, 3) image."""
+    """Lens softness, defocus, motion blur and vignetting of a linear (H, W, 3) image."""
+    e = find(effects, "lens_softness")
+    if e:
+        image = cv2.GaussianBlur(image, (0, 0), e.params["sigma_px"], borderType=cv2.BORDER_REFLECT)
     e = find(effects, "defocus")
     if e:
         image = cv2.filter2D(image, -1, disc_kernel(e.params["radius_px"]), borderType=cv2.BORDER_REFLECT)
