@@ -190,28 +190,54 @@ def bench() -> None:
 @click.option("--n", "count", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]),
+              help="clean: the fitter's own image model; wild: skin texture, specular, shadows, hair, occluders, "
+                   "photo backgrounds and camera effects (docs/benchmark.md).")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]))
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
-@click.option("--rows", help="With --ablation: comma-separated row names to run (default: all).")
-@click.option("--size", default=512, show_default=True, help="Rendered image size in pixels.")
-def bench_synthetic(count, seed, out_dir, preset, config, ablation, rows, size) -> None:
+@click.option("--rows", help="With --ablation: comma-separated row names to run (default: all), e.g. "
+                             "landmarks,fast,default,vfx.")
+@click.option("--size", default=512, show_default=True, type=click.IntRange(64, 4096),
+              help="Rendered image size in pixels.")
+def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, rows, size) -> None:
     """Render random ICT faces with known geometry, fit them from pixels, write bench.json."""
     from fitter.bench.synthetic import ABLATION_ROWS, run_ablation, run_synthetic
 
+    specs = None
     if ablation:
         specs = ABLATION_ROWS
         if rows:
             wanted = [r.strip() for r in rows.split(",") if r.strip()]
             unknown = sorted(set(wanted) - {r["name"] for r in ABLATION_ROWS})
             if unknown:
-                raise click.UsageError(f"unknown ablation rows {unknown}; known: {[r['name'] for r in ABLATION_ROWS]}")
+                raise click.UsageError(f"--rows: unknown ablation rows {unknown}; known: "
+                                       f"{[r['name'] for r in ABLATION_ROWS]}")
             specs = [r for r in ABLATION_ROWS if r["name"] in wanted]
-        result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config, rows=specs)
-        console.print_json(json.dumps({"rows": result["rows"]}))
-        return
-    result = run_synthetic(out_dir, count=count, seed=seed, preset=_preset(preset, config), size=size)
-    console.print_json(json.dumps({"n": result["n"], "aggregate": result["aggregate"]}))
+    elif rows:
+        raise click.UsageError("--rows selects ablation rows; add --ablation")
+    settings = None if ablation else _preset(preset, config)
+    with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                label = f"{appearance} faces rendered + detected" if name == "render" else f"fitted: {name}"
+                tasks[name] = progress.add_task("", total=total, label=label)
+            progress.update(tasks[name], completed=done)
+
+        if ablation:
+            result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config, rows=specs,
+                                  appearance=appearance, progress=advance)
+        else:
+            result = run_synthetic(out_dir, count=count, seed=seed, preset=settings, size=size,
+                                   appearance=appearance, progress=advance)
+    if ablation:
+        summary = [{k: v for k, v in row.items() if k != "cases"} for row in result["rows"]]
+        console.print_json(json.dumps({"appearance": appearance, "rows": summary}))
+    else:
+        console.print_json(json.dumps({"n": result["n"], "appearance": appearance, "aggregate": result["aggregate"]}))
 
 
 @bench.command("photos")

@@ -17,7 +17,8 @@ from ..synth.scenes import RenderedCase, appearance
 
 
 def oracle_masks(model: MorphableModel, rendered: RenderedCase, true_landmarks: np.ndarray) -> PartMasks:
-    """Per-pixel part of the true mesh (the corner label with the largest barycentric weight)."""
+    """Per-pixel part of the true mesh (the corner label with the largest barycentric weight). In a wild
+    render the face pixels hidden by an occluder are what a perfect parser reports: occluded, no part."""
     app = appearance(model)
     labels_v = np.concatenate([model.topology.vertex_labels["parts"], [0]]).astype(np.int64)  # + mouth cap
     tri = rendered.triangle_id
@@ -30,9 +31,11 @@ def oracle_masks(model: MorphableModel, rendered: RenderedCase, true_landmarks: 
     for c in range(3):
         np.add.at(score, (np.arange(len(score)), corner_labels[:, c]), bary[:, c])
     out[covered] = score.argmax(1)
+    occlusion = np.zeros((h, w), bool) if rendered.occlusion is None else rendered.occlusion.copy()
+    out[occlusion] = 0
     face = FaceObservation(landmarks=true_landmarks, landmark_format="mediapipe478",
                            bbox=np.r_[true_landmarks.min(0), true_landmarks.max(0)])
-    return PartMasks(labels=out, occlusion=np.zeros((h, w), bool), region=(0, 0, w, h), source="oracle",
+    return PartMasks(labels=out, occlusion=occlusion, region=(0, 0, w, h), source="oracle",
                      weak=False, brow_line=brow_line(face))
 
 

@@ -25,12 +25,21 @@ from pathlib import Path
 
 import torch
 
+from fitter.camera import intrinsics, model_to_camera
+from fitter.model import load_ict
+from fitter.render import (
+    SH_GREY,
+    interpolate,
+    pixel_normals,
+    rasterize,
+    resolve_backend,
+    sh_shading,
+)
+
 CONFIGS = {"256": (256, 1), "512": (512, 1), "256x8": (256, 8)}
 
 
 def _scene(size: int, frames: int, device: str, dtype=torch.float32):
-    from fitter.camera import intrinsics, model_to_camera
-    from fitter.model import load_ict
 
     model = load_ict()
     topo = model.topology
@@ -48,7 +57,6 @@ def _scene(size: int, frames: int, device: str, dtype=torch.float32):
 
 
 def _step(verts, tris, K, albedo, sh, target, backend, backward=True):
-    from fitter.render import interpolate, pixel_normals, rasterize, sh_shading
 
     v = verts.detach().requires_grad_(backward)
     a = albedo.detach().requires_grad_(backward)
@@ -109,7 +117,6 @@ def compare_backends(device: str = "cuda", size: int = 512) -> dict:
     Returns the fraction of pixels with the same triangle id, and the largest barycentric / depth
     differences where they agree. Differences are expected only where a pixel centre lies on a shared edge.
     """
-    from fitter.render import rasterize
 
     verts, tris, K, _, _ = _scene(size, 4, device)
     ours = rasterize(verts, tris, K, size, backend="builtin")
@@ -132,7 +139,6 @@ def run_render_bench(
     """Run the benchmark, write ``out_dir/render.json`` and return its content (times in ms, medians)."""
     import numba
 
-    from fitter.render import SH_GREY, resolve_backend
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,20 @@ then to the fitter with the chosen configuration. Errors are measured on the ICT
 - ``procrustes_error_mm``: the same after the similarity transform (rotation, translation, scale) that best
   aligns the fitted face to the true one (shape error only);
 - ``landmark_rmse_px`` against the detections, ``landmark_true_rmse_px`` against the true projections of the
-  same 478 surface points (the detector's own error is in the first, not in the second).
+  same 478 surface points (the detector's own error is in the first, not in the second);
+- ``mean_face_procrustes_error_mm``: the unfitted reference, ICT's mean shape with a neutral expression
+  against the truth (what a fit must beat to have learnt anything about the face).
+
+Faces are rendered with the ``clean`` appearance (the fitter's own image model) or the ``wild`` one
+(fitter.synth.wild: what real photos hold and the fitter cannot represent); each case lists the wild effects
+it was rendered with. Every configuration reports its per-case errors (``cases``) so that two configurations
+can be compared face by face. See docs/benchmark.md.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,20 +29,37 @@ import torch
 
 from .. import __version__
 from ..common.files import write_image, write_json
-from ..optimize.fit import fit_face
-from ..optimize.result import FaceFit
 from ..io import LoadedImage
 from ..metrics import procrustes_error
 from ..model import load_ict
 from ..model.morphable import MorphableModel
-from ..observe import observe_image
+from ..observe import observe_image, segment_faces
+from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset, merge
+from ..optimize.result import FaceFit
+from ..render import rasterize, uv_fragments
 from ..scene import Scene
+from ..synth.scenes import (
+    RenderedCase,
+    SyntheticCase,
+    appearance,
+    case_K,
+    case_vertices,
+    cornea_triangles,
+    project_points,
+    render_case,
+    sample_case,
+)
+from ..synth.uvmaps import vertex_uvs
 from .masks import corrupt_masks, oracle_masks
-from ..synth.scenes import RenderedCase, SyntheticCase, project_points, render_case, sample_case
 
 REGION = "face"
 EXAMPLE_IMAGES = 8
+
+
+# Called as progress(task, done, total): task "render" while cases are rendered and detected, then each
+# configuration's name while its fits run.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -43,6 +68,7 @@ class PreparedCase:
     rendered: RenderedCase
     observation: object  # ImageObservation
     observe_seconds: float
+    mean_face_error_mm: float = float("nan")
 
 
 # -- ablation configurations (later issues add rows) -----------------------------------------------------
@@ -63,6 +89,8 @@ ABLATION_ROWS: list[dict] = [
     {"name": "landmarks+prdl+photometric", "preset": "default", "masks": "pipeline"},
     {"name": "landmarks+prdl+photometric/known-focal", "preset": "default", "masks": "pipeline",
      "known_focal": True},
+    {"name": "fast", "preset": "fast", "masks": "pipeline"},
+    {"name": "default", "preset": "default", "masks": "pipeline"},
     {"name": "vfx", "preset": "vfx", "masks": "pipeline"},
 ]
 
@@ -84,16 +112,27 @@ def row_preset(spec: dict, config: Path | None = None) -> dict:
     return merge(preset, spec.get("overrides", {}))
 
 
-def prepare(model: MorphableModel, count: int, seed: int, size: int) -> list[PreparedCase]:
+def prepare(model: MorphableModel, count: int, seed: int, size: int, appearance: str = "clean",
+            progress: Progress | None = None) -> list[PreparedCase]:
     """Render and detect every case once (shared by all configurations)."""
     out = []
     for i in range(count):
-        case = sample_case(model, i, seed, size)
+        case = sample_case(model, i, seed, size, appearance=appearance)
         rendered = render_case(model, case)
         t = time.perf_counter()
-        obs = observe_image(LoadedImage.from_array(rendered.image, path=f"<synthetic {seed}:{i}>"), cache=False)
-        out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t))
+        obs = observe_image(LoadedImage.from_array(rendered.image, path=f"<synthetic {appearance} {seed}:{i}>"),
+                            cache=False)
+        out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t, mean_face_error(model, rendered)))
+        if progress:
+            progress("render", i + 1, count)
     return out
+
+
+def mean_face_error(model: MorphableModel, rendered: RenderedCase) -> float:
+    """Procrustes error (mm) of ICT's mean shape, neutral expression, against the true face region."""
+    mask = model.topology.region(REGION)
+    mean = model.mean.detach().cpu().numpy()
+    return procrustes_error(mean[mask], rendered.camera_vertices[mask]) * 10.0
 
 
 def true_landmarks(model: MorphableModel, prepared: PreparedCase) -> np.ndarray:
@@ -119,7 +158,7 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         detail = displacement_errors(model, prepared, fitted) | registered_errors(model, prepared, fit.state, fitted)
     proc = procrustes_error(cam[mask], truth[mask]) * 10.0
     true_lm = true_landmarks(model, prepared)
-    face = prepared.observation.faces[0]
+    face = match_face(prepared, model)
     return {
         "vertex_error_mm": float(err),
         "procrustes_error_mm": float(proc),
@@ -141,7 +180,6 @@ def visible_texels(model: MorphableModel, prepared: PreparedCase, size: int) -> 
     """(size, size) bool: face-material texels whose surface point is seen in the case's image."""
     import cv2
 
-    from ..synth.scenes import appearance
 
     topo = model.topology
     tri = prepared.rendered.triangle_id
@@ -156,15 +194,6 @@ def visible_texels(model: MorphableModel, prepared: PreparedCase, size: int) -> 
     mask[np.clip(((1 - uv[:, 1]) * size).astype(int), 0, size - 1),
          np.clip((uv[:, 0] * size).astype(int), 0, size - 1)] = 1
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-
-
-def vertex_uvs(model: MorphableModel) -> np.ndarray:
-    """One UV per vertex (its first polygon corner's): exact inside the face's single UV island."""
-    topo = model.topology
-    out = np.zeros((topo.num_vertices, 2), np.float32)
-    valid = topo.polygons >= 0
-    out[topo.polygons[valid][::-1]] = topo.uvs[topo.polygon_uvs[valid][::-1]]
-    return out
 
 
 def displacement_errors(model: MorphableModel, prepared: PreparedCase, fitted: np.ndarray) -> dict:
@@ -231,8 +260,6 @@ def registered_displacement(model: MorphableModel, prepared: PreparedCase, state
     registration error (the fitted and true surfaces put the same UV a few texels apart) is the coarse
     metrics' business, not the detail's.
     """
-    from ..render import rasterize, uv_fragments
-    from ..synth.scenes import appearance, case_K, case_vertices
 
     topo = model.topology
     truth = prepared.case.displacement
@@ -252,7 +279,6 @@ def registered_displacement(model: MorphableModel, prepared: PreparedCase, state
         tid = true_frags.triangle_id[0].numpy()
         n_model = len(topo.triangles)
         # appearance triangles = model triangles without the corneas, then the cap: map back to model ids
-        from ..synth.scenes import cornea_triangles
 
         keep = np.ones(n_model, bool)
         keep[cornea_triangles(model)] = False
@@ -314,16 +340,46 @@ def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def case_header(prepared: PreparedCase) -> dict:
+    """What every configuration reports about a case before its fit (the fit's errors are added)."""
     c = prepared.case
-    return {"index": c.index, "yaw_deg": c.yaw_deg, "pitch_deg": c.pitch_deg, "roll_deg": c.roll_deg,
+    occluded = prepared.rendered.occlusion
+    face_px = int((prepared.rendered.triangle_id >= 0).sum())
+    return {"index": c.index, "procrustes_error_mm": None, "mean_face_procrustes_error_mm": prepared.mean_face_error_mm,
+            "yaw_deg": c.yaw_deg, "pitch_deg": c.pitch_deg, "roll_deg": c.roll_deg,
             "focal_true_px": c.focal, "expression_extreme": c.expression_extreme,
-            "faces_detected": len(prepared.observation.faces)}
+            "faces_detected": len(prepared.observation.faces), "appearance": c.appearance,
+            "effects": [e["name"] for e in prepared.rendered.effects],
+            "occluded_fraction": float(occluded.sum() / max(face_px, 1)) if occluded is not None else 0.0}
 
 
-def match_face(prepared: PreparedCase):
-    """The detected face nearest the image centre of the rendered face (renders hold one face)."""
+def case_effects(cases: list[PreparedCase]) -> list[dict]:
+    """Per case: its index and the wild effects it was rendered with (empty for clean renders)."""
+    return [{"index": p.case.index, "effects": p.rendered.effects} for p in cases]
+
+
+MIN_FACE_IOU = 0.3  # a detection is of the rendered face when its box overlaps the true landmarks' box this much
+
+
+def match_face(prepared: PreparedCase, model: MorphableModel | None = None):
+    """The detection of the rendered face: of the detected faces whose box overlaps the true landmarks' box
+    (IoU >= MIN_FACE_IOU), the one overlapping most; None when there is none (a wild render can make the
+    detector see small false faces in a background, a lens or a hand). Without ``model`` the first detection."""
     faces = prepared.observation.faces
-    return faces[0] if faces else None
+    if model is None:
+        return faces[0] if faces else None
+    lm = true_landmarks(model, prepared)
+    truth = np.r_[lm.min(0), lm.max(0)]
+    best = max(faces, key=lambda f: _iou(np.asarray(f.bbox, float), truth), default=None)
+    return best if best is not None and _iou(np.asarray(best.bbox, float), truth) >= MIN_FACE_IOU else None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | None, preset: dict):
@@ -331,7 +387,6 @@ def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | 
     if kind is None:
         return None
     if kind == "pipeline":
-        from ..observe import segment_faces
 
         cfg = preset.get("segmentation", {})
         image = LoadedImage.from_array(prepared.rendered.image)
@@ -345,15 +400,18 @@ def case_masks(model: MorphableModel, prepared: PreparedCase, face, kind: str | 
 
 
 def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, masks: str | None = "pipeline",
-               known_focal: bool = False) -> list[dict]:
-    from ..optimize.fit import uses_term
+               known_focal: bool = False, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Fit every case with one configuration; one row per case (``detected`` False where the detector
+    found no face, its errors then None)."""
 
     if not uses_term(preset, "prdl"):
         masks = None
     rows = []
-    for prepared in cases:
+    for k, prepared in enumerate(cases):
+        if progress:
+            progress(k, len(cases))
         row = case_header(prepared)
-        face = match_face(prepared)
+        face = match_face(prepared, model)
         if face is None:
             rows.append({**row, "detected": False})
             continue
@@ -366,6 +424,8 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
         seconds = time.perf_counter() - t + prepared.observe_seconds
         rows.append({**row, "detected": True, **evaluate(model, prepared, fit, seconds),
                      "part_iou": fit.parts.get("iou"), "mask_source": part_masks.source if part_masks else None})
+    if progress:
+        progress(len(cases), len(cases))
     return rows
 
 
@@ -387,6 +447,7 @@ def aggregate(rows: list[dict]) -> dict:
         "landmark_nme_median": stat("landmark_nme", ok, np.median),
         "landmark_true_rmse_px_median": stat("landmark_true_rmse_px", ok, np.median),
         "seconds_per_face_median": stat("seconds", ok, np.median),
+        "mean_face_procrustes_error_mm_median": stat("mean_face_procrustes_error_mm", ok, np.median),
     }
     detail = [r for r in ok if r.get("displacement_error_mm") is not None]
     if detail:
@@ -408,41 +469,57 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def run_synthetic(out_dir: Path, count: int = 50, seed: int = 0, preset: dict | None = None,
-                  size: int = 512) -> dict:
+                  size: int = 512, appearance: str = "clean", progress: Progress | None = None) -> dict:
     """Render ``count`` faces, fit them with ``preset``, write ``bench.json`` (and a few example images)."""
     out_dir = Path(out_dir)
     preset = preset or load_preset("default")
     model = load_ict()
-    cases = prepare(model, count, seed, size)
-    rows = run_config(model, cases, preset)
+    cases = prepare(model, count, seed, size, appearance, progress)
+    name = preset.get("preset") or "preset"
+    rows = run_config(model, cases, preset, progress=_row_progress(progress, name))
     result = {
         "n": count,
         "config": {"preset": preset.get("preset"), "seed": seed, "size": size, "region": REGION,
-                   "detector": "mediapipe", "facefit": __version__, "stages": preset["stages"]},
+                   "appearance": appearance, "detector": "mediapipe", "facefit": __version__,
+                   "stages": preset["stages"]},
         "aggregate": aggregate(rows),
         "cases": rows,
+        "case_effects": case_effects(cases),
     }
     write_json(out_dir / "bench.json", result)
-    for prepared in cases[:EXAMPLE_IMAGES]:
-        write_image(out_dir / "images" / f"case{prepared.case.index:03d}.png", prepared.rendered.image)
+    _write_examples(out_dir, cases)
     return result
 
 
 def run_ablation(out_dir: Path, count: int = 50, seed: int = 0, size: int = 512, config: Path | None = None,
-                 rows: list[dict] | None = None) -> dict:
-    """Run the same faces under every ablation configuration; write ``ablation.json``."""
+                 rows: list[dict] | None = None, appearance: str = "clean", progress: Progress | None = None) -> dict:
+    """Run the same faces under every ablation configuration; write ``ablation.json`` and ``bench.json``
+    (the same content: every row with its aggregate and its per-case errors, and each case's effects)."""
     out_dir = Path(out_dir)
     model = load_ict()
-    cases = prepare(model, count, seed, size)
+    cases = prepare(model, count, seed, size, appearance, progress)
     table = []
     for spec in rows or ABLATION_ROWS:
         preset = row_preset(spec, config)
-        result_rows = run_config(model, cases, preset, spec.get("masks"), bool(spec.get("known_focal")))
+        result_rows = run_config(model, cases, preset, spec.get("masks"), bool(spec.get("known_focal")),
+                                 progress=_row_progress(progress, spec["name"]))
         table.append({"name": spec["name"], "preset": spec["preset"], "masks": spec.get("masks"),
-                      **aggregate(result_rows)})
-    result = {"n": count, "seed": seed, "size": size, "rows": table}
+                      **aggregate(result_rows), "cases": result_rows})
+    result = {"n": count, "seed": seed, "size": size, "appearance": appearance, "rows": table,
+              "case_effects": case_effects(cases)}
     write_json(out_dir / "ablation.json", result)
+    write_json(out_dir / "bench.json", result)
+    _write_examples(out_dir, cases)
     return result
+
+
+def _row_progress(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
+    return None if progress is None else (lambda done, total: progress(name, done, total))
+
+
+def _write_examples(out_dir: Path, cases: list[PreparedCase]) -> None:
+    for prepared in cases[:EXAMPLE_IMAGES]:
+        write_image(out_dir / "images" / f"case{prepared.case.index:03d}.png", prepared.rendered.image)
 
 
 if __name__ == "__main__":  # pragma: no cover

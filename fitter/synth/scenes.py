@@ -9,6 +9,7 @@ The mouth opening is closed by a dark cap so that open mouths look like mouths, 
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 
 import cv2
@@ -53,10 +54,35 @@ class SyntheticCase:
     seed: int
     displacement: np.ndarray | None = None  # (S, S) cm: ground-truth wrinkle detail on the face UV tile
     extras: dict = field(default_factory=dict)
+    appearance: str = "clean"  # "clean" (the fitter's own image model) or "wild" (fitter.synth.wild)
+    effects: list = field(default_factory=list)  # wild: the fitter.synth.effects.Effect list applied
 
 
-def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True) -> SyntheticCase:
-    """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index)."""
+APPEARANCES = ("clean", "wild")
+
+
+def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True,
+                appearance: str = "clean", without: tuple[str, ...] = ()) -> SyntheticCase:
+    """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index).
+
+    ``appearance="wild"`` keeps the same face, pose and camera and adds the wild effects
+    (:func:`fitter.synth.wild.sample_wild`; ``without`` leaves named ones out); a small-face effect moves the
+    face away from the camera."""
+    if appearance not in APPEARANCES:
+        raise ValueError(f"unknown appearance {appearance!r}; choose one of {', '.join(APPEARANCES)}")
+    case = _sample_clean(model, index, seed, size, detail)
+    if appearance == "wild":
+        from .wild import frame_small_face, sample_wild
+
+        case.appearance = "wild"
+        case.effects = sample_wild(model, case, seed, index, tuple(without))
+        small = next((e for e in case.effects if e.name == "small_face"), None)
+        if small is not None:
+            frame_small_face(model, case, small.params["face_width_px"])
+    return case
+
+
+def _sample_clean(model: MorphableModel, index: int, seed: int, size: int, detail: bool) -> SyntheticCase:
     rng = np.random.default_rng([seed, index])
     names = model.expression_names
     expression = np.zeros(model.num_expression, np.float32)
@@ -264,6 +290,8 @@ class RenderedCase:
     triangle_id: np.ndarray  # (H, W) int64 into appearance(model).triangles at the output resolution (-1 = none)
     barycentrics: np.ndarray  # (H, W, 3) float32
     extras: dict = field(default_factory=dict)
+    occlusion: np.ndarray | None = None  # wild: (H, W) bool, face-region pixels hidden by an occluder
+    effects: list = field(default_factory=list)  # wild: each applied effect's record (name, family, params)
 
 
 def vertex_albedo(model: MorphableModel, case: SyntheticCase) -> np.ndarray:
@@ -312,7 +340,12 @@ def case_K(case: SyntheticCase, scale: float = 1.0) -> torch.Tensor:
 
 
 def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2) -> RenderedCase:
-    """Render a case to an 8-bit photo (antialiased by supersampling) plus ground-truth fragments."""
+    """Render a case to an 8-bit photo (antialiased by supersampling) plus ground-truth fragments; wild cases
+    go to :func:`fitter.synth.wild.render_wild`."""
+    if case.appearance == "wild":
+        from .wild import render_wild
+
+        return render_wild(model, case, supersample)
     app = appearance(model)
     with torch.no_grad():
         v_model, cam = case_vertices(model, case)
@@ -349,6 +382,59 @@ def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2
     )
 
 
+@dataclass(frozen=True)
+class DenseLayout:
+    """The static part of the twice-subdivided face (the same for every case of a model): its triangles
+    without the corneas, their UV corners and coarse materials, and the skin's boundary loops."""
+
+    triangles: np.ndarray  # (T, 3) dense vertex ids (fan-triangulated polygons)
+    triangle_uvs: np.ndarray  # (T, 3) ids into the dense UVs
+    triangle_material: np.ndarray  # (T,) material index of the coarse polygon (Topology.material_names)
+    skin_loops: tuple  # boundary loops of the face-and-head skin triangles (one is the mouth opening)
+    num_polygons: int  # polygons of the subdivided mesh the layout was made from (a consistency check)
+
+
+_DENSE_LAYOUTS: weakref.WeakKeyDictionary[MorphableModel, DenseLayout] = weakref.WeakKeyDictionary()
+
+
+def dense_layout(model: MorphableModel, mesh) -> DenseLayout:
+    """The model's dense layout, made from its first subdivided mesh ``mesh`` and kept (boundary loops of
+    the dense mesh take most of a render's time otherwise)."""
+    layout = _DENSE_LAYOUTS.get(model)
+    if layout is not None:
+        if len(mesh.polygons) != layout.num_polygons:
+            raise RuntimeError("the subdivided face does not match its cached layout (topology changed?)")
+        return layout
+    topo = model.topology
+    polys, puvs = mesh.polygons, mesh.polygon_uvs
+    fans = range(1, polys.shape[1] - 1)
+    rows = [polys[:, k + 1] >= 0 for k in fans]
+    tris = np.concatenate([polys[:, [0, k, k + 1]][r] for k, r in zip(fans, rows)])
+    tuvs = np.concatenate([puvs[:, [0, k, k + 1]][r] for k, r in zip(fans, rows)])
+    origin = np.concatenate([mesh.polygon_origin[r] for r in rows])
+    cornea = np.unique(topo.triangle_polygon[cornea_triangles(model)])
+    keep = ~np.isin(origin, cornea)
+    tris, tuvs, origin = tris[keep], tuvs[keep], origin[keep]
+    skin_polys = np.flatnonzero(topo.region("face_and_head")[np.where(topo.polygons >= 0, topo.polygons, 0)].all(1))
+    loops = tuple(boundary_loops(tris[np.isin(origin, skin_polys)]))
+    layout = DenseLayout(tris, tuvs, topo.polygon_material[origin], loops, len(polys))
+    _DENSE_LAYOUTS[model] = layout
+    return layout
+
+
+@dataclass
+class DenseSurface:
+    """A case's displaced dense face in the camera frame, with the mouth cap (its centre is the last vertex)."""
+
+    vertices: torch.Tensor  # (1, V' + 1, 3)
+    triangles: np.ndarray  # (T' + cap, 3)
+    colour: torch.Tensor  # (V' + 1, 3) the clean per-vertex albedo, subdivided
+    normals: torch.Tensor  # (1, V' + 1, 3) shading normals (unnormalised)
+    uvs: np.ndarray  # (U', 2) dense UVs
+    triangle_uvs: np.ndarray  # (T', 3): the face's triangles only (the cap has no UVs)
+    triangle_material: np.ndarray  # (T',)
+
+
 def detailed_geometry(model: MorphableModel, case: SyntheticCase, v_model: torch.Tensor,
                       albedo: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """Camera-space vertices, triangles, albedo and shading normals of the case's face subdivided twice and
@@ -357,23 +443,27 @@ def detailed_geometry(model: MorphableModel, case: SyntheticCase, v_model: torch
     Linear subdivision leaves the coarse facets flat, so the dense mesh's own normals would show them; the
     shading normals are the smooth coarse normals plus what the displacement changes:
     n = normalize(n_smooth + n(displaced dense) - n(flat dense))."""
+    s = dense_surface(model, case, v_model, albedo)
+    return s.vertices, s.triangles, s.colour, s.normals
+
+
+def dense_surface(model: MorphableModel, case: SyntheticCase, v_model: torch.Tensor,
+                  albedo: torch.Tensor | None) -> DenseSurface:
+    """:func:`detailed_geometry` with the dense UVs and materials (for the wild appearance's textures);
+    without ``albedo`` the colour is left out (zeros)."""
     topo = model.topology
     coarse = v_model.numpy().astype(np.float64)
     normals = vertex_normals(torch.from_numpy(coarse)[None], topo.triangles)[0].numpy()
     islands = uv_fragments(topo.triangle_uvs, topo.uvs, case.displacement.shape, topo.face_triangles()).mask.numpy()
     mesh = detail_mesh_arrays(coarse, topo, case.displacement, levels=2, mask=islands, normals=normals)
-    colours = subdivide(albedo[:-1].numpy().astype(np.float64), topo, levels=2).base_vertices
-    polys = mesh.polygons
-    tris = [polys[:, [0, k, k + 1]][polys[:, k + 1] >= 0] for k in range(1, polys.shape[1] - 1)]
-    origin = [mesh.polygon_origin[polys[:, k + 1] >= 0] for k in range(1, polys.shape[1] - 1)]
-    tris, origin = np.concatenate(tris), np.concatenate(origin)
-    cornea = np.unique(topo.triangle_polygon[cornea_triangles(model)])
-    keep = ~np.isin(origin, cornea)
-    tris, origin = tris[keep], origin[keep]
-    skin_polys = np.flatnonzero(topo.region("face_and_head")[np.where(topo.polygons >= 0, topo.polygons, 0)].all(1))
+    layout = dense_layout(model, mesh)
+    if albedo is None:
+        colours, albedo = np.zeros((len(mesh.vertices), 3)), torch.zeros(1, 3)
+    else:
+        colours = subdivide(albedo[:-1].numpy().astype(np.float64), topo, levels=2).base_vertices
+    tris = layout.triangles
     centre_lips = mesh.vertices[topo.landmarks68[60:68]].mean(0)
-    loops = boundary_loops(tris[np.isin(origin, skin_polys)])
-    loop = min(loops, key=lambda lp: np.linalg.norm(mesh.vertices[lp].mean(0) - centre_lips))
+    loop = min(layout.skin_loops, key=lambda lp: np.linalg.norm(mesh.vertices[lp].mean(0) - centre_lips))
     n = len(mesh.vertices)
     cap = np.stack([np.full(len(loop), n), np.roll(loop, -1), loop], 1)
     pts = torch.as_tensor(mesh.vertices, dtype=torch.float32)[None]
@@ -392,7 +482,7 @@ def detailed_geometry(model: MorphableModel, case: SyntheticCase, v_model: torch
                              torch.as_tensor(case.rotation, dtype=torch.float32)[None], torch.zeros(1, 3))
     smooth = torch.cat([smooth, -centre / centre.norm(dim=-1, keepdim=True)], 1)
     normals = smooth + vertex_normals(verts, all_tris) - vertex_normals(flat_cam, all_tris)
-    return verts, all_tris, colour, normals
+    return DenseSurface(verts, all_tris, colour, normals, mesh.uvs, layout.triangle_uvs, layout.triangle_material)
 
 
 def project_points(points_cam: np.ndarray, case: SyntheticCase) -> np.ndarray:
@@ -407,5 +497,15 @@ def yaw_pitch_roll(rotation: np.ndarray) -> tuple[float, float, float]:
     return float(y), float(p), float(r)
 
 
-__all__ = ["SyntheticCase", "RenderedCase", "sample_case", "render_case", "appearance", "vertex_albedo",
-           "project_points", "boundary_loops", "mouth_loop", "yaw_pitch_roll"]
+__all__ = [
+    "RenderedCase",
+    "SyntheticCase",
+    "appearance",
+    "boundary_loops",
+    "mouth_loop",
+    "project_points",
+    "render_case",
+    "sample_case",
+    "vertex_albedo",
+    "yaw_pitch_roll",
+]
