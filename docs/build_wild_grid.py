@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from fitter.model import load_ict
-from fitter.synth.scenes import render_case, sample_case
+from fitter.synth.cases import render_case, sample_case
 
 SHOWN_FAMILIES = ("occluder", "framing")  # effects named under each tile (the others are on every face)
 MAX_BYTES = 400_000

@@ -57,7 +57,7 @@ def test_the_detection_of_the_rendered_face_is_fitted_and_false_faces_are_not(ic
 
     from fitter.bench.synthetic import PreparedCase, match_face, true_landmarks
     from fitter.observe.types import FaceObservation, ImageObservation
-    from fitter.synth.scenes import render_case, sample_case
+    from fitter.synth.cases import render_case, sample_case
 
     case = sample_case(ict, 0, 0, 128, detail=False)
     prepared = PreparedCase(case, render_case(ict, case), None, 0.0)

@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from fitter.synth.backgrounds import EXAMPLES, PHOTO_REGIONS
 from fitter.synth.effects import FAMILIES, Effect, find
-from fitter.synth.scenes import render_case, sample_case
+from fitter.synth.cases import render_case, sample_case
 from fitter.synth.wild import SMALL_FACE_PX, face_width_px
 
 SIZE = 128  # small renders keep these tests fast; the effects do not depend on the size

@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import torch
 
-from fitter.synth.scenes import appearance, render_case, sample_case
+from fitter.synth.cases import render_case, sample_case
+from fitter.synth.scenes import appearance
 from fitter.camera import model_to_camera, project
 from fitter.io import LoadedImage
 from fitter.metrics import similarity_align

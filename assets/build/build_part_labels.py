@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from fitter.synth.scenes import appearance, render_case, sample_case
+from fitter.synth.cases import render_case, sample_case
+from fitter.synth.scenes import appearance
 from fitter.io import LoadedImage
 from fitter.model import load_ict
 from fitter.observe import PART_NAMES, observe_image, segment_faces

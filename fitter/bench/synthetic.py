@@ -39,6 +39,7 @@ from ..optimize.presets import load_preset, merge
 from ..optimize.result import FaceFit
 from ..render import rasterize, uv_fragments
 from ..scene import Scene
+from ..synth.cases import render_case, sample_case
 from ..synth.scenes import (
     RenderedCase,
     SyntheticCase,
@@ -47,8 +48,6 @@ from ..synth.scenes import (
     case_vertices,
     cornea_triangles,
     project_points,
-    render_case,
-    sample_case,
 )
 from ..synth.uvmaps import vertex_uvs
 from .masks import corrupt_masks, oracle_masks

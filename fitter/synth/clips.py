@@ -26,7 +26,8 @@ from scipy.spatial.transform import Rotation
 
 from ..io.rig import Rig, RigCamera, intrinsic_matrix
 from ..model.morphable import MorphableModel
-from .scenes import RenderedCase, SyntheticCase, render_case, sample_case
+from .cases import render_case, sample_case
+from .scenes import RenderedCase, SyntheticCase
 
 # Head pose: amplitude limits (deg) of yaw, pitch and roll, each a sum of POSE_TERMS sinusoids whose
 # frequencies lie in POSE_HZ (slow turns and nods; people rarely turn faster than ~0.5 Hz when talking).

@@ -11,7 +11,15 @@ import numpy as np
 
 from .effects import Effect, effect_rng
 from .occluders import FABRIC_COLOURS
-from .shapes import PATTERN_FABRIC, PATTERN_NONE, Material, Prop, Shape, merge_shapes, tube
+from .shapes import (
+    PATTERN_FABRIC,
+    PATTERN_NONE,
+    Material,
+    Prop,
+    Shape,
+    merge_shapes,
+    tube,
+)
 
 # The torso's designed silhouette (model frame, cm): ring heights from the waist up to the neckline, the
 # half-widths and half-depths of a 40 x 22 cm torso at those heights, and the rings' centre depth.

@@ -9,8 +9,18 @@ import cv2
 import numpy as np
 
 from .effects import Effect, effect_rng
-from .shapes import (PATTERN_GRILLE, PATTERN_KNIT, PATTERN_NONE, Material, Prop, Shape, ellipsoid, lathe,
-                     merge_shapes, tube)
+from .shapes import (
+    PATTERN_GRILLE,
+    PATTERN_KNIT,
+    PATTERN_NONE,
+    Material,
+    Prop,
+    Shape,
+    ellipsoid,
+    lathe,
+    merge_shapes,
+    tube,
+)
 
 FRAME_COLOURS = np.array([[0.01, 0.01, 0.01], [0.06, 0.03, 0.015], [0.18, 0.1, 0.04], [0.5, 0.45, 0.35],
                           [0.35, 0.35, 0.37], [0.25, 0.02, 0.02], [0.02, 0.04, 0.12]], np.float32)

@@ -19,8 +19,15 @@ import torch
 from ..camera import focal_from_fov, model_to_camera, project
 from ..model.morphable import MorphableModel
 from ..model.subdivision import detail_mesh_arrays, subdivide
-from ..render import (interpolate, pixel_normals, rasterize, sh_directional, sh_shading, uv_fragments,
-                      vertex_normals)
+from ..render import (
+    interpolate,
+    pixel_normals,
+    rasterize,
+    sh_directional,
+    sh_shading,
+    uv_fragments,
+    vertex_normals,
+)
 
 # Expressions grouped by how they are sampled. "Big" ones drive the extreme subset.
 BIG_EXPRESSIONS = ("jawOpen", "mouthSmile_L", "mouthSmile_R", "mouthPucker", "mouthFunnel", "browInnerUp_L",
@@ -61,28 +68,7 @@ class SyntheticCase:
 APPEARANCES = ("clean", "wild")
 
 
-def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True,
-                appearance: str = "clean", without: tuple[str, ...] = ()) -> SyntheticCase:
-    """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index).
-
-    ``appearance="wild"`` keeps the same face, pose and camera and adds the wild effects
-    (:func:`fitter.synth.wild.sample_wild`; ``without`` leaves named ones out); a small-face effect moves the
-    face away from the camera."""
-    if appearance not in APPEARANCES:
-        raise ValueError(f"unknown appearance {appearance!r}; choose one of {', '.join(APPEARANCES)}")
-    case = _sample_clean(model, index, seed, size, detail)
-    if appearance == "wild":
-        from .wild import frame_small_face, sample_wild
-
-        case.appearance = "wild"
-        case.effects = sample_wild(model, case, seed, index, tuple(without))
-        small = next((e for e in case.effects if e.name == "small_face"), None)
-        if small is not None:
-            frame_small_face(model, case, small.params["face_width_px"])
-    return case
-
-
-def _sample_clean(model: MorphableModel, index: int, seed: int, size: int, detail: bool) -> SyntheticCase:
+def sample_clean_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True) -> SyntheticCase:
     rng = np.random.default_rng([seed, index])
     names = model.expression_names
     expression = np.zeros(model.num_expression, np.float32)
@@ -339,13 +325,8 @@ def case_K(case: SyntheticCase, scale: float = 1.0) -> torch.Tensor:
     return torch.tensor([[[f, 0.0, w * scale / 2], [0.0, f, h * scale / 2], [0.0, 0.0, 1.0]]])
 
 
-def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2) -> RenderedCase:
-    """Render a case to an 8-bit photo (antialiased by supersampling) plus ground-truth fragments; wild cases
-    go to :func:`fitter.synth.wild.render_wild`."""
-    if case.appearance == "wild":
-        from .wild import render_wild
-
-        return render_wild(model, case, supersample)
+def render_clean_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2) -> RenderedCase:
+    """Render a clean case to an 8-bit photo (antialiased by supersampling) plus ground-truth fragments."""
     app = appearance(model)
     with torch.no_grad():
         v_model, cam = case_vertices(model, case)
@@ -504,8 +485,8 @@ __all__ = [
     "boundary_loops",
     "mouth_loop",
     "project_points",
-    "render_case",
-    "sample_case",
+    "render_clean_case",
+    "sample_clean_case",
     "vertex_albedo",
     "yaw_pitch_roll",
 ]

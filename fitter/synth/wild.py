@@ -26,22 +26,58 @@ import torch.nn.functional as nnf
 from ..camera import MODEL_TO_OPENCV, model_to_camera
 from ..camera import project as project_camera
 from ..model.morphable import MorphableModel
-from ..render import interpolate_packed, rasterize, sample_texture, sh_shading, vertex_normals
+from ..render import (
+    interpolate_packed,
+    rasterize,
+    sample_texture,
+    sh_shading,
+    vertex_normals,
+)
 from .backgrounds import render_background, sample_background
 from .camera_effects import apply_optics, apply_sensor, encode, sample_camera
 from .clothing import clothing_props, sample_clothing
 from .effects import Effect, effect_rng, find
 from .eyes import MOUTH, TEETH, TOOTH_WIDTH_CM, eye_albedo, mouth_rim_teeth
-from .hair import (HAIR_SHEEN, HEAD_CENTRE_Z, fringe_layer, hair_fuzz, hair_shell, hair_tangents, hair_textures,
-                   kajiya_kay, long_hair, sample_fringe, sample_hair, strand_streaks)
+from .hair import (
+    HAIR_SHEEN,
+    HEAD_CENTRE_Z,
+    fringe_layer,
+    hair_fuzz,
+    hair_shell,
+    hair_tangents,
+    hair_textures,
+    kajiya_kay,
+    long_hair,
+    sample_fringe,
+    sample_hair,
+    strand_streaks,
+)
 from .lighting import environment_sh, key_light, sample_lighting
 from .occluders import build_occluders, glasses_geometry, lens_layer, sample_occluders
 from .reflectance import SKIN_F0, environment_specular, ggx_specular, subsurface_blur
-from .scenes import (RenderedCase, SyntheticCase, appearance, case_K, case_vertices, cornea_triangles, dense_surface,
-                     project_points)
+from .scenes import (
+    RenderedCase,
+    SyntheticCase,
+    appearance,
+    case_K,
+    case_vertices,
+    cornea_triangles,
+    dense_surface,
+    project_points,
+)
 from .shadows import ambient_occlusion, depth_view, shadow
 from .shapes import PATTERN_FABRIC, PATTERN_GRILLE, PATTERN_KNIT, Prop
-from .skin import ALBEDO, BUMP, HAIR, ROUGHNESS, SCALP, SPECULAR, TEXTURE_SIZE, sample_albedo, skin_maps
+from .skin import (
+    ALBEDO,
+    BUMP,
+    HAIR,
+    ROUGHNESS,
+    SCALP,
+    SPECULAR,
+    TEXTURE_SIZE,
+    sample_albedo,
+    skin_maps,
+)
 
 SUPERSAMPLE = 2  # rendered at this multiple of the output size, then area-downsampled (antialiasing)
 SHADOW_MAP_SIZE = 1024  # pixels of the key light's depth map (about 0.5 mm per pixel over a head)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fitter.bench.masks import corrupt_masks, oracle_masks
-from fitter.synth.scenes import render_case, sample_case
+from fitter.synth.cases import render_case, sample_case
 from fitter.bench.synthetic import PreparedCase, true_landmarks
 from fitter.crop import FitCrop
 from fitter.energy.prdl import PRDLTerm, anchor_grid, build_targets, distance_stats, farthest_point_sampling

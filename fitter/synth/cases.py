@@ -1,0 +1,42 @@
+"""The entry points of synthetic face photos: sample a case with a look (``clean`` or ``wild``) and render it.
+
+``clean`` renders with the fitter's own image model (fitter.synth.scenes); ``wild`` adds what the fitter
+cannot represent (fitter.synth.wild). Both share the same random face, pose and camera for a (seed, index).
+"""
+from __future__ import annotations
+
+from ..model.morphable import MorphableModel
+from .scenes import (
+    APPEARANCES,
+    RenderedCase,
+    SyntheticCase,
+    render_clean_case,
+    sample_clean_case,
+)
+from .wild import frame_small_face, render_wild, sample_wild
+
+
+def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True,
+                appearance: str = "clean", without: tuple[str, ...] = ()) -> SyntheticCase:
+    """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index).
+
+    ``appearance="wild"`` keeps the same face, pose and camera and adds the wild effects
+    (:func:`fitter.synth.wild.sample_wild`; ``without`` leaves named ones out); a small-face effect moves the
+    face away from the camera."""
+    if appearance not in APPEARANCES:
+        raise ValueError(f"unknown appearance {appearance!r}; choose one of {', '.join(APPEARANCES)}")
+    case = sample_clean_case(model, index, seed, size, detail)
+    if appearance == "wild":
+        case.appearance = "wild"
+        case.effects = sample_wild(model, case, seed, index, tuple(without))
+        small = next((e for e in case.effects if e.name == "small_face"), None)
+        if small is not None:
+            frame_small_face(model, case, small.params["face_width_px"])
+    return case
+
+
+def render_case(model: MorphableModel, case: SyntheticCase, supersample: int = 2) -> RenderedCase:
+    """Render a case to an 8-bit photo (antialiased by supersampling) plus ground-truth fragments."""
+    if case.appearance == "wild":
+        return render_wild(model, case, supersample)
+    return render_clean_case(model, case, supersample)
