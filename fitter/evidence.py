@@ -60,6 +60,16 @@ class Evidence:
         weights = np.stack([f.face.landmark_weights * float(f.detected) for f in self.frames]).astype(np.float32)
         return points, weights
 
+    def face_sizes(self) -> np.ndarray:
+        """Per-frame face size (F,) in pixels: sqrt of the area of the confident landmarks' bounding box."""
+        points, weights = self.landmarks()
+        sizes = []
+        for p, w in zip(points, weights):
+            seen = p[w > 0] if (w > 0).any() else p
+            span = np.maximum(seen.max(0) - seen.min(0), 1.0)
+            sizes.append(float(np.sqrt(span[0] * span[1])))
+        return np.asarray(sizes, np.float32)
+
     def has(self, what: str) -> bool:
         """Whether every frame carries ``what`` (``photo`` or ``masks``)."""
         return bool(self.frames) and all(getattr(f, what) is not None for f in self.frames)
