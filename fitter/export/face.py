@@ -88,6 +88,9 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "camera": {
             "focal_px": focal,
             "focal_guess_px": fit.focal_guess,
+            # log-normal 68 % interval from the fit's curvature (calibrated on the synthetic benchmark)
+            "focal_log_std": fit.focal_log_std,
+            "focal_px_range_68": [focal * math.exp(-fit.focal_log_std), focal * math.exp(fit.focal_log_std)],
             "fov_deg": math.degrees(2 * math.atan(0.5 * max(h, w) / focal)),
             "image_size": [h, w],
         },

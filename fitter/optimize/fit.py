@@ -25,6 +25,7 @@ from .init import InitSettings, initialise
 from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
 from .result import FaceFit
 from .schedule import run_stage
+from .uncertainty import focal_log_std
 
 
 def focal_guess(image_size: tuple[int, int], preset: dict, exif_focal_35mm: float | None = None) -> float:
@@ -161,9 +162,22 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
         t = time.perf_counter()
         fit.parts["iou"] = part_ious(model, Scene(model, state), masks, crop)
         timings["part_iou"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit.focal_log_std = focal_uncertainty(model, state, terms, preset)
+    timings["focal_uncertainty"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit
+
+
+def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> float:
+    """The calibrated standard deviation of log(focal), from the energy of the stage [camera] names."""
+    cfg = preset["camera"]
+    stage = next((s for s in preset["stages"] if s["name"] == cfg["uncertainty_stage"]), None)
+    if stage is None or "log_focal" not in stage["free"]:
+        return float("nan")
+    weights = {k: float(v) for k, v in stage["weights"].items() if float(v) and k in terms}
+    return focal_log_std(model, state, terms, weights, float(cfg["focal_std_calibration"]))
 
 
 def _landmark_term(model: MorphableModel, evidence: Evidence, preset: dict):

@@ -18,6 +18,9 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
     "camera": {
         "focal_guess_fov_deg": Setting("float", "horizontal field of view assumed without EXIF", low=1, high=170),
         "focal_px": Setting("float", "> 0: the known focal length in pixels", low=0),
+        "uncertainty_stage": Setting("str", "stage whose energy gives the focal length's uncertainty"),
+        "focal_std_calibration": Setting("float", "scale of the raw focal uncertainty (benchmark-calibrated)",
+                                         positive=True),
     },
     "crop": {
         "size": Setting("int", "resolution of the fitting crop", low=16),
