@@ -133,11 +133,14 @@ def _print_skipped(skipped: list[dict]) -> None:
 
 def _print_summary(summary: dict, out_dir: Path) -> None:
     table = Table()
-    for col in ("face folder", "status", "RMSE px", "NME", "s"):
-        table.add_column(col, justify="right" if col in ("RMSE px", "NME", "s") else "left")
+    numbers = ("RMSE px", "NME", "part IoU", "outliers", "s")
+    for col in ("face folder", "status", *numbers, "suspect"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for f in summary["faces"]:
         fmt = lambda v, p: "" if v is None else f"{v:.{p}f}"  # noqa: E731
-        table.add_row(escape(f["folder"]), f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4), fmt(f["seconds"], 2))
+        table.add_row(escape(f["folder"]), f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4),
+                      fmt(f.get("iou"), 3), fmt(f.get("outlier_fraction"), 2), fmt(f["seconds"], 2),
+                      escape(f.get("suspect") or ""))
     console.print(table)
     others = len(summary.get("skipped_inputs", []))
     console.print(f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "

@@ -42,6 +42,7 @@ from .ledger import (
     has_outputs,
     is_done,
     read_report,
+    report_figures,
     resume_key,
     resume_record,
     why_refit,
@@ -229,8 +230,8 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
         with staged_folder(folder, overwrite=True) as staging:
             report = export_face(model, fit, image.rgb, staging, path, k, options.preset)
             write_json(staging / REPORT, {**report, **resume_record(job.key, job.settings, job.face_count)})
-        return FaceOutcome(path, k, folder.name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
-                           nme=report["landmarks"]["nme"], seconds=time.perf_counter() - t, note=note)
+        return FaceOutcome(path, k, folder.name, "fitted", seconds=time.perf_counter() - t, note=note,
+                           **report_figures(report))
     except Exception as exc:
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)

@@ -39,6 +39,9 @@ class FaceOutcome:
     nme: float | None = None
     seconds: float | None = None
     note: str = ""  # said to the user while the batch runs, e.g. why an earlier result is refitted
+    iou: float | None = None  # mean part IoU of the final fit against the part masks
+    outlier_fraction: float | None = None  # share of the segmented skin the photometric term did not explain
+    suspect: str = ""  # the stage the no-harm guard rejected ("" when none)
 
 
 @dataclass
@@ -135,12 +138,19 @@ def _short(value) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+def report_figures(report: dict) -> dict:
+    """The per-face figures a summary lists, read from a face's report.json."""
+    marks = report.get("landmarks") or {}
+    agreement = report.get("agreement") or {}
+    return {"rmse_px": marks.get("rmse_px"), "nme": marks.get("nme"), "iou": agreement.get("iou"),
+            "outlier_fraction": agreement.get("outlier_fraction"),
+            "suspect": (report.get("suspect") or {}).get("stage", "")}
+
+
 def earlier_outcome(report: dict, input_path: str, face_index: int, folder: str) -> FaceOutcome:
     """A face kept from an earlier run, with the figures that run measured."""
-    marks = report.get("landmarks") or {}
     return FaceOutcome(input_path, face_index, folder, "skipped", "already fitted (resume)",
-                       rmse_px=marks.get("rmse_px"), nme=marks.get("nme"),
-                       seconds=(report.get("timings_s") or {}).get("total"))
+                       seconds=(report.get("timings_s") or {}).get("total"), **report_figures(report))
 
 
 def face_folder_name(stem: str, face_index: int, face_count: int) -> str:

@@ -99,10 +99,28 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
                       "detector": fit.observation.detector},
         "parts": fit.parts,
         "quality": fit.quality,
+        "agreement": agreement(fit),
         "suspect": fit.suspect,
         "outputs": outputs,
         "versions": versions(),
     }
+
+
+def agreement(fit: FaceFit) -> dict:
+    """The final fit's agreement with the image evidence (first frame): mean part IoU, landmark NME, and the
+    photometric residual (median, in units of its sigma) and outlier fraction of the last stage that compared
+    the photo."""
+    stages = list(fit.quality.values())
+    last = stages[-1] if stages else {}
+    out = {"iou": (last.get("iou") or [None])[0], "nme": (last.get("nme") or [None])[0],
+           "photometric_residual": None, "outlier_fraction": None}
+    for stage in reversed(stages):
+        photo = (stage.get("terms") or {}).get("photometric")
+        if photo:
+            out["photometric_residual"] = photo["residual_median_sigma"][0]
+            out["outlier_fraction"] = photo["outlier_fraction"][0]
+            break
+    return out
 
 
 def export_face(model: MorphableModel, fit: FaceFit, rgb: np.ndarray, folder: Path, input_path: str,
