@@ -15,9 +15,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..common.files import OutputFolderError, remove_stale_leftovers, write_json
@@ -147,6 +149,12 @@ def face_folder_name(stem: str, face_index: int, face_count: int) -> str:
     return stem if face_count == 1 else f"{stem}_face{face_index}"
 
 
+def face_folder_stems(name: str) -> set[str]:
+    """The stems a face folder (or a leftover of one) of this name can belong to: ``x_face1`` -> x_face1, x."""
+    m = re.fullmatch(r"(?P<stem>.+)_face\d+", name)
+    return {name, m.group("stem")} if m else {name}
+
+
 def finished_faces(out_dir: Path, stem: str, input_path: str, key: dict) -> list[FaceOutcome] | None:
     """Outcomes of every face of the image with folder stem ``stem`` when all were fitted under ``key``
     (then the image need not even be decoded); None when any face is missing or stale."""
@@ -184,11 +192,17 @@ class Ledger:
 
     ``planned``: the inputs of this run, in order; ``failures``: inputs refused before fitting (e.g. videos),
     ``skipped_inputs``: files not read at all (unsupported types), each ``{"input", "reason"}``.
+    ``summary_name``: the file it writes (a shard writes its own, so shards sharing a folder never clobber
+    each other's); ``belongs``: which leftovers (by the name of the output they were for) are this run's to
+    tidy, None = every stale one in the folder.
     """
 
     def __init__(self, out_dir: Path, planned: list[Path], info: dict, failures: list[dict] | None = None,
-                 skipped_inputs: list[dict] | None = None) -> None:
+                 skipped_inputs: list[dict] | None = None, summary_name: str = SUMMARY,
+                 belongs: Callable[[str], bool] | None = None) -> None:
         self.out_dir = Path(out_dir)
+        self.summary_name = summary_name
+        self.belongs = belongs
         self.order = {str(p): i for i, p in enumerate(planned)}
         self.info = dict(info)
         self.failures = list(failures or [])
@@ -200,9 +214,13 @@ class Ledger:
 
     def start(self) -> list[Path]:
         """Remove the leftovers of killed runs and write the (empty, incomplete) summary."""
-        self.removed = remove_stale_leftovers(self.out_dir)
+        self.removed = remove_stale_leftovers(self.out_dir, self.belongs)
         self._write(complete=False)
         return self.removed
+
+    def tidy(self) -> None:
+        """Remove what workers that died during this run left behind (their staging folders)."""
+        self.removed += remove_stale_leftovers(self.out_dir, self.belongs)
 
     def record(self, outcome: ImageOutcome) -> None:
         self.outcomes.append(outcome)
@@ -212,9 +230,9 @@ class Ledger:
     def finish(self) -> dict:
         summary = self.summary(complete=True)
         try:
-            write_json(self.out_dir / SUMMARY, summary)
+            write_json(self.out_dir / self.summary_name, summary)
         except OSError as exc:
-            raise OutputFolderError(f"{self.out_dir / SUMMARY} cannot be written ({exc.strerror or exc}); the face "
+            raise OutputFolderError(f"{self.out_dir / self.summary_name} cannot be written ({exc.strerror or exc}); the face "
                                     f"folders are complete, free space or fix permissions and re-run to get "
                                     f"the summary") from exc
         return summary
@@ -229,7 +247,7 @@ class Ledger:
 
     def _write(self, complete: bool) -> None:
         try:
-            write_json(self.out_dir / SUMMARY, self.summary(complete))
+            write_json(self.out_dir / self.summary_name, self.summary(complete))
             self.write_error = None
         except OSError as exc:  # a full disk: the face folders say what is done; finish() reports it
             self.write_error = exc
