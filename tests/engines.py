@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from paths import EXAMPLES
 
@@ -30,3 +33,20 @@ def failed_names(summary: dict) -> list[str]:
 def hidden_entries(out: Path) -> list[str]:
     """Temporaries and staging folders left in an output folder."""
     return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+
+
+@contextmanager
+def deadline(seconds: int, what: str) -> Iterator[None]:
+    """Fail (instead of hanging the suite) when the block runs longer than ``seconds``: a batch whose workers
+    can never be placed again would wait for ever."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"{what} did not finish within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

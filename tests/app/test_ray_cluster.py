@@ -9,7 +9,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'facefit[ray]')")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from engines import CORRUPT, failed_names, hidden_entries, small_batch  # noqa: E402
+from engines import CORRUPT, deadline, failed_names, hidden_entries, small_batch  # noqa: E402
 from fitter.app.batch import run_batch  # noqa: E402
 from fitter.app.ray_engine import RayEngine  # noqa: E402
 from fitter.io import discover_inputs  # noqa: E402
@@ -17,6 +17,7 @@ from robust_cli import face_folders  # noqa: E402
 
 OBJECT_STORE_BYTES = 80 * 2**20  # per node: the workers get file names and return small outcomes
 PHOTOS = {f"p{i}.png": "Bryan.png" for i in range(4)}  # the smallest example photo, four times
+BATCH_DEADLINE_S = 180  # about 30 s on 2 loaded cores; a pool that never frees room for restarts hangs
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_batch_completes_when_a_node_is_removed(two_nodes, tmp_path, short_fits)
             cluster.remove_node(worker)
             removed.append(outcome.input)
 
-    with RayEngine() as engine:
+    with RayEngine() as engine, deadline(BATCH_DEADLINE_S, "the batch that lost a node"):
         assert engine.slots() == 3
         summary = run_batch(discover_inputs([inputs]).images, out, short_fits.options(), on_image=remove_worker_node,
                             engine=engine)
