@@ -27,6 +27,12 @@ from ..observe.cache import canonical_json
 
 SUMMARY = "summary.json"
 REPORT = "report.json"
+# summary.json costs about 0.05 ms per image to rewrite (measured: 0.045 s at 1,000 images, 0.48 s at 10,000).
+# Up to THROTTLE_AFTER images it is rewritten after every image (< 0.1 s each); beyond, rewriting it after
+# every image would cost more than the fits (100,000 images: 67 hours of writes), so progress rewrites then
+# take at most WRITE_SHARE of the run's time (one every ~100 s at 100,000 images); the final one always happens.
+THROTTLE_AFTER = 2000
+WRITE_SHARE = 0.05
 _DIFF_SHOWN = 2  # changed settings named in a refit line before "and N more"
 
 
@@ -188,7 +194,8 @@ def resume_record(key: dict, settings: dict, face_count: int) -> dict:
 
 # -- the run's record ----------------------------------------------------------------------------------
 class Ledger:
-    """summary.json of one run, rewritten atomically after every image (``"complete": false`` until the end).
+    """summary.json of one run, rewritten atomically after every image (``"complete": false`` until the end;
+    beyond THROTTLE_AFTER images, as often as WRITE_SHARE of the run's time allows).
 
     ``planned``: the inputs of this run, in order; ``failures``: inputs refused before fitting (e.g. videos),
     ``skipped_inputs``: files not read at all (unsupported types), each ``{"input", "reason"}``.
@@ -211,6 +218,7 @@ class Ledger:
         self.removed: list[Path] = []
         self.write_error: OSError | None = None
         self._start = time.perf_counter()
+        self._next_write = 0.0  # perf_counter time before which a progress rewrite is skipped (large batches)
 
     def start(self) -> list[Path]:
         """Remove the leftovers of killed runs and write the (empty, incomplete) summary."""
@@ -225,7 +233,8 @@ class Ledger:
     def record(self, outcome: ImageOutcome) -> None:
         self.outcomes.append(outcome)
         self.outcomes.sort(key=lambda o: self.order.get(o.input, len(self.order)))
-        self._write(complete=False)
+        if len(self.outcomes) <= THROTTLE_AFTER or time.perf_counter() >= self._next_write:
+            self._write(complete=False)
 
     def finish(self) -> dict:
         summary = self.summary(complete=True)
@@ -246,11 +255,14 @@ class Ledger:
         return summary
 
     def _write(self, complete: bool) -> None:
+        began = time.perf_counter()
         try:
             write_json(self.out_dir / self.summary_name, self.summary(complete))
             self.write_error = None
         except OSError as exc:  # a full disk: the face folders say what is done; finish() reports it
             self.write_error = exc
+        now = time.perf_counter()
+        self._next_write = now + (now - began) / WRITE_SHARE
 
 
 def summarise(outcomes: list[ImageOutcome], info: dict, seconds: float) -> dict:
