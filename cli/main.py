@@ -85,7 +85,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         segmentation, parser, parser_weights, renderer, verbose, engine, address, cpus_per_fit, gpus_per_fit,
         shard) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
-    from fitter.app.batch import BatchOptions, run_batch
+    from fitter.app.batch import BatchOptions, plan_batch, run_batch
     from fitter.app.ray_engine import EngineError, RayEngine
     from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
@@ -119,7 +119,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(paths))
+        task = progress.add_task("", total=len(plan_batch(paths, not_fitted, skipped, shard).jobs))
 
         def advance(outcome) -> None:
             for face in outcome.faces:
@@ -134,7 +134,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
                                     skipped_inputs=skipped, shard=shard, engine=runner)
         except (OutputFolderError, EngineError) as exc:
             raise _Refused(str(exc)) from exc
-    _print_summary(summary, out_dir)
+    _print_summary(summary, out_dir, shard.summary_name if shard else "summary.json")
     if shard:
         console.print(f"shard {shard.label}: summary in {escape(shard.summary_name)}; when all {shard.count} shards "
                       f"are done, `facefit summarize {escape(str(out_dir))}` writes summary.json", soft_wrap=True)
@@ -179,7 +179,7 @@ def _print_skipped(skipped: list[dict]) -> None:
                       f"unsupported types (listed in summary.json under skipped_inputs)")
 
 
-def _print_summary(summary: dict, out_dir: Path) -> None:
+def _print_summary(summary: dict, out_dir: Path, summary_name: str = "summary.json") -> None:
     table = Table()
     for col in ("face folder", "status", "RMSE px", "NME", "s"):
         table.add_column(col, justify="right" if col in ("RMSE px", "NME", "s") else "left")
@@ -194,7 +194,7 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     for fail in summary["failed"]:
         console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
     _print_skipped(summary.get("skipped_inputs", []))
-    console.print(f"outputs in {escape(str(out_dir))}/ (summary.json)")
+    console.print(f"outputs in {escape(str(out_dir))}/ ({escape(summary_name)})")
 
 
 @main.command()

@@ -52,8 +52,8 @@ from .ledger import (
 from .shards import Shard, input_root
 
 __all__ = ["BatchOptions", "CRASH_ONCE_ENV", "Engine", "FaceOutcome", "ImageOutcome", "SUMMARY",
-           "estimate_output_bytes", "face_folder_name", "load_summary", "output_stems", "process_image",
-           "run_batch", "LocalEngine"]
+           "estimate_output_bytes", "face_folder_name", "load_summary", "output_stems", "plan_batch",
+           "process_image", "run_batch", "LocalEngine"]
 
 # Disk space one fitted face takes, by preset, without overlay.png (which grows with the photo), measured
 # with `facefit fit` on examples/images (Luciano.png, grace_hopper.jpg): fast 1.40 MB (mesh.obj 1.38 MB,
@@ -334,7 +334,7 @@ class LocalEngine:
 
 
 @dataclass
-class _Plan:
+class BatchPlan:
     """What one run fits and where it records it: the whole batch, or one shard of it."""
 
     jobs: Jobs
@@ -344,10 +344,12 @@ class _Plan:
     belongs: Callable[[str], bool] | None = None  # which leftovers are this run's to tidy (None: any stale)
 
 
-def _plan(paths: list[Path], failures: list[dict], skipped_inputs: list[dict], shard: Shard | None) -> _Plan:
+def plan_batch(paths: list[Path], failures: list[dict], skipped_inputs: list[dict],
+               shard: Shard | None) -> BatchPlan:
+    """The jobs and records of a run: the whole batch, or the part of it that belongs to ``shard``."""
     stems = output_stems(paths)  # of the whole batch: a shard makes the folders a single run would
     if shard is None:
-        return _Plan([(p, stems[p]) for p in paths], failures, skipped_inputs)
+        return BatchPlan([(p, stems[p]) for p in paths], failures, skipped_inputs)
     root = input_root([*paths, *(Path(item["input"]) for item in failures + skipped_inputs)])
     mine = [p for p in paths if shard.holds(p, root)]
     own_stems = {stems[p] for p in mine}
@@ -355,7 +357,7 @@ def _plan(paths: list[Path], failures: list[dict], skipped_inputs: list[dict], s
     def belongs(name: str) -> bool:
         return name == shard.summary_name or bool(face_folder_stems(name) & own_stems)
 
-    return _Plan([(p, stems[p]) for p in mine], [f for f in failures if shard.holds(Path(f["input"]), root)],
+    return BatchPlan([(p, stems[p]) for p in mine], [f for f in failures if shard.holds(Path(f["input"]), root)],
                  [s for s in skipped_inputs if shard.holds(Path(s["input"]), root)], shard.summary_name, belongs)
 
 
@@ -373,7 +375,7 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
     """
     out_dir = Path(out_dir)
     engine = engine or LocalEngine()
-    plan = _plan(list(paths), list(extra_failures or []), list(skipped_inputs or []), shard)
+    plan = plan_batch(list(paths), list(extra_failures or []), list(skipped_inputs or []), shard)
     todo = [p for p, _ in plan.jobs]
     need, how = estimate_output_bytes(todo, out_dir, options, dict(plan.jobs)) if todo else (0, "")
     check_output_folder(out_dir, need, how)

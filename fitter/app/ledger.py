@@ -241,9 +241,9 @@ class Ledger:
         try:
             write_json(self.out_dir / self.summary_name, summary)
         except OSError as exc:
-            raise OutputFolderError(f"{self.out_dir / self.summary_name} cannot be written ({exc.strerror or exc}); the face "
-                                    f"folders are complete, free space or fix permissions and re-run to get "
-                                    f"the summary") from exc
+            where = self.out_dir / self.summary_name
+            raise OutputFolderError(f"{where} cannot be written ({exc.strerror or exc}); the face folders are "
+                                    f"complete, free space or fix permissions and re-run to get the summary") from exc
         return summary
 
     def summary(self, complete: bool) -> dict:
