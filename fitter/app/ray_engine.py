@@ -43,6 +43,8 @@ from .ledger import ImageOutcome
 RAY_MISSING = "--engine ray needs Ray: pip install 'facefit[ray]'"
 RETRIES = 2  # an input whose worker dies is tried 1 + RETRIES times, then listed as failed with the reason
 POOL_CHECK_S = 10.0  # how often the driver looks for nodes that joined (it adds workers for their room)
+# A head that accepts no TCP connection within this is not there (ray.init itself would retry for minutes).
+HEAD_CONNECT_S = 10.0
 # What a worker needs from the driver's environment: the test hook, the native log file, the observation
 # cache, and MediaPipe's log switches (set by the CLI before MediaPipe loads).
 FORWARDED_ENV = (CRASH_ONCE_ENV, NATIVE_LOG_ENV, CACHE_ENV, "GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")
@@ -128,6 +130,11 @@ class RayEngine:
     def __enter__(self) -> RayEngine:
         ray = self.ray
         if not ray.is_initialized():
+            head = self.address or os.environ.get("RAY_ADDRESS")
+            unreachable = _unreachable(head) if head else ""
+            if unreachable:
+                raise EngineError(f"cannot reach the Ray head at {head} ({unreachable}); start it with `ray start "
+                                  f"--head` there, or give the right HOST:PORT with --address")
             try:
                 ray.init(address=self.address, logging_level=logging.WARNING, namespace="facefit")
             except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -269,6 +276,18 @@ class _Pool:
     def release_all(self) -> None:
         self._release([a for a, _ in self.busy.values()] + self.idle + list(self.starting.values()))
         self.busy, self.idle, self.starting = {}, [], {}
+
+
+def _unreachable(address: str) -> str:
+    """Why a ``HOST:PORT`` address accepts no TCP connection ('' when it does, or is not of that form)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return ""
+    try:
+        with socket.create_connection((host, int(port)), timeout=HEAD_CONNECT_S):
+            return ""
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

@@ -61,3 +61,10 @@ def test_a_worker_that_cannot_see_the_run_says_which_node_and_why(tmp_path, in_w
     assert f"runs facefit {__version__}, not the driver's 0.0.1" in older.problem()
     lost = FitWorker(1, WorkerCheck(__version__, str(marker), str(tmp_path / "gone"), needs_cwd=True))
     assert "cannot enter the folder facefit was started in" in lost.problem()
+
+
+def test_unreachable_head_is_one_line(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'facefit[ray]')")
+    result = run_cli(["fit", PHOTO, "-o", tmp_path / "out", "--engine", "ray", "--address", "127.0.0.1:1"])
+    assert result.exit_code == 2 and "cannot reach the Ray head at 127.0.0.1:1" in result.output
+    assert not (tmp_path / "out").exists()
