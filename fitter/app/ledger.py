@@ -6,8 +6,9 @@ Any engine (the sequential loop, the process pool, a cluster) drives the same sm
   settings it was fitted with; both hashes are stored in its report.json (``resume_key``) with the settings
   themselves (``settings``), so a resumed run skips a face only when neither changed, and can say why not;
 - :func:`finished_faces` / :func:`read_report` / :func:`why_refit`: decide, per image and per face;
-- :class:`Ledger`: records outcomes and rewrites summary.json atomically after each one, so a killed batch
-  still has a summary (``"complete": false``); it removes the leftovers of killed runs when it starts;
+- :class:`Ledger`: records outcomes and rewrites summary.json atomically after each one (beyond
+  THROTTLE_AFTER images, as often as WRITE_SHARE of the run's time allows), so a killed batch still has a
+  summary (``"complete": false``); it removes the leftovers of killed runs when it starts and when it ends;
 - :func:`summary_from_folders`: the faces of an output folder, rebuilt from their report.json files alone.
 """
 from __future__ import annotations
