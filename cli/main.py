@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 # MediaPipe (glog/TFLite) logs to stderr unless told otherwise before it loads.
@@ -71,14 +72,27 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 @click.option("--renderer", type=click.Choice(["auto", "builtin", "pytorch3d"]),
               help="Rasterizer backend (default: the preset's, auto = pytorch3d on CUDA when installed).")
 @click.option("--verbose", is_flag=True, help=f"Keep the detector's native log lines in OUT/{NATIVE_LOG}.")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="Where to fit: this machine, or a Ray cluster (OUT on a file system every node shares).")
+@click.option("--address", help="With --engine ray: the cluster's head, HOST:PORT, or 'auto' for one started on "
+                                "this machine (default: RAY_ADDRESS, else a running local cluster, else a new one).")
+@click.option("--cpus-per-fit", type=click.FloatRange(min=0.1), help="With --engine ray: CPUs one worker holds [1].")
+@click.option("--gpus-per-fit", type=click.FloatRange(min=0.0, max=64.0),
+              help="With --engine ray and --device cuda: GPUs one worker holds, e.g. 0.25 packs four per GPU.")
+@click.option("--shard", metavar="K/N", help="Fit only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4; "
+                                             "then `facefit summarize OUT`.")
 def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights, renderer, verbose) -> None:
+        segmentation, parser, parser_weights, renderer, verbose, engine, address, cpus_per_fit, gpus_per_fit,
+        shard) -> None:
     """Fit every face in INPUTS (image files, folders or glob patterns)."""
-    from fitter.app.batch import BatchOptions, run_batch
+    from fitter.app.batch import BatchOptions, plan_batch, run_batch
+    from fitter.app.ray_engine import EngineError, RayEngine
     from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
 
-    if device == "cuda":
+    shard = _shard(shard)
+    cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
+    if device == "cuda" and engine == "local":
         import torch
 
         if not torch.cuda.is_available():
@@ -105,7 +119,7 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(paths))
+        task = progress.add_task("", total=len(plan_batch(paths, not_fitted, skipped, shard).jobs))
 
         def advance(outcome) -> None:
             for face in outcome.faces:
@@ -114,13 +128,47 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
         try:
-            summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
-                                skipped_inputs=skipped)
-        except OutputFolderError as exc:
+            runner = RayEngine(**cluster) if cluster else None
+            with runner or nullcontext():
+                summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
+                                    skipped_inputs=skipped, shard=shard, engine=runner)
+        except (OutputFolderError, EngineError) as exc:
             raise _Refused(str(exc)) from exc
-    _print_summary(summary, out_dir)
+    _print_summary(summary, out_dir, shard.summary_name if shard else "summary.json")
+    if shard:
+        console.print(f"shard {shard.label}: summary in {escape(shard.summary_name)}; when all {shard.count} shards "
+                      f"are done, `facefit summarize {escape(str(out_dir))}` writes summary.json", soft_wrap=True)
     if summary["fitted"] == 0 and summary["skipped"] == 0:
         sys.exit(1)
+
+
+def _shard(text: str | None):
+    from fitter.app.shards import Shard, ShardError
+
+    try:
+        return Shard.parse(text) if text is not None else None
+    except ShardError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from exc
+
+
+def _cluster_options(engine: str, device: str, jobs: int, address, cpus_per_fit, gpus_per_fit) -> dict | None:
+    """The Ray engine's settings (None for the local engine), after checking the options fit together."""
+    given = [name for name, v in (("--address", address), ("--cpus-per-fit", cpus_per_fit),
+                                  ("--gpus-per-fit", gpus_per_fit)) if v is not None]
+    if engine == "local":
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
+        return None
+    if jobs > 1:
+        raise click.UsageError("--jobs is for the local engine; with --engine ray the cluster's CPUs (and "
+                               "--cpus-per-fit) set how many images are fitted at once")
+    gpus = gpus_per_fit or 0.0
+    if device == "cuda" and gpus == 0:
+        raise click.UsageError("--device cuda with --engine ray needs --gpus-per-fit (e.g. 1, or 0.25 to pack "
+                               "four fits on each GPU); without it Ray hides the GPUs from the workers")
+    if device == "cpu" and gpus > 0:
+        raise click.UsageError("--gpus-per-fit reserves GPUs the fits would not use: add --device cuda")
+    return {"address": address, "cpus_per_fit": cpus_per_fit or 1.0, "gpus_per_fit": gpus}
 
 
 def _print_skipped(skipped: list[dict]) -> None:
@@ -131,7 +179,7 @@ def _print_skipped(skipped: list[dict]) -> None:
                       f"unsupported types (listed in summary.json under skipped_inputs)")
 
 
-def _print_summary(summary: dict, out_dir: Path) -> None:
+def _print_summary(summary: dict, out_dir: Path, summary_name: str = "summary.json") -> None:
     table = Table()
     numbers = ("RMSE px", "NME", "part IoU", "outliers", "s")
     for col in ("face folder", "status", *numbers, "suspect"):
@@ -149,7 +197,26 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     for fail in summary["failed"]:
         console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
     _print_skipped(summary.get("skipped_inputs", []))
-    console.print(f"outputs in {escape(str(out_dir))}/ (summary.json)")
+    console.print(f"outputs in {escape(str(out_dir))}/ ({escape(summary_name)})")
+
+
+@main.command()
+@click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
+def summarize(out_dir) -> None:
+    """Rebuild OUT/summary.json and the table from the face folders (after shards or a cluster run)."""
+    from fitter.app.summaries import NothingToSummarise, write_rebuilt_summary
+
+    try:
+        summary = write_rebuilt_summary(out_dir)
+    except (NothingToSummarise, OSError) as exc:
+        raise _Refused(str(exc)) from exc
+    _print_summary(summary, out_dir)
+    for label in summary["shards_missing"]:
+        console.print(f"[yellow]shard {label}[/yellow] has written no summary (not started yet?)")
+    for label, run in summary["shards"].items():
+        if not run["complete"]:
+            console.print(f"[yellow]shard {label}[/yellow] has not finished ({run['images']} of "
+                          f"{run['images_planned']} images): still running, or killed (re-run it: it resumes)")
 
 
 @main.group()

@@ -5,7 +5,9 @@ and export each face); any error becomes one line in ``summary.json`` and the ba
 appears only when complete (staged, then renamed) and its report.json records what it was fitted from
 (input content and settings hashes), so a re-run skips exactly the faces that are done under the same
 settings. The bookkeeping (resume decisions, the summary rewritten after every image) lives in
-:mod:`fitter.app.ledger`, for any engine to use.
+:mod:`fitter.app.ledger`, for any engine to use: :func:`run_batch` plans and records, an engine only runs
+:func:`process_image` for each input (here in this process or a process pool; :mod:`fitter.app.ray_engine`
+on a Ray cluster), and a shard (:mod:`fitter.app.shards`) narrows the plan to its part of the batch.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from .ledger import (
     earlier_outcome,
     effective_settings,
     face_folder_name,
+    face_folder_stems,
     finished_faces,
     has_outputs,
     is_done,
@@ -47,9 +50,11 @@ from .ledger import (
     resume_record,
     why_refit,
 )
+from .shards import Shard, input_root
 
-__all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_output_bytes", "face_folder_name",
-           "load_summary", "output_stems", "process_image", "run_batch"]
+__all__ = ["BatchOptions", "CRASH_ONCE_ENV", "Engine", "FaceOutcome", "ImageOutcome", "SUMMARY",
+           "estimate_output_bytes", "face_folder_name", "load_summary", "output_stems", "plan_batch",
+           "process_image", "run_batch", "LocalEngine"]
 
 # Disk space one fitted face takes, by preset, without overlay.png (which grows with the photo), measured
 # with `facefit fit` on examples/images (Luciano.png, grace_hopper.jpg): fast 1.40 MB (mesh.obj 1.38 MB,
@@ -60,6 +65,8 @@ FACE_OUTPUT_BYTES = {"fast": 1_500_000, "default": 1_800_000, "vfx": 22_000_000}
 OVERLAY_BYTES_PER_PIXEL = 1.9  # overlay.png of a photo: 1.75 (Luciano) and 1.88 (grace_hopper) bytes/pixel
 UNKNOWN_PHOTO_PIXELS = 1600 * 1200  # an unreadable header: assume the largest overlay (MAX_SIDE, 4:3)
 SPACE_MARGIN = 1.25  # summary rewrites, staging copies during a rename, file system blocks
+# Test hook, unset in normal use: the path of a marker file; see crash_once_for_test.
+CRASH_ONCE_ENV = "FACEFIT_TEST_CRASH_ONCE"
 
 
 @dataclass
@@ -98,12 +105,14 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions) -> tuple[int, str]:
-    """Disk space the batch will need (one face per image not fitted yet) and how that was estimated."""
+def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions,
+                          stems: dict[Path, str] | None = None) -> tuple[int, str]:
+    """Disk space the batch will need (one face per image not fitted yet) and how that was estimated.
+    ``stems``: the inputs' output stems when ``paths`` is part of a larger batch (a shard)."""
 
     name = str(options.preset.get("preset", "default"))
     per_face = FACE_OUTPUT_BYTES.get(name, FACE_OUTPUT_BYTES["default"])
-    stems = output_stems(paths)
+    stems = stems or output_stems(paths)
     todo = [p for p in paths if not (options.resume and has_outputs(out_dir, stems[p]))]
     total = 0.0
     for p in todo:
@@ -228,6 +237,7 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
         fit.timings["total"] += fit.timings["observe"]
         fit.warnings.extend(job.warnings)
         with staged_folder(folder, overwrite=True) as staging:
+            crash_once_for_test()
             report = export_face(model, fit, image.rgb, staging, path, k, options.preset)
             write_json(staging / REPORT, {**report, **resume_record(job.key, job.settings, job.face_count)})
         return FaceOutcome(path, k, folder.name, "fitted", seconds=time.perf_counter() - t, note=note,
@@ -263,27 +273,116 @@ def segment(image, faces: list, options: BatchOptions) -> list | None:
                          device=options.device)
 
 
-def _worker_init(threads: int) -> None:
+def crash_once_for_test() -> None:
+    """Test hook: with ``FACEFIT_TEST_CRASH_ONCE=<marker file>`` set, the first worker to reach a face's export
+    creates the marker and dies on the spot (``os._exit``: no exception, no cleanup), as a worker killed
+    mid-face would, its staging folder half written. Every later face finds the marker and goes on. The
+    marker is created exclusively, so one worker dies even when many share the file system."""
+    marker = os.environ.get(CRASH_ONCE_ENV)
+    if not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os._exit(1)
+
+
+def worker_init(threads: int) -> None:
+    """Torch threads of a worker process (one of several sharing the machine's cores)."""
     import torch
 
     torch.set_num_threads(threads)
 
 
+Jobs = list[tuple[Path, str]]  # (input, output stem), in the batch's order
+
+
+class Engine(Protocol):
+    """Runs :func:`process_image` for every job and calls ``done`` with each outcome as it comes (any order;
+    the ledger sorts). Only the driver's process calls ``done``."""
+
+    name: str
+
+    def __call__(self, jobs: Jobs, out_dir: Path, options: BatchOptions,
+                 done: Callable[[ImageOutcome], None]) -> None: ...
+
+
+class LocalEngine:
+    """This machine: in this process, or in ``options.jobs`` worker processes."""
+
+    name = "local"
+
+    def __call__(self, jobs: Jobs, out_dir: Path, options: BatchOptions,
+                 done: Callable[[ImageOutcome], None]) -> None:
+        if options.jobs <= 1 or len(jobs) <= 1:
+            for p, stem in jobs:
+                done(process_image(p, stem, out_dir, options))
+            return
+        import multiprocessing as mp
+
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+        with ProcessPoolExecutor(options.jobs, mp_context=mp.get_context("spawn"), initializer=worker_init,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(process_image, p, stem, out_dir, options): p for p, stem in jobs}
+            for fut in as_completed(futures):
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a worker that died
+                    outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
+                done(outcome)
+
+
+@dataclass
+class BatchPlan:
+    """What one run fits and where it records it: the whole batch, or one shard of it."""
+
+    jobs: Jobs
+    failures: list[dict]
+    skipped_inputs: list[dict]
+    summary_name: str = SUMMARY
+    belongs: Callable[[str], bool] | None = None  # which leftovers are this run's to tidy (None: any stale)
+
+
+def plan_batch(paths: list[Path], failures: list[dict], skipped_inputs: list[dict],
+               shard: Shard | None) -> BatchPlan:
+    """The jobs and records of a run: the whole batch, or the part of it that belongs to ``shard``."""
+    stems = output_stems(paths)  # of the whole batch: a shard makes the folders a single run would
+    if shard is None:
+        return BatchPlan([(p, stems[p]) for p in paths], failures, skipped_inputs)
+    root = input_root([*paths, *(Path(item["input"]) for item in failures + skipped_inputs)])
+    mine = [p for p in paths if shard.holds(p, root)]
+    own_stems = {stems[p] for p in mine}
+
+    def belongs(name: str) -> bool:
+        return name == shard.summary_name or bool(face_folder_stems(name) & own_stems)
+
+    return BatchPlan([(p, stems[p]) for p in mine], [f for f in failures if shard.holds(Path(f["input"]), root)],
+                 [s for s in skipped_inputs if shard.holds(Path(s["input"]), root)], shard.summary_name, belongs)
+
+
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
               on_image: Callable[[ImageOutcome], None] | None = None,
-              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None) -> dict:
+              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None,
+              shard: Shard | None = None, engine: Engine | None = None) -> dict:
     """Process every image; ``summary.json`` is rewritten after each one and marked complete at the end.
 
     ``extra_failures``: inputs refused earlier (``{"input", "reason"}``), listed under ``failed``;
-    ``skipped_inputs``: files not read at all (unsupported types). Raises
-    :class:`fitter.common.files.OutputFolderError` before any work when ``out_dir`` cannot take the outputs.
+    ``skipped_inputs``: files not read at all (unsupported types). ``shard``: fit only this shard's part of
+    ``paths`` (and of the other lists), recorded in the shard's own summary file. ``engine``: where the images
+    are fitted (default :class:`LocalEngine`). Raises :class:`fitter.common.files.OutputFolderError` before any
+    work when ``out_dir`` cannot take the outputs.
     """
     out_dir = Path(out_dir)
-    need, how = estimate_output_bytes(paths, out_dir, options) if paths else (0, "")
+    engine = engine or LocalEngine()
+    plan = plan_batch(list(paths), list(extra_failures or []), list(skipped_inputs or []), shard)
+    todo = [p for p, _ in plan.jobs]
+    need, how = estimate_output_bytes(todo, out_dir, options, dict(plan.jobs)) if todo else (0, "")
     check_output_folder(out_dir, need, how)
-    stems = output_stems(paths)
-    ledger = Ledger(out_dir, paths, {"preset": options.preset.get("preset"), "detector": options.detector,
-                                     "device": options.device}, extra_failures, skipped_inputs)
+    info = {"preset": options.preset.get("preset"), "detector": options.detector, "device": options.device,
+            "engine": engine.name, **({"shard": shard.label} if shard else {})}
+    ledger = Ledger(out_dir, todo, info, plan.failures, plan.skipped_inputs, plan.summary_name, plan.belongs)
     ledger.start()
 
     def done(outcome: ImageOutcome) -> None:
@@ -291,22 +390,8 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
         if on_image:
             on_image(outcome)
 
-    if options.jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            done(process_image(p, stems[p], out_dir, options))
-    else:
-        import multiprocessing as mp
-
-        threads = max(1, (os.cpu_count() or 1) // options.jobs)
-        with ProcessPoolExecutor(options.jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(process_image, p, stems[p], out_dir, options): p for p in paths}
-            for fut in as_completed(futures):
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # a worker that died
-                    outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
-                done(outcome)
+    engine(plan.jobs, out_dir, options, done)
+    ledger.tidy()
     return ledger.finish()
 
 
