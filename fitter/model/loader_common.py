@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..common.errors import FileProblem
 from .morphable import MorphableModel
 from .obj_reader import read_obj
 from .topology import FACE_MATERIAL, SurfaceEmbedding, Topology, triangulate
@@ -27,20 +28,12 @@ PLAUSIBLE_WIDTH_CM = (3.0, 80.0)
 
 
 
-class ModelFormatError(ValueError):
-    """A model file facefit cannot use. The message says which file, what is wrong, and what to do."""
+class ModelFormatError(FileProblem, ValueError):
+    """A model file facefit cannot use. The message says which file, what is wrong, and what to do
+    (``"<path>: <problem>. <hint>"``). Also a ValueError: a bad model file is a bad value given to a loader,
+    and code that catches ValueError around a load keeps working."""
 
-    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
-        self.path = str(path)
-        self.problem = problem
-        self.hint = hint
-        message = f"{path}: {problem}"
-        if hint:
-            message += f". {hint}"
-        super().__init__(message)
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.problem, self.hint))
+    HINT_FORMAT = ". {}"
 
 
 # -- small validation helpers ---------------------------------------------------------------------------------
