@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..common.colour import linear_to_srgb
 from ..common.files import write_image, write_json, write_npz
 from ..model.albedo import albedo_basis
 from ..model.morphable import MorphableModel
@@ -186,7 +187,7 @@ def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.nda
             basis = albedo_basis(model, fit.state.albedo.shape[0])
             albedo = basis.per_vertex(fit.state.albedo, model.num_vertices)
             linear = interpolate(frags, albedo) * sh_shading(pixel_normals(frags, cam), fit.state.sh[:1])
-            render = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
+            render = linear_to_srgb(linear)
         else:
             render = shade_grey(frags, cam, channels=3)
         render = render[0].clamp(0, 1).cpu().numpy()
