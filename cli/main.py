@@ -46,9 +46,21 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder (one sub-folder per face, plus summary.json).")
+@click.option("--subject", "subjects", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder of photos of one person (one identity), or with --rig a multi-view capture "
+                   "(DIR/<camera>/<frame>.png or DIR/<camera>.mp4). Repeatable.")
+@click.option("--rig", help="Cameras of the --subject capture: COLMAP text folder, NeRF transforms.json, OpenCV "
+                            "YAML, a facefit rig.json, or 'none' (uncalibrated: extrinsics fitted).")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(1, 100000),
+              help="Videos: fit every N-th frame.")
+@click.option("--start", default=0.0, show_default=True, type=click.FloatRange(0), help="Videos: first second.")
+@click.option("--end", type=click.FloatRange(0), help="Videos: stop before this second.")
+@click.option("--fps", type=click.FloatRange(0, min_open=True),
+              help="Videos: frame rate to time frames with (default: the container's).")
+@click.option("--obj-sequence", is_flag=True, help="Videos and subjects: also write one posed OBJ per frame.")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
               help="Stage schedule and weights (see `facefit presets show NAME`).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -71,10 +83,13 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 @click.option("--renderer", type=click.Choice(["auto", "builtin", "pytorch3d"]),
               help="Rasterizer backend (default: the preset's, auto = pytorch3d on CUDA when installed).")
 @click.option("--verbose", is_flag=True, help=f"Keep the detector's native log lines in OUT/{NATIVE_LOG}.")
-def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights, renderer, verbose) -> None:
-    """Fit every face in INPUTS (image files, folders or glob patterns)."""
+def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, preset, config, device, detector, jobs,
+        recursive, largest, resume, cache_dir, segmentation, parser, parser_weights, renderer, verbose) -> None:
+    """Fit every face in INPUTS (image files, folders, glob patterns, videos) and every --subject.
+
+    A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
     from fitter.app.batch import BatchOptions, run_batch
+    from fitter.app.subject import SubjectUnit
     from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
 
@@ -83,15 +98,25 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
-    try:
-        found = discover_inputs(list(inputs), recursive=recursive, videos=True)
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from exc
-    paths = found.images
-    not_fitted = [{"input": str(v), "reason": f"{v}: video input is not fitted by `facefit fit` yet; extract "
-                                             "frames to images (e.g. with ffmpeg) and fit those"}
-                  for v in found.videos]
-    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
+    if not inputs and not subjects:
+        raise click.UsageError("nothing to fit: give INPUTS (photos, folders, videos) or --subject DIR")
+    if rig and len(subjects) != 1:
+        raise click.UsageError("--rig describes the cameras of one capture: give exactly one --subject DIR with it")
+    if end is not None and end <= start:
+        raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
+    found = None
+    if inputs:
+        try:
+            found = discover_inputs(list(inputs), recursive=recursive, videos=True)
+        except InputError as exc:
+            raise click.UsageError(str(exc)) from exc
+    paths = found.images if found else []
+    clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
+    units = [SubjectUnit("video", v, **clip) for v in (found.videos if found else [])]
+    units += [SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
+              for d in subjects]
+    not_fitted: list[dict] = []
+    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped] if found else []
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
@@ -105,7 +130,8 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(paths))
+        task = progress.add_task("", total=len(paths) + len(units))
+        phases: dict[str, int] = {}
 
         def advance(outcome) -> None:
             for face in outcome.faces:
@@ -113,9 +139,14 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
                     progress.console.print(face.note, markup=False, highlight=False, soft_wrap=True)
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
+        def subject_phase(name: str, phase: str, done: int, total: int) -> None:
+            if phase not in phases:
+                phases[phase] = progress.add_task("", total=total)
+            progress.update(phases[phase], completed=done, total=total, description=f"{name}: {phase}")
+
         try:
             summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
-                                skipped_inputs=skipped)
+                                skipped_inputs=skipped, subjects=units, on_subject_progress=subject_phase)
         except OutputFolderError as exc:
             raise _Refused(str(exc)) from exc
     _print_summary(summary, out_dir)

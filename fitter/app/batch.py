@@ -29,6 +29,7 @@ from ..model import load_ict
 from ..observe import observe_image, segment_faces
 from ..observe.api import NO_FACE
 from ..optimize.fit import fit_face, uses_term
+from .subject import SubjectSettings, SubjectUnit, process_subject
 from .ledger import (
     REPORT,
     SUMMARY,
@@ -57,6 +58,9 @@ __all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_o
 # 512 px displacement/normal PNGs 0.15-0.2 MB, which grow to ~1.3 MB when the maps hold detail). Rounded up.
 FACE_OUTPUT_BYTES = {"fast": 1_500_000, "default": 1_800_000, "vfx": 22_000_000}
 OVERLAY_BYTES_PER_PIXEL = 1.9  # overlay.png of a photo: 1.75 (Luciano) and 1.88 (grace_hopper) bytes/pixel
+# A subject (clip, photos of one person, capture): mesh.obj 1.4 MB, anim.usdc ~3 MB (53 blend shapes),
+# params.npz, report.json, overlay.mp4 (~0.1-0.5 MB per second of 360p mp4v). Rounded up.
+SUBJECT_OUTPUT_BYTES = 10_000_000
 UNKNOWN_PHOTO_PIXELS = 1600 * 1200  # an unreadable header: assume the largest overlay (MAX_SIDE, 4:3)
 SPACE_MARGIN = 1.25  # summary rewrites, staging copies during a rename, file system blocks
 
@@ -268,21 +272,37 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def subject_settings(options: BatchOptions, progress=None) -> SubjectSettings:
+    """What a subject unit (a clip, photos of one person, a multi-view capture) takes from the batch's options."""
+    return SubjectSettings(options.preset, options.settings(), options.detector, options.device, options.resume,
+                           options.cache_dir, options.segmentation, options.parser, options.parser_weights, progress)
+
+
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
               on_image: Callable[[ImageOutcome], None] | None = None,
-              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None) -> dict:
+              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None,
+              subjects: list[SubjectUnit] | None = None, on_subject_progress=None) -> dict:
     """Process every image; ``summary.json`` is rewritten after each one and marked complete at the end.
 
     ``extra_failures``: inputs refused earlier (``{"input", "reason"}``), listed under ``failed``;
-    ``skipped_inputs``: files not read at all (unsupported types). Raises
+    ``skipped_inputs``: files not read at all (unsupported types). ``subjects``: clips, photo folders of one
+    person and multi-view captures, each one unit (one folder, one summary line), fitted after the images
+    (fitter.app.subject); ``on_subject_progress(name, phase, done, total)`` follows their phases. Raises
     :class:`fitter.common.files.OutputFolderError` before any work when ``out_dir`` cannot take the outputs.
     """
     out_dir = Path(out_dir)
+    subjects = list(subjects or [])
     need, how = estimate_output_bytes(paths, out_dir, options) if paths else (0, "")
+    if subjects:
+        need += SUBJECT_OUTPUT_BYTES * len(subjects)
+        how = "; ".join(filter(None, [how, f"{len(subjects)} subject(s), about {SUBJECT_OUTPUT_BYTES / 1e6:.0f} MB "
+                                            "each (more with --obj-sequence)"]))
     check_output_folder(out_dir, need, how)
     stems = output_stems(paths)
-    ledger = Ledger(out_dir, paths, {"preset": options.preset.get("preset"), "detector": options.detector,
-                                     "device": options.device}, extra_failures, skipped_inputs)
+    ledger = Ledger(out_dir, paths + [u.path for u in subjects], {"preset": options.preset.get("preset"),
+                                                                  "detector": options.detector,
+                                                                  "device": options.device},
+                    extra_failures, skipped_inputs)
     ledger.start()
 
     def done(outcome: ImageOutcome) -> None:
@@ -306,6 +326,14 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
                 except Exception as exc:  # a worker that died
                     outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
                 done(outcome)
+    if subjects:
+        settings = subject_settings(options, on_subject_progress)
+        taken = set(stems.values())
+        for unit in subjects:
+            if unit.name in taken:  # a photo (or another subject) already has this folder name
+                unit.folder = f"{unit.path.parent.name}_{unit.name}"
+            taken.add(unit.name)
+            done(process_subject(unit, out_dir, settings, _model(options.device)))
     return ledger.finish()
 
 

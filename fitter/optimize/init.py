@@ -168,8 +168,12 @@ def initialise(
     blendshapes: dict[str, float] | None = None,
     transform: np.ndarray | None = None,
     settings: InitSettings | None = None,
+    rotation: np.ndarray | None = None,
 ) -> FitState:
-    """A FitState (one frame, one view) close enough for the gradient-based stages to take over."""
+    """A FitState (one frame, one view) close enough for the gradient-based stages to take over.
+
+    ``rotation``: a starting head rotation (axis-angle, facefit's convention) to use instead of the one from
+    ``transform`` (e.g. read off the detector's 3D landmarks)."""
     settings = settings or InitSettings()
     state = FitState.single(model.num_identity, model.num_expression, image_size, focal, device=model.device)
     K = state.K()[0].cpu().numpy().astype(np.float64)
@@ -187,8 +191,10 @@ def initialise(
     def shape_points() -> np.ndarray:
         return mean + id_basis @ identity + ex_basis @ expression
 
-    rotation = translation = None
-    if settings.use_transform and transform is not None:
+    translation = None
+    if rotation is not None:
+        rotation = np.asarray(rotation, np.float64)
+    elif settings.use_transform and transform is not None:
         rotation = rotation_from_mediapipe(transform)
     for _ in range(settings.rounds):
         rotation, translation = solve_pose(shape_points(), pixels, weights, K, rotation, translation)
