@@ -271,6 +271,52 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
         console.print_json(json.dumps({"n": result["n"], "appearance": appearance, "aggregate": result["aggregate"]}))
 
 
+@bench.command("video")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--n", "count", default=3, show_default=True, type=click.IntRange(1, 1000), help="Clips (or scenes).")
+@click.option("--seconds", default=2.0, show_default=True, type=click.FloatRange(0.1, 600), help="Clip length.")
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 240), help="Clip frame rate.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--size", default=256, show_default=True, type=click.IntRange(64, 4096), help="Frame size (pixels).")
+@click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]))
+@click.option("--no-independent", is_flag=True, help="Skip fitting every frame as a separate photo.")
+@click.option("--multiview", is_flag=True, help="Multi-view captures instead of clips (multiview.json).")
+@click.option("--cameras", type=click.IntRange(2, 8), help="--multiview: cameras per rig (default: 3-5).")
+@click.option("--instants", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="--multiview: head poses seen by the rig.")
+@click.option("--pose-start", is_flag=True, help="Starting head rotation error of single photos per rotation "
+                                                 "source, --n faces (pose_start.json).")
+def bench_video(out_dir, preset, config, count, seconds, fps, seed, size, appearance, no_independent, multiview,
+                cameras, instants, pose_start) -> None:
+    """Fit synthetic clips of known geometry (video.json): identity, per-frame error, jitter, jaw lag, blinks."""
+    from fitter.bench.video import run_multiview_bench, run_pose_start, run_video_bench
+
+    if multiview and pose_start:
+        raise click.UsageError("--multiview and --pose-start are separate benchmarks; choose one")
+    settings = _preset(preset, config)
+    with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task("", total=total, label=name)
+            progress.update(tasks[name], completed=done, total=total)
+
+        if pose_start:
+            result = run_pose_start(out_dir, settings, count=count, seed=seed, size=size, appearance=appearance,
+                                    progress=advance)
+        elif multiview:
+            result = run_multiview_bench(out_dir, settings, count=count, cameras=cameras, instants=instants,
+                                         seed=seed, size=size, appearance=appearance, progress=advance)
+        else:
+            result = run_video_bench(out_dir, settings, count=count, seconds=seconds, fps=fps, seed=seed, size=size,
+                                     appearance=appearance, independent=not no_independent, progress=advance)
+    console.print_json(json.dumps({"config": result["config"], "aggregate": result["aggregate"]}))
+
+
 @bench.command("photos")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)

@@ -1,13 +1,15 @@
 """Pose guidance from the landmarker's 3D landmarks (after Liu et al., "Learning 3D Face Reconstruction with a
 Pose Guidance Network"): the head rotation read off the detector's 3D points, as a starting pose and a term.
 
-MediaPipe's 478 landmarks carry a depth: (u, v) in pixels and z, the depth relative to the head, scaled like
-u and growing away from the camera, so (u - cx, v - cy, z) are OpenCV-axis points of the face up to a scale
-(a weak-perspective reconstruction). The model's embedded points of the same landmarks, rotated into camera
-axes, are aligned to them by a weighted similarity (Umeyama): that rotation is the head's rotation *as seen
-along the ray through the face*; composing it with the ray's own rotation gives the rotation in the camera
-frame (a face at the side of a wide shot is seen from the side even when it faces the camera's axis).
-MediaPipe's own facial transform (``source = "transform"``) is the alternative guide.
+MediaPipe's 478 landmarks carry a depth: (u, v) in pixels and z, the depth relative to the head's centre,
+scaled like u (the centre's focal / depth) and growing away from the camera. Un-projected with the camera's
+focal length f, ``((u - cx) (1 + z / f), (v - cy) (1 + z / f), z)`` are the face's points in the camera frame
+up to one scale (the centre's depth over f); the model's embedded points of the same landmarks, in camera axes,
+are aligned to them by a weighted similarity (Umeyama), whose rotation is the head's. Un-projecting matters
+away from the image centre: a face at the side of a wide shot is seen from the side even when it faces the
+camera's axis (read as a flat image, its points would give the rotation relative to the ray through it).
+On the synthetic benchmark this guide is nearer the truth than MediaPipe's transform and than PnP
+(docs/video.md). MediaPipe's own facial transform (``source = "transform"``) is the alternative guide.
 
 The term compares each image's model -> camera rotation R with its guide G:
 ``E_f = w_f * ||R - G||_F^2 / (2 sigma^2)`` (about (angle / sigma)^2 for small angles, smooth at zero),
@@ -51,19 +53,6 @@ def similarity_rotation(source: np.ndarray, target: np.ndarray, weights: np.ndar
     return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
-def ray_rotation(pixel: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking the camera's axis (0, 0, 1) onto the ray through ``pixel``."""
-    ray = np.array([(pixel[0] - K[0, 2]) / K[0, 0], (pixel[1] - K[1, 2]) / K[1, 1], 1.0])
-    ray /= np.linalg.norm(ray)
-    axis = np.cross([0.0, 0.0, 1.0], ray)
-    s, c = np.linalg.norm(axis), ray[2]
-    if s < 1e-12:
-        return np.eye(3)
-    k = axis / s
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + s * kx + (1 - c) * kx @ kx
-
-
 def guide_from_landmarks3d(face: FaceObservation, points: np.ndarray, K: np.ndarray) -> np.ndarray | None:
     """Model -> camera rotation (3, 3), axis convention included, from the face's 3D landmarks; None without
     depths or with too few confident points. ``points``: the model's (N, 3) points of the same landmarks."""
@@ -73,11 +62,13 @@ def guide_from_landmarks3d(face: FaceObservation, points: np.ndarray, K: np.ndar
     keep = weights > 0
     if keep.sum() < MIN_POINTS:
         return None
+    K = np.asarray(K, np.float64)
     uv = np.asarray(face.landmarks, np.float64)
-    target = np.stack([uv[:, 0], uv[:, 1], np.asarray(face.landmarks_z, np.float64)], 1)
-    seen = similarity_rotation(points[keep] @ _FLIP.T, target[keep], weights[keep])  # along the face's ray
-    centre = (weights[keep, None] * uv[keep]).sum(0) / weights[keep].sum()
-    return ray_rotation(centre, np.asarray(K, np.float64)) @ seen @ _FLIP
+    z = np.asarray(face.landmarks_z, np.float64)
+    # depth Z = Zc (1 + z / f), Zc the face centre's: un-projected, the points are camera points up to Zc / f
+    grow = 1.0 + z / K[0, 0]
+    target = np.stack([(uv[:, 0] - K[0, 2]) * grow, (uv[:, 1] - K[1, 2]) * grow, z], 1)
+    return similarity_rotation(points[keep] @ _FLIP.T, target[keep], weights[keep]) @ _FLIP
 
 
 def guide_from_transform(face: FaceObservation) -> np.ndarray | None:

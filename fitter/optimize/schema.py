@@ -65,6 +65,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "start_rotation": Setting("str", "starting head rotation of every frame",
                                   choices=("landmarks3d", "transform", "pnp")),
         "track_chunk": Setting("int", "instants tracked at once (1: frame by frame)", low=1),
+        "track_restart_deg": Setting("float", "a frame whose own start is turned more than this from the previous "
+                                              "frame's pose starts from its own", positive=True),
         "window": Setting("int", "instants per joint refinement window", low=3),
         "window_overlap": Setting("int", "instants shared by consecutive windows", low=0),
         "max_gap_s": Setting("float", "a longer run without detections starts a new segment (s)", positive=True),

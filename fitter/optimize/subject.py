@@ -13,9 +13,9 @@ frames needs on top of it, every phase being ``fit_subject`` runs of the preset'
 2. **Keyframes -> identity.** 8-16 instants (``[video] keyframes_*``) that are confidently detected, sharp,
    near-neutral (the blendshape scores) and spread over yaw and pitch are fitted jointly with the preset's own
    photo ``[[stages]]``: identity (and focal length, and an uncalibrated rig's extrinsics) shared, the per-frame
-   terms of ``[video] averaged_terms`` divided by the number of images, so that many correlated frames count
+   terms of ``[video] averaged_terms`` divided by the number of instants, so that many correlated frames count
    like one photo against the identity prior instead of being over-trusted (eos scales its prior by the image
-   count to the same effect).
+   count to the same effect); the views of one instant add up (they are independent evidence).
 3. **Tracking** (``[[track_stages]]``), identity fixed: instants in time order, ``track_chunk`` at a time, each
    warm-started from the previous one's result, the temporal term seeing the two instants before as constants.
    Unordered photos have no time: each is refitted alone with the photo stages and the shared identity.
@@ -200,10 +200,11 @@ class RigFreedom:
     scale: bool = False
 
 
-def phase_preset(preset: dict, stages: list[dict], images: int, freedom: RigFreedom, identity: bool,
+def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFreedom, identity: bool,
                  rig_moves: bool) -> dict:
-    """``preset`` whose ``stages`` are a phase's: averaged terms divided by the number of images fitted
-    together; identity, focal length and the rig freed only as the phase and the rig allow."""
+    """``preset`` whose ``stages`` are a phase's: averaged terms divided by the number of instants fitted
+    together (the views of one instant are independent evidence, consecutive instants are not); identity,
+    focal length and the rig freed only as the phase and the rig allow."""
     averaged = set(preset["video"]["averaged_terms"])
     out = dict(preset)
     out["stages"] = []
@@ -213,7 +214,7 @@ def phase_preset(preset: dict, stages: list[dict], images: int, freedom: RigFree
         if rig_moves and {"rotation", "translation"} & set(free):  # the head moves: so do the cameras
             free += list(VIEW_PARAMETERS) if freedom.extrinsics else []
             free += ["rig_log_scale"] if freedom.scale else []
-        weights = {k: (float(v) / images if k in averaged else float(v)) for k, v in stage["weights"].items()}
+        weights = {k: (float(v) / instants if k in averaged else float(v)) for k, v in stage["weights"].items()}
         out["stages"].append(dict(stage, free=free, weights=weights))
     return out
 
@@ -249,8 +250,7 @@ class SubjectFitter:
         self.instant_detected = np.zeros(self.num_instants, bool)
         np.logical_or.at(self.instant_detected, self.instant, self.detected)
         times = [f.time_s for f in frames]
-        self.ordered = all(t is not None for t in times) or (instants is not None and self.num_instants > 1
-                                                              and all(t is None for t in times))
+        self.ordered = all(t is not None for t in times)  # a clip (or camera videos): instants follow in time
         self.times = None
         if all(t is not None for t in times):
             self.times = np.zeros(self.num_instants)
@@ -327,7 +327,7 @@ class SubjectFitter:
             try:
                 starts.append(initialise(model, embedding, f.face.landmarks, f.face.landmark_weights, f.image_size,
                                          focal, blendshapes=f.face.blendshapes, transform=f.face.transform,
-                                         settings=settings, rotation=rotation))
+                                         settings=settings, rotation=rotation, fix_rotation=rotation is not None))
             except RuntimeError as exc:  # PnP failed on this frame: leave it out of the data
                 self.warnings.append(f"frame {len(starts)}: no closed-form start ({exc}); treated as undetected")
                 starts.append(None)
@@ -437,7 +437,7 @@ class SubjectFitter:
         if context:
             sub.extras[CONTEXT_KEY] = {name: getattr(state, name)[context].detach().clone() for name in PER_INSTANT}
             sub.extras[CONTEXT_KEY]["times"] = torch.as_tensor(self.times[context], dtype=torch.float32)
-        preset = phase_preset(self.preset, stages, len(images), self.freedom, identity, rig_moves)
+        preset = phase_preset(self.preset, stages, len(instants), self.freedom, identity, rig_moves)
         fit = fit_subject(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals)
         self.phases.setdefault(phase, []).extend(fit.stages)
         self.warnings.extend(fit.warnings)
@@ -526,6 +526,23 @@ class SubjectFitter:
         self.timings["total"] = time.perf_counter() - start
         return result
 
+    def warm_start(self, state: FitState, part: list[int], previous: int, starts: FitState) -> None:
+        """Start ``part`` from instant ``previous``'s expression and pose; an instant whose closed-form start
+        (``starts``, every instant) is turned more than ``track_restart_deg`` from it keeps that start's pose."""
+        limit = float(self.video["track_restart_deg"])
+        values = {name: getattr(state, name).detach().clone() for name in PER_INSTANT}
+        prev = rotvec_matrix(values["rotation"][previous].cpu().numpy())
+        for i in part:
+            values["expression"][i] = values["expression"][previous]
+            own = rotvec_matrix(starts.rotation[i].cpu().numpy())
+            if np.degrees(np.arccos(np.clip((np.trace(prev.T @ own) - 1) / 2, -1, 1))) <= limit:
+                values["rotation"][i] = values["rotation"][previous]
+                values["translation"][i] = values["translation"][previous]
+            else:
+                values["rotation"][i], values["translation"][i] = starts.rotation[i], starts.translation[i]
+        for name, value in values.items():
+            setattr(state, name, value)
+
     def track(self, state: FitState, focals: list[float]) -> None:
         """Frame by frame (``track_chunk`` instants at a time) with the identity fixed, warm-started from the
         previous instant and linked to the two before by the temporal term."""
@@ -534,17 +551,15 @@ class SubjectFitter:
             return
         chunk = int(self.video["track_chunk"])
         order = [i for i in range(self.num_instants) if self.instant_detected[i]]
+        starts = state.detached()  # every instant's closed-form start (keyframes: their joint fit)
         done = 0
         for segment in np.unique(self.segments[order]):
             members = [i for i in order if self.segments[i] == segment]
             for c in range(0, len(members), chunk):
                 part = members[c:c + chunk]
                 before = members[max(0, c - CONTEXT_INSTANTS):c]
-                if before:  # warm start: the previous instant's result
-                    for name in PER_INSTANT:
-                        value = getattr(state, name).detach().clone()
-                        value[part] = value[before[-1]].clone()
-                        setattr(state, name, value)
+                if before:  # warm start: the previous instant's result, its pose unless the frame's own start
+                    self.warm_start(state, part, before[-1], starts)  # is far from it (a fast turn, --every)
                 sub = self._run("track", state, part, stages, False, focals,
                                 context=before if len(before) == CONTEXT_INSTANTS and self.times is not None else None)
                 state.assign(sub, part, PER_INSTANT)
