@@ -93,7 +93,7 @@ def test_calibrated_rig_recovers_the_head_in_the_world(ict_random_embedding):
         assert angle(Rotation.from_rotvec(s.rotation[i].numpy()).as_matrix(), Rotation.from_rotvec(rot).as_matrix()) < 1.0
         assert np.linalg.norm(s.translation[i].numpy() - trans) < 1.0
     np.testing.assert_allclose(s.view_translation.numpy(), np.stack([c.t for c in rig.cameras.values()]), atol=1e-4)
-    assert np.nanmax(fit.rmse_px) < 1.0
+    assert np.nanmax(fit.rmse_px) < 1.5  # exact landmarks, 512 px images, short stages
 
 
 def test_uncalibrated_rig_recovers_relative_cameras(ict_random_embedding):
