@@ -243,6 +243,9 @@ def independent_fits(model: MorphableModel, clip, evidence: Evidence, source: Fr
     region = model.topology.region(REGION)
     masks = uses_term(preset, "prdl")
     rows, cams, valid, nmes = [], [], [], []
+    names = model.expression_names
+    blinks = [names.index(n) for n in BLINK_NAMES]
+    blink = np.zeros(len(evidence.frames))
     t = time.perf_counter()
     for k, frame in enumerate(evidence.frames):
         if not frame.detected:
@@ -258,13 +261,16 @@ def independent_fits(model: MorphableModel, clip, evidence: Evidence, source: Fr
                                     s.translation.numpy())[0][region])
         valid.append(True)
         nmes.append(fit.nme)
+        blink[k] = float(s.expression[0, blinks].mean())
         if progress:
             progress("independent", k + 1, len(evidence.frames))
+    found, counted = blink_recall(blink, clip.expression[:, blinks].mean(1), clip.blinks, clip.times)
     shape = next(c.shape for c in cams if c is not None)
     cams = [c if c is not None else np.zeros(shape) for c in cams]  # frames without a fit: left out of jitter
     return {"identity_error_mm": rows, "identity_error_mm_median": median(rows),
             "jitter_mm_s2": jitter(np.stack(cams), clip.times, np.array(valid)),
             "nme_mean": float(np.mean(nmes)) if nmes else None,
+            "blinks_found": found, "blink_recall": found / counted if counted else None,
             "seconds_per_frame": (time.perf_counter() - t) / max(len(nmes), 1)}
 
 
@@ -288,6 +294,10 @@ def aggregate_clips(rows: list[dict]) -> dict:
         "jaw_lag_frames": [r["jaw_lag_frames"] for r in ok],
         "blink_recall": (sum(r["blinks_found"] for r in ok) / max(sum(r["blinks_counted"] for r in ok), 1)
                          if any(r["blinks_counted"] for r in ok) else None),
+        "blink_recall_independent": (sum(r["independent"]["blinks_found"] for r in ok if r.get("independent"))
+                                     / max(sum(r["blinks_counted"] for r in ok), 1)
+                                     if any(r["blinks_counted"] for r in ok) and any(r.get("independent") for r in ok)
+                                     else None),
         "nme_ratio_median": med("nme_ratio"),
         "seconds_per_frame_median": med("seconds_per_frame"),
         "seconds_per_frame_after_keyframes_median": med("seconds_per_frame_after_keyframes"),
