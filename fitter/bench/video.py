@@ -50,7 +50,7 @@ from ..optimize.init import InitSettings, initialise
 from ..optimize.presets import load_preset
 from ..optimize.subject import FrameSource, SubjectFit, face_sharpness, fit_sequence
 from ..synth.cases import render_case, sample_case
-from ..synth.clips import BLINK_NAMES, JAW_NAME, render_clip, render_multiview, sample_clip, sample_multiview, view_case
+from ..synth.clips import BLINK_NAMES, JAW_NAME, render_clip, sample_clip, sample_multiview, view_case
 from ..synth.clips import with_look
 from .synthetic import PreparedCase, match_face
 

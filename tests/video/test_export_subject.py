@@ -48,7 +48,7 @@ def clip_outputs(ict_random_embedding, tmp_path_factory):
 
 
 def test_params(clip_outputs):
-    model, state, fit, folder, _ = clip_outputs
+    model, state, _, folder, _ = clip_outputs
     p = np.load(folder / "params.npz")
     T, E, N = 3, model.num_expression, 478
     assert p["identity"].shape == (model.num_identity,) and p["expression"].shape == (T, E)
@@ -85,7 +85,7 @@ def test_mesh_usd_and_obj_sequence(clip_outputs):
 
 
 def test_overlay_and_report(clip_outputs):
-    _, _, _, folder, report = clip_outputs
+    _, _, _, folder, _ = clip_outputs
     cap = cv2.VideoCapture(str(folder / "overlay.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and abs(cap.get(cv2.CAP_PROP_FPS) - FPS / EVERY) < 0.01
     cap.release()
