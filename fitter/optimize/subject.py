@@ -53,7 +53,7 @@ from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import RIG_PARAMETERS, VIEW_PARAMETERS, FitState
 from .fit import focal_guess, fit_subject
-from .init import InitSettings, initialise
+from .init import InitSettings, embedding_bases, initialise
 from .schedule import StageLog
 
 PER_INSTANT = ("expression", "rotation", "translation")
@@ -387,12 +387,39 @@ class SubjectFitter:
             expression[i] = np.mean(exprs, 0)
             rotation[i] = matrix_to_axis_angle(mean_rotation(rots))
             translation[i] = np.mean(trans, 0)
+            if self.multiview:  # one position seen by every view (each start's depth is a monocular guess)
+                translation[i] = self._rig_translation(images, extrinsics, state, expression[i], rotation[i])
         dt = torch.float32
         state.expression = torch.tensor(expression, dtype=dt, device=model.device)
         state.rotation = torch.tensor(rotation, dtype=dt, device=model.device)
         state.translation = torch.tensor(translation, dtype=dt, device=model.device)
         fill_undetected(state, self.instant_detected, self.segments, self.times)
         return state
+
+    def _rig_translation(self, images: list[int], extrinsics: list, state: FitState, expression: np.ndarray,
+                         rotation: np.ndarray) -> np.ndarray:
+        """The head's world translation that best projects its landmarks into every view of the instant, for a
+        fixed rotation and shape: linear least squares after multiplying each projection by its depth
+        (f (q + R_v t)_x - (u - cx) (q + R_v t)_z = 0, q the rest of the point's camera position), each row
+        divided by the point's depth so that it weighs like a pixel residual."""
+        mean, id_basis, ex_basis = embedding_bases(self.model, landmark_embedding(self.model,
+                                                                                  self.evidence.landmark_format))
+        points = mean + id_basis @ state.identity.cpu().numpy() + ex_basis @ expression
+        head = rotvec_matrix(rotation) @ MODEL_TO_OPENCV.numpy().astype(np.float64)
+        K = state.K().cpu().numpy().astype(np.float64)
+        rows, rhs = [], []
+        for k in images:
+            face = self.evidence.frames[k].face
+            rv, tv = extrinsics[self.views[k]]
+            q = points @ (rv @ head).T + tv
+            f, cx, cy = K[k, 0, 0], K[k, 0, 2], K[k, 1, 2]
+            w = np.sqrt(np.asarray(face.landmark_weights, np.float64)) / np.clip(q[:, 2], 1e-3, None)
+            for axis, c in ((0, cx), (1, cy)):
+                d = face.landmarks[:, axis] - c
+                rows.append((f * rv[axis][None, :] - d[:, None] * rv[2][None, :]) * w[:, None])
+                rhs.append((d * q[:, 2] - f * q[:, axis]) * w)
+        t, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)
+        return t
 
     def _rig_extrinsics(self, starts: list[FitState | None]) -> list[tuple[np.ndarray, np.ndarray]]:
         """World -> camera (R, t) per view: the rig's (calibrated), or estimated from the per-image starts with
