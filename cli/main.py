@@ -47,9 +47,21 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder (one sub-folder per face, plus summary.json).")
+@click.option("--subject", "subjects", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder of photos of one person (one identity), or with --rig a multi-view capture "
+                   "(DIR/<camera>/<frame>.png or DIR/<camera>.mp4). Repeatable.")
+@click.option("--rig", help="Cameras of the --subject capture: COLMAP text folder, NeRF transforms.json, OpenCV "
+                            "YAML, a facefit rig.json, or 'none' (uncalibrated: extrinsics fitted).")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(1, 100000),
+              help="Videos: fit every N-th frame.")
+@click.option("--start", default=0.0, show_default=True, type=click.FloatRange(0), help="Videos: first second.")
+@click.option("--end", type=click.FloatRange(0), help="Videos: stop before this second.")
+@click.option("--fps", type=click.FloatRange(0, min_open=True),
+              help="Videos: frame rate to time frames with (default: the container's).")
+@click.option("--obj-sequence", is_flag=True, help="Videos and subjects: also write one posed OBJ per frame.")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
               help="Stage schedule and weights (see `facefit presets show NAME`).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -81,12 +93,15 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
               help="With --engine ray and --device cuda: GPUs one worker holds, e.g. 0.25 packs four per GPU.")
 @click.option("--shard", metavar="K/N", help="Fit only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4; "
                                              "then `facefit summarize OUT`.")
-def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights, renderer, verbose, engine, address, cpus_per_fit, gpus_per_fit,
-        shard) -> None:
-    """Fit every face in INPUTS (image files, folders or glob patterns)."""
+def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, preset, config, device, detector, jobs,
+        recursive, largest, resume, cache_dir, segmentation, parser, parser_weights, renderer, verbose, engine, address,
+        cpus_per_fit, gpus_per_fit, shard) -> None:
+    """Fit every face in INPUTS (image files, folders, glob patterns, videos) and every --subject.
+
+    A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
     from fitter.app.batch import BatchOptions, plan_batch, run_batch
     from fitter.app.ray_engine import EngineError, RayEngine
+    from fitter.app.subject import SubjectUnit
     from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
 
@@ -97,15 +112,25 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
-    try:
-        found = discover_inputs(list(inputs), recursive=recursive, videos=True)
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from exc
-    paths = found.images
-    not_fitted = [{"input": str(v), "reason": f"{v}: video input is not fitted by `facefit fit` yet; extract "
-                                             "frames to images (e.g. with ffmpeg) and fit those"}
-                  for v in found.videos]
-    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
+    if not inputs and not subjects:
+        raise click.UsageError("nothing to fit: give INPUTS (photos, folders, videos) or --subject DIR")
+    if rig and len(subjects) != 1:
+        raise click.UsageError("--rig describes the cameras of one capture: give exactly one --subject DIR with it")
+    if end is not None and end <= start:
+        raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
+    found = None
+    if inputs:
+        try:
+            found = discover_inputs(list(inputs), recursive=recursive, videos=True)
+        except InputError as exc:
+            raise click.UsageError(str(exc)) from exc
+    paths = found.images if found else []
+    clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
+    units = [SubjectUnit("video", v, **clip) for v in (found.videos if found else [])]
+    units += [SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
+              for d in subjects]
+    not_fitted: list[dict] = []
+    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped] if found else []
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
@@ -119,7 +144,8 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(plan_batch(paths, not_fitted, skipped, shard).jobs))
+        task = progress.add_task("", total=len(plan_batch(paths, not_fitted, skipped, shard).jobs) + len(units))
+        phases: dict[str, int] = {}
 
         def advance(outcome) -> None:
             for face in outcome.faces:
@@ -127,11 +153,17 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
                     progress.console.print(face.note, markup=False, highlight=False, soft_wrap=True)
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
+        def subject_phase(name: str, phase: str, done: int, total: int) -> None:
+            if phase not in phases:
+                phases[phase] = progress.add_task("", total=total)
+            progress.update(phases[phase], completed=done, total=total, description=f"{name}: {phase}")
+
         try:
             runner = RayEngine(**cluster) if cluster else None
             with runner or nullcontext():
                 summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
-                                    skipped_inputs=skipped, shard=shard, engine=runner)
+                                    skipped_inputs=skipped, shard=shard, engine=runner, subjects=units,
+                                    on_subject_progress=subject_phase)
         except (OutputFolderError, EngineError) as exc:
             raise _Refused(str(exc)) from exc
     _print_summary(summary, out_dir, shard.summary_name if shard else "summary.json")
@@ -308,6 +340,52 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
         console.print_json(json.dumps({"appearance": appearance, "rows": summary}))
     else:
         console.print_json(json.dumps({"n": result["n"], "appearance": appearance, "aggregate": result["aggregate"]}))
+
+
+@bench.command("video")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--n", "count", default=3, show_default=True, type=click.IntRange(1, 1000), help="Clips (or scenes).")
+@click.option("--seconds", default=2.0, show_default=True, type=click.FloatRange(0.1, 600), help="Clip length.")
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 240), help="Clip frame rate.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--size", default=256, show_default=True, type=click.IntRange(64, 4096), help="Frame size (pixels).")
+@click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]))
+@click.option("--no-independent", is_flag=True, help="Skip fitting every frame as a separate photo.")
+@click.option("--multiview", is_flag=True, help="Multi-view captures instead of clips (multiview.json).")
+@click.option("--cameras", type=click.IntRange(2, 8), help="--multiview: cameras per rig (default: 3-5).")
+@click.option("--instants", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="--multiview: head poses seen by the rig.")
+@click.option("--pose-start", is_flag=True, help="Starting head rotation error of single photos per rotation "
+                                                 "source, --n faces (pose_start.json).")
+def bench_video(out_dir, preset, config, count, seconds, fps, seed, size, appearance, no_independent, multiview,
+                cameras, instants, pose_start) -> None:
+    """Fit synthetic clips of known geometry (video.json): identity, per-frame error, jitter, jaw lag, blinks."""
+    from fitter.bench.video import run_multiview_bench, run_pose_start, run_video_bench
+
+    if multiview and pose_start:
+        raise click.UsageError("--multiview and --pose-start are separate benchmarks; choose one")
+    settings = _preset(preset, config)
+    with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task("", total=total, label=name)
+            progress.update(tasks[name], completed=done, total=total)
+
+        if pose_start:
+            result = run_pose_start(out_dir, settings, count=count, seed=seed, size=size, appearance=appearance,
+                                    progress=advance)
+        elif multiview:
+            result = run_multiview_bench(out_dir, settings, count=count, cameras=cameras, instants=instants,
+                                         seed=seed, size=size, appearance=appearance, progress=advance)
+        else:
+            result = run_video_bench(out_dir, settings, count=count, seconds=seconds, fps=fps, seed=seed, size=size,
+                                     appearance=appearance, independent=not no_independent, progress=advance)
+    console.print_json(json.dumps({"config": result["config"], "aggregate": result["aggregate"]}))
 
 
 @bench.command("photos")

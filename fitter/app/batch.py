@@ -31,6 +31,7 @@ from ..model import load_ict
 from ..observe import observe_image, segment_faces
 from ..observe.api import NO_FACE
 from ..optimize.fit import fit_face, uses_term
+from .subject import SubjectSettings, SubjectUnit, process_subject
 from .ledger import (
     REPORT,
     SUMMARY,
@@ -63,6 +64,9 @@ __all__ = ["BatchOptions", "CRASH_ONCE_ENV", "Engine", "FaceOutcome", "ImageOutc
 # 512 px displacement/normal PNGs 0.15-0.2 MB, which grow to ~1.3 MB when the maps hold detail). Rounded up.
 FACE_OUTPUT_BYTES = {"fast": 1_500_000, "default": 1_800_000, "vfx": 22_000_000}
 OVERLAY_BYTES_PER_PIXEL = 1.9  # overlay.png of a photo: 1.75 (Luciano) and 1.88 (grace_hopper) bytes/pixel
+# A subject (clip, photos of one person, capture): mesh.obj 1.4 MB, anim.usdc ~3 MB (53 blend shapes),
+# params.npz, report.json, overlay.mp4 (~0.1-0.5 MB per second of 360p mp4v). Rounded up.
+SUBJECT_OUTPUT_BYTES = 10_000_000
 UNKNOWN_PHOTO_PIXELS = 1600 * 1200  # an unreadable header: assume the largest overlay (MAX_SIDE, 4:3)
 SPACE_MARGIN = 1.25  # summary rewrites, staging copies during a rename, file system blocks
 # Test hook, unset in normal use: the path of a marker file; see crash_once_for_test.
@@ -362,27 +366,45 @@ def plan_batch(paths: list[Path], failures: list[dict], skipped_inputs: list[dic
                  [s for s in skipped_inputs if shard.holds(Path(s["input"]), root)], shard.summary_name, belongs)
 
 
+def subject_settings(options: BatchOptions, progress=None) -> SubjectSettings:
+    """What a subject unit (a clip, photos of one person, a multi-view capture) takes from the batch's options."""
+    return SubjectSettings(options.preset, options.settings(), options.detector, options.device, options.resume,
+                           options.cache_dir, options.segmentation, options.parser, options.parser_weights, progress)
+
+
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
               on_image: Callable[[ImageOutcome], None] | None = None,
               extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None,
-              shard: Shard | None = None, engine: Engine | None = None) -> dict:
+              shard: Shard | None = None, engine: Engine | None = None,
+              subjects: list[SubjectUnit] | None = None, on_subject_progress=None) -> dict:
     """Process every image; ``summary.json`` is rewritten after each one and marked complete at the end.
 
     ``extra_failures``: inputs refused earlier (``{"input", "reason"}``), listed under ``failed``;
     ``skipped_inputs``: files not read at all (unsupported types). ``shard``: fit only this shard's part of
     ``paths`` (and of the other lists), recorded in the shard's own summary file. ``engine``: where the images
-    are fitted (default :class:`LocalEngine`). Raises :class:`fitter.common.files.OutputFolderError` before any
-    work when ``out_dir`` cannot take the outputs.
+    are fitted (default :class:`LocalEngine`). ``subjects``: clips, photo folders of one person and multi-view
+    captures, each one unit (one folder, one summary line), fitted on this machine after the images
+    (fitter.app.subject); ``on_subject_progress(name, phase, done, total)`` follows their phases. Raises
+    :class:`fitter.common.files.OutputFolderError` before any work when ``out_dir`` cannot take the outputs.
     """
     out_dir = Path(out_dir)
     engine = engine or LocalEngine()
     plan = plan_batch(list(paths), list(extra_failures or []), list(skipped_inputs or []), shard)
+    subjects = list(subjects or [])
+    if shard is not None:
+        root = input_root([*paths, *(u.path for u in subjects)])
+        subjects = [u for u in subjects if shard.holds(u.path, root)]
     todo = [p for p, _ in plan.jobs]
     need, how = estimate_output_bytes(todo, out_dir, options, dict(plan.jobs)) if todo else (0, "")
+    if subjects:
+        need += SUBJECT_OUTPUT_BYTES * len(subjects)
+        how = "; ".join(filter(None, [how, f"{len(subjects)} subject(s), about {SUBJECT_OUTPUT_BYTES / 1e6:.0f} MB "
+                                            "each (more with --obj-sequence)"]))
     check_output_folder(out_dir, need, how)
     info = {"preset": options.preset.get("preset"), "detector": options.detector, "device": options.device,
             "engine": engine.name, **({"shard": shard.label} if shard else {})}
-    ledger = Ledger(out_dir, todo, info, plan.failures, plan.skipped_inputs, plan.summary_name, plan.belongs)
+    ledger = Ledger(out_dir, todo + [u.path for u in subjects], info, plan.failures, plan.skipped_inputs,
+                    plan.summary_name, plan.belongs)
     ledger.start()
 
     def done(outcome: ImageOutcome) -> None:
@@ -391,6 +413,14 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
             on_image(outcome)
 
     engine(plan.jobs, out_dir, options, done)
+    if subjects:
+        settings = subject_settings(options, on_subject_progress)
+        taken = {stem for _, stem in plan.jobs}
+        for unit in subjects:
+            if unit.name in taken:  # a photo (or another subject) already has this folder name
+                unit.folder = f"{unit.path.parent.name}_{unit.name}"
+            taken.add(unit.name)
+            done(process_subject(unit, out_dir, settings, _model(options.device)))
     ledger.tidy()
     return ledger.finish()
 

@@ -20,7 +20,7 @@ from ..model.morphable import MorphableModel
 from ..observe.segmentation import PartMasks
 from ..observe.types import FaceObservation
 from ..scene import Scene
-from ..state import FitState
+from ..state import RIG_PARAMETERS, FitState
 from .init import InitSettings, initialise
 from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
 from .result import FaceFit
@@ -98,17 +98,28 @@ def size_displacement(state: FitState, stage: dict) -> None:
             state.displacement.detach(), size=(size, size), mode="bilinear", align_corners=False)
 
 
-def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> FaceFit:
-    """Fit the model to a subject's evidence with the preset's stages."""
+def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial: FitState | None = None,
+                focal_guesses: list[float] | None = None) -> FaceFit:
+    """Fit the model to a subject's evidence with the preset's stages.
+
+    ``initial``: start from this state (e.g. a video's previous frames, a multi-view rig's cameras) instead of
+    the closed-form initialisation; ``focal_guesses`` (per view) then centre the focal prior (default: the
+    initial state's focal lengths)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     first = evidence.frames[0]
-    focal = focal_guess(first.image_size, preset, first.exif_focal_35mm)
-    state = initial_state(model, evidence, preset, focal)
+    if initial is None:
+        focal = focal_guess(first.image_size, preset, first.exif_focal_35mm)
+        state = initial_state(model, evidence, preset, focal)
+        guesses = [focal]
+    else:
+        state = initial
+        guesses = list(focal_guesses) if focal_guesses else state.log_focal.exp().tolist()
+        focal = guesses[0]
     timings["init"] = time.perf_counter() - start
 
     t = time.perf_counter()
-    ctx = TermContext(model, evidence, preset, [focal])
+    ctx = TermContext(model, evidence, preset, guesses)
     terms, warnings = build_terms(ctx)
     timings["targets"] = time.perf_counter() - t
     crop = first.crop(preset["crop"]["size"], preset["crop"]["margin"])
@@ -134,7 +145,8 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
             if name not in initialised:
                 term.initialise(Scene(model, state))
                 initialised.add(name)
-        snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY}
+        snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY + RIG_PARAMETERS
+                    if getattr(state, name) is not None}  # a rejected stage puts a rig's cameras back too
         log = run_stage(model, state, stage, terms, preset["optimizer"])
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
