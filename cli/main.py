@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 # MediaPipe (glog/TFLite) logs to stderr unless told otherwise before it loads.
@@ -18,7 +19,7 @@ from rich.table import Table
 
 console = Console(stderr=True)
 NATIVE_LOG = "facefit-native.log"  # with --verbose: MediaPipe's own log lines, in the output folder
-PRESET_CHOICES = ("fast", "default", "vfx")
+PRESET_CHOICES = ("fast", "default", "vfx", "critic")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,9 +47,21 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Output folder (one sub-folder per face, plus summary.json).")
+@click.option("--subject", "subjects", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder of photos of one person (one identity), or with --rig a multi-view capture "
+                   "(DIR/<camera>/<frame>.png or DIR/<camera>.mp4). Repeatable.")
+@click.option("--rig", help="Cameras of the --subject capture: COLMAP text folder, NeRF transforms.json, OpenCV "
+                            "YAML, a facefit rig.json, or 'none' (uncalibrated: extrinsics fitted).")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(1, 100000),
+              help="Videos: fit every N-th frame.")
+@click.option("--start", default=0.0, show_default=True, type=click.FloatRange(0), help="Videos: first second.")
+@click.option("--end", type=click.FloatRange(0), help="Videos: stop before this second.")
+@click.option("--fps", type=click.FloatRange(0, min_open=True),
+              help="Videos: frame rate to time frames with (default: the container's).")
+@click.option("--obj-sequence", is_flag=True, help="Videos and subjects: also write one posed OBJ per frame.")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
               help="Stage schedule and weights (see `facefit presets show NAME`).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -71,29 +84,55 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 @click.option("--renderer", type=click.Choice(["auto", "builtin", "pytorch3d"]),
               help="Rasterizer backend (default: the preset's, auto = pytorch3d on CUDA when installed).")
 @click.option("--verbose", is_flag=True, help=f"Keep the detector's native log lines in OUT/{NATIVE_LOG}.")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="Where to fit: this machine, or a Ray cluster (OUT on a file system every node shares).")
+@click.option("--address", help="With --engine ray: the cluster's head, HOST:PORT, or 'auto' for one started on "
+                                "this machine (default: RAY_ADDRESS, else a running local cluster, else a new one).")
+@click.option("--cpus-per-fit", type=click.FloatRange(min=0.1), help="With --engine ray: CPUs one worker holds [1].")
+@click.option("--gpus-per-fit", type=click.FloatRange(min=0.0, max=64.0),
+              help="With --engine ray and --device cuda: GPUs one worker holds, e.g. 0.25 packs four per GPU.")
+@click.option("--shard", metavar="K/N", help="Fit only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4; "
+                                             "then `facefit summarize OUT`.")
 @click.option("--critic", "critic_switch", default="on", show_default=True, type=click.Choice(["on", "off"]),
               help="off: leave the perceptual shape critic out of every stage (the preset's [critic] weight = 0).")
-def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, largest, resume, cache_dir,
-        segmentation, parser, parser_weights, renderer, verbose, critic_switch) -> None:
-    """Fit every face in INPUTS (image files, folders or glob patterns)."""
-    from fitter.app.batch import BatchOptions, run_batch
+def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, preset, config, device, detector, jobs,
+        recursive, largest, resume, cache_dir, segmentation, parser, parser_weights, renderer, verbose, engine, address,
+        cpus_per_fit, gpus_per_fit, shard, critic_switch) -> None:
+    """Fit every face in INPUTS (image files, folders, glob patterns, videos) and every --subject.
+
+    A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
+    from fitter.app.batch import BatchOptions, plan_batch, run_batch
+    from fitter.app.ray_engine import EngineError, RayEngine
+    from fitter.app.subject import SubjectUnit
     from fitter.common.files import OutputFolderError
     from fitter.io import InputError, discover_inputs
 
-    if device == "cuda":
+    shard = _shard(shard)
+    cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
+    if device == "cuda" and engine == "local":
         import torch
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
-    try:
-        found = discover_inputs(list(inputs), recursive=recursive, videos=True)
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from exc
-    paths = found.images
-    not_fitted = [{"input": str(v), "reason": f"{v}: video input is not fitted by `facefit fit` yet; extract "
-                                             "frames to images (e.g. with ffmpeg) and fit those"}
-                  for v in found.videos]
-    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
+    if not inputs and not subjects:
+        raise click.UsageError("nothing to fit: give INPUTS (photos, folders, videos) or --subject DIR")
+    if rig and len(subjects) != 1:
+        raise click.UsageError("--rig describes the cameras of one capture: give exactly one --subject DIR with it")
+    if end is not None and end <= start:
+        raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
+    found = None
+    if inputs:
+        try:
+            found = discover_inputs(list(inputs), recursive=recursive, videos=True)
+        except InputError as exc:
+            raise click.UsageError(str(exc)) from exc
+    paths = found.images if found else []
+    clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
+    units = [SubjectUnit("video", v, **clip) for v in (found.videos if found else [])]
+    units += [SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
+              for d in subjects]
+    not_fitted: list[dict] = []
+    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped] if found else []
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
@@ -109,7 +148,8 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
         os.environ[NATIVE_LOG_ENV] = str(Path(out_dir).absolute() / NATIVE_LOG)
     with Progress(TextColumn("[bold]fitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(paths))
+        task = progress.add_task("", total=len(plan_batch(paths, not_fitted, skipped, shard).jobs) + len(units))
+        phases: dict[str, int] = {}
 
         def advance(outcome) -> None:
             for face in outcome.faces:
@@ -117,14 +157,54 @@ def fit(inputs, out_dir, preset, config, device, detector, jobs, recursive, larg
                     progress.console.print(face.note, markup=False, highlight=False, soft_wrap=True)
             progress.update(task, advance=1, description=Path(outcome.input).name)
 
+        def subject_phase(name: str, phase: str, done: int, total: int) -> None:
+            if phase not in phases:
+                phases[phase] = progress.add_task("", total=total)
+            progress.update(phases[phase], completed=done, total=total, description=f"{name}: {phase}")
+
         try:
-            summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
-                                skipped_inputs=skipped)
-        except OutputFolderError as exc:
+            runner = RayEngine(**cluster) if cluster else None
+            with runner or nullcontext():
+                summary = run_batch(paths, out_dir, options, on_image=advance, extra_failures=not_fitted,
+                                    skipped_inputs=skipped, shard=shard, engine=runner, subjects=units,
+                                    on_subject_progress=subject_phase)
+        except (OutputFolderError, EngineError) as exc:
             raise _Refused(str(exc)) from exc
-    _print_summary(summary, out_dir)
+    _print_summary(summary, out_dir, shard.summary_name if shard else "summary.json")
+    if shard:
+        console.print(f"shard {shard.label}: summary in {escape(shard.summary_name)}; when all {shard.count} shards "
+                      f"are done, `facefit summarize {escape(str(out_dir))}` writes summary.json", soft_wrap=True)
     if summary["fitted"] == 0 and summary["skipped"] == 0:
         sys.exit(1)
+
+
+def _shard(text: str | None):
+    from fitter.app.shards import Shard, ShardError
+
+    try:
+        return Shard.parse(text) if text is not None else None
+    except ShardError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from exc
+
+
+def _cluster_options(engine: str, device: str, jobs: int, address, cpus_per_fit, gpus_per_fit) -> dict | None:
+    """The Ray engine's settings (None for the local engine), after checking the options fit together."""
+    given = [name for name, v in (("--address", address), ("--cpus-per-fit", cpus_per_fit),
+                                  ("--gpus-per-fit", gpus_per_fit)) if v is not None]
+    if engine == "local":
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
+        return None
+    if jobs > 1:
+        raise click.UsageError("--jobs is for the local engine; with --engine ray the cluster's CPUs (and "
+                               "--cpus-per-fit) set how many images are fitted at once")
+    gpus = gpus_per_fit or 0.0
+    if device == "cuda" and gpus == 0:
+        raise click.UsageError("--device cuda with --engine ray needs --gpus-per-fit (e.g. 1, or 0.25 to pack "
+                               "four fits on each GPU); without it Ray hides the GPUs from the workers")
+    if device == "cpu" and gpus > 0:
+        raise click.UsageError("--gpus-per-fit reserves GPUs the fits would not use: add --device cuda")
+    return {"address": address, "cpus_per_fit": cpus_per_fit or 1.0, "gpus_per_fit": gpus}
 
 
 def _print_skipped(skipped: list[dict]) -> None:
@@ -135,13 +215,16 @@ def _print_skipped(skipped: list[dict]) -> None:
                       f"unsupported types (listed in summary.json under skipped_inputs)")
 
 
-def _print_summary(summary: dict, out_dir: Path) -> None:
+def _print_summary(summary: dict, out_dir: Path, summary_name: str = "summary.json") -> None:
     table = Table()
-    for col in ("face folder", "status", "RMSE px", "NME", "s"):
-        table.add_column(col, justify="right" if col in ("RMSE px", "NME", "s") else "left")
+    numbers = ("RMSE px", "NME", "part IoU", "outliers", "s")
+    for col in ("face folder", "status", *numbers, "suspect"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for f in summary["faces"]:
         fmt = lambda v, p: "" if v is None else f"{v:.{p}f}"  # noqa: E731
-        table.add_row(escape(f["folder"]), f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4), fmt(f["seconds"], 2))
+        table.add_row(escape(f["folder"]), f["status"], fmt(f["rmse_px"], 2), fmt(f["nme"], 4),
+                      fmt(f.get("iou"), 3), fmt(f.get("outlier_fraction"), 2), fmt(f["seconds"], 2),
+                      escape(f.get("suspect") or ""))
     console.print(table)
     others = len(summary.get("skipped_inputs", []))
     console.print(f"facefit: {summary['fitted']} fitted, {summary['skipped']} skipped, "
@@ -150,7 +233,26 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     for fail in summary["failed"]:
         console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
     _print_skipped(summary.get("skipped_inputs", []))
-    console.print(f"outputs in {escape(str(out_dir))}/ (summary.json)")
+    console.print(f"outputs in {escape(str(out_dir))}/ ({escape(summary_name)})")
+
+
+@main.command()
+@click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
+def summarize(out_dir) -> None:
+    """Rebuild OUT/summary.json and the table from the face folders (after shards or a cluster run)."""
+    from fitter.app.summaries import NothingToSummarise, write_rebuilt_summary
+
+    try:
+        summary = write_rebuilt_summary(out_dir)
+    except (NothingToSummarise, OSError) as exc:
+        raise _Refused(str(exc)) from exc
+    _print_summary(summary, out_dir)
+    for label in summary["shards_missing"]:
+        console.print(f"[yellow]shard {label}[/yellow] has written no summary (not started yet?)")
+    for label, run in summary["shards"].items():
+        if not run["complete"]:
+            console.print(f"[yellow]shard {label}[/yellow] has not finished ({run['images']} of "
+                          f"{run['images_planned']} images): still running, or killed (re-run it: it resumes)")
 
 
 @main.group()
@@ -197,7 +299,7 @@ def bench() -> None:
 @click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]),
               help="clean: the fitter's own image model; wild: skin texture, specular, shadows, hair, occluders, "
                    "photo backgrounds and camera effects (docs/benchmark.md).")
-@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]))
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES))
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
 @click.option("--rows", help="With --ablation: comma-separated row names to run (default: all), e.g. "
@@ -242,6 +344,52 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
         console.print_json(json.dumps({"appearance": appearance, "rows": summary}))
     else:
         console.print_json(json.dumps({"n": result["n"], "appearance": appearance, "aggregate": result["aggregate"]}))
+
+
+@bench.command("video")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--n", "count", default=3, show_default=True, type=click.IntRange(1, 1000), help="Clips (or scenes).")
+@click.option("--seconds", default=2.0, show_default=True, type=click.FloatRange(0.1, 600), help="Clip length.")
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 240), help="Clip frame rate.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--size", default=256, show_default=True, type=click.IntRange(64, 4096), help="Frame size (pixels).")
+@click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]))
+@click.option("--no-independent", is_flag=True, help="Skip fitting every frame as a separate photo.")
+@click.option("--multiview", is_flag=True, help="Multi-view captures instead of clips (multiview.json).")
+@click.option("--cameras", type=click.IntRange(2, 8), help="--multiview: cameras per rig (default: 3-5).")
+@click.option("--instants", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="--multiview: head poses seen by the rig.")
+@click.option("--pose-start", is_flag=True, help="Starting head rotation error of single photos per rotation "
+                                                 "source, --n faces (pose_start.json).")
+def bench_video(out_dir, preset, config, count, seconds, fps, seed, size, appearance, no_independent, multiview,
+                cameras, instants, pose_start) -> None:
+    """Fit synthetic clips of known geometry (video.json): identity, per-frame error, jitter, jaw lag, blinks."""
+    from fitter.bench.video import run_multiview_bench, run_pose_start, run_video_bench
+
+    if multiview and pose_start:
+        raise click.UsageError("--multiview and --pose-start are separate benchmarks; choose one")
+    settings = _preset(preset, config)
+    with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task("", total=total, label=name)
+            progress.update(tasks[name], completed=done, total=total)
+
+        if pose_start:
+            result = run_pose_start(out_dir, settings, count=count, seed=seed, size=size, appearance=appearance,
+                                    progress=advance)
+        elif multiview:
+            result = run_multiview_bench(out_dir, settings, count=count, cameras=cameras, instants=instants,
+                                         seed=seed, size=size, appearance=appearance, progress=advance)
+        else:
+            result = run_video_bench(out_dir, settings, count=count, seconds=seconds, fps=fps, seed=seed, size=size,
+                                     appearance=appearance, independent=not no_independent, progress=advance)
+    console.print_json(json.dumps({"config": result["config"], "aggregate": result["aggregate"]}))
 
 
 @bench.command("photos")
@@ -385,7 +533,7 @@ def critic_train(out_dir, seed, minutes, steps, photos, heldout_photos, fit_phot
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--weights", default="critic_shape.npz", show_default=True,
               help="Critic weights: the shipped asset name or a file written by `facefit critic train`.")
-@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
+@click.option("--preset", default="critic", show_default=True, type=click.Choice(PRESET_CHOICES),
               help="The preset whose critic stage is descended and whose fits are checked for exploitation.")
 @click.option("--fits", type=click.IntRange(0, 10000), help="Fit only the first N photos (default: all of them).")
 @click.option("--descents", type=click.IntRange(0, 10000), help="Descend from the truth on the first N photos "

@@ -17,27 +17,23 @@ import numpy as np
 import torch
 
 from fitter.io import load_image
+from fitter.model.obj_reader import read_obj
 from fitter.render import rasterize, shade_grey
 
 TILE = 256
 
 
-def read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (V, 3) and fan-triangulated faces (T, 3) of an OBJ (positions only)."""
-    verts, tris = [], []
-    for line in path.read_text().splitlines():
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("f "):
-            idx = [int(tok.split("/")[0]) - 1 for tok in line.split()[1:]]
-            tris.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1))
-    return np.asarray(verts, np.float32), np.asarray(tris, np.int64)
+def detail_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 3) and fan-triangulated faces (T, 3) of an OBJ."""
+    mesh = read_obj(path)
+    tris = [[face[0], face[k], face[k + 1]] for face in mesh.faces for k in range(1, len(face) - 1)]
+    return mesh.vertices.astype(np.float32), np.asarray(tris, np.int64).reshape(-1, 3)
 
 
 def grey_detail_render(folder: Path, size: tuple[int, int], scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Grey render (scale * H, scale * W) of mesh_detail.obj through the fitted camera, and its mask."""
     params = np.load(folder / "params.npz")
-    verts, tris = read_obj(folder / "mesh_detail.obj")
+    verts, tris = detail_mesh(folder / "mesh_detail.obj")
     cam = verts @ params["R"].T.astype(np.float32) + params["t"].reshape(1, 3).astype(np.float32)
     cam_t = torch.as_tensor(cam)[None]
     K = torch.as_tensor(params["K"], dtype=torch.float32).reshape(1, 3, 3).clone()

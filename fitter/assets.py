@@ -14,3 +14,8 @@ def asset_path(name: str) -> Path:
             "or rebuild it with the script in assets/build/"
         )
     return path
+
+
+def example_path(name: str) -> Path:
+    """Path of a shipped example photo (``examples/images/<name>`` in the source tree; may not exist)."""
+    return Path(str(resources.files("facefit_examples").joinpath(name)))

@@ -3,7 +3,9 @@
 A subject is seen in F frames (a single photo is one frame; a video is one frame per time instant and view).
 Each frame carries one detected face (landmarks, blendshape scores, head transform), and optionally the photo
 (for the photometric and detail terms) and part masks (for PRDL). Terms take what they need from here; a
-frame without a detection keeps its slot with ``detected = False`` (zero landmark weights).
+frame without a detection keeps its slot with ``detected = False`` (zero landmark weights). Frames of a
+multi-view capture name their view and their time instant (the images of one instant share expression and
+head pose); without ``instant`` every frame is its own instant.
 """
 from __future__ import annotations
 
@@ -26,6 +28,10 @@ class FrameEvidence:
     view: int = 0  # camera index (multi-view rigs)
     time_s: float | None = None  # capture time (video)
     detected: bool = True
+    instant: int | None = None  # time instant (multi-view: the images of one instant share it); None: own
+    frame_index: int | None = None  # the frame's index in its source video (None for photos)
+    segment: int = 0  # frames of different segments (split by a cut or a long gap) are not linked in time
+    sharpness: float | None = None  # how sharp the face is (higher: sharper), for choosing keyframes
 
     def crop(self, size: int, margin: float) -> FitCrop:
         """The fitting crop around this frame's confidently detected landmarks."""
@@ -59,6 +65,33 @@ class Evidence:
         points = np.stack([f.face.landmarks for f in self.frames]).astype(np.float32)
         weights = np.stack([f.face.landmark_weights * float(f.detected) for f in self.frames]).astype(np.float32)
         return points, weights
+
+    def face_sizes(self) -> np.ndarray:
+        """Per-frame face size (F,) in pixels: sqrt of the area of the confident landmarks' bounding box."""
+        points, weights = self.landmarks()
+        sizes = []
+        for p, w in zip(points, weights):
+            seen = p[w > 0] if (w > 0).any() else p
+            span = np.maximum(seen.max(0) - seen.min(0), 1.0)
+            sizes.append(float(np.sqrt(span[0] * span[1])))
+        return np.asarray(sizes, np.float32)
+
+    def instants(self) -> np.ndarray | None:
+        """Instant of each frame (F,) int64, numbered 0..T-1 in order of first appearance; None when every frame
+        is its own instant (no frame names one)."""
+        if all(f.instant is None for f in self.frames):
+            return None
+        keys = [f.instant if f.instant is not None else ("own", k) for k, f in enumerate(self.frames)]
+        order = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+        return np.array([order[key] for key in keys], np.int64)
+
+    def views(self) -> np.ndarray:
+        """View of each frame (F,) int64."""
+        return np.array([f.view for f in self.frames], np.int64)
+
+    def subset(self, frames: list[int]) -> "Evidence":
+        """The evidence of some frames (same objects, in the order given)."""
+        return Evidence([self.frames[k] for k in frames])
 
     def has(self, what: str) -> bool:
         """Whether every frame carries ``what`` (``photo`` or ``masks``)."""

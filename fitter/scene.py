@@ -21,10 +21,12 @@ class Scene:
 
     # -- geometry in the model frame ---------------------------------------------------------------------
     def vertices(self) -> torch.Tensor:
-        """All vertices (F, V, 3), model frame."""
+        """All vertices (F, V, 3) of every image, model frame (each image shows its instant's expression)."""
         if self._vertices is None:
             s = self.state
-            self._vertices = self.model.vertices(s.identity, s.expression, frames=s.num_frames)
+            self._vertices = self.model.vertices(s.identity, s.expression, frames=s.num_instants)
+            if s.frame_instant is not None:
+                self._vertices = self._vertices[s.frame_instant]
         return self._vertices
 
     def vertices_at(self, index: torch.Tensor) -> torch.Tensor:
@@ -32,7 +34,8 @@ class Scene:
         if self._vertices is not None:
             return self._vertices[:, index]
         s = self.state
-        return self.model.vertices_subset(index, s.identity, s.expression, frames=s.num_frames)
+        out = self.model.vertices_subset(index, s.identity, s.expression, frames=s.num_instants)
+        return out if s.frame_instant is None else out[s.frame_instant]
 
     def embedded(self, name: str) -> torch.Tensor:
         """Points (F, N, 3) of a surface embedding of the model (e.g. ``mediapipe478``), model frame."""

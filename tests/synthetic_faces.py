@@ -30,7 +30,11 @@ def observe(model, gt: FitState, landmark_format: str = "mediapipe478", noise_px
     emb = landmark_embedding(model, landmark_format)
     corners = torch.as_tensor(model.topology.triangles[emb.triangles])
     pts = (scene.vertices()[:, corners] * torch.as_tensor(emb.barycentrics)[None, :, :, None]).sum(2)
-    pix = scene.project(pts)[0][0].numpy()
+    pix, cam = scene.project(pts)
+    pix, cam = pix[0].numpy(), cam[0].numpy()
     pix = pix + np.random.default_rng(seed).normal(0, noise_px, pix.shape)
     lo, hi = pix.min(0), pix.max(0)
-    return FaceObservation(landmarks=pix, landmark_format=landmark_format, bbox=np.r_[lo, hi])
+    # MediaPipe's depth: relative to the face centre, in pixels (scaled like x), growing away from the camera
+    centre = cam[:, 2].mean()
+    depth = (cam[:, 2] - centre) * float(gt.focal()[0]) / centre
+    return FaceObservation(landmarks=pix, landmark_format=landmark_format, bbox=np.r_[lo, hi], landmarks_z=depth)

@@ -5,7 +5,9 @@ and export each face); any error becomes one line in ``summary.json`` and the ba
 appears only when complete (staged, then renamed) and its report.json records what it was fitted from
 (input content and settings hashes), so a re-run skips exactly the faces that are done under the same
 settings. The bookkeeping (resume decisions, the summary rewritten after every image) lives in
-:mod:`fitter.app.ledger`, for any engine to use.
+:mod:`fitter.app.ledger`, for any engine to use: :func:`run_batch` plans and records, an engine only runs
+:func:`process_image` for each input (here in this process or a process pool; :mod:`fitter.app.ray_engine`
+on a Ray cluster), and a shard (:mod:`fitter.app.shards`) narrows the plan to its part of the batch.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from ..model import load_ict
 from ..observe import observe_image, segment_faces
 from ..observe.api import NO_FACE
 from ..optimize.fit import fit_face, uses_term
+from .subject import SubjectSettings, SubjectUnit, process_subject
 from .ledger import (
     REPORT,
     SUMMARY,
@@ -38,17 +41,21 @@ from .ledger import (
     earlier_outcome,
     effective_settings,
     face_folder_name,
+    face_folder_stems,
     finished_faces,
     has_outputs,
     is_done,
     read_report,
+    report_figures,
     resume_key,
     resume_record,
     why_refit,
 )
+from .shards import Shard, input_root
 
-__all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_output_bytes", "face_folder_name",
-           "load_summary", "output_stems", "process_image", "run_batch"]
+__all__ = ["BatchOptions", "CRASH_ONCE_ENV", "Engine", "FaceOutcome", "ImageOutcome", "SUMMARY",
+           "estimate_output_bytes", "face_folder_name", "load_summary", "output_stems", "plan_batch",
+           "process_image", "run_batch", "LocalEngine"]
 
 # Disk space one fitted face takes, by preset, without overlay.png (which grows with the photo), measured
 # with `facefit fit` on examples/images (Luciano.png, grace_hopper.jpg): fast 1.40 MB (mesh.obj 1.38 MB,
@@ -57,8 +64,13 @@ __all__ = ["BatchOptions", "FaceOutcome", "ImageOutcome", "SUMMARY", "estimate_o
 # 512 px displacement/normal PNGs 0.15-0.2 MB, which grow to ~1.3 MB when the maps hold detail). Rounded up.
 FACE_OUTPUT_BYTES = {"fast": 1_500_000, "default": 1_800_000, "vfx": 22_000_000}
 OVERLAY_BYTES_PER_PIXEL = 1.9  # overlay.png of a photo: 1.75 (Luciano) and 1.88 (grace_hopper) bytes/pixel
+# A subject (clip, photos of one person, capture): mesh.obj 1.4 MB, anim.usdc ~3 MB (53 blend shapes),
+# params.npz, report.json, overlay.mp4 (~0.1-0.5 MB per second of 360p mp4v). Rounded up.
+SUBJECT_OUTPUT_BYTES = 10_000_000
 UNKNOWN_PHOTO_PIXELS = 1600 * 1200  # an unreadable header: assume the largest overlay (MAX_SIDE, 4:3)
 SPACE_MARGIN = 1.25  # summary rewrites, staging copies during a rename, file system blocks
+# Test hook, unset in normal use: the path of a marker file; see crash_once_for_test.
+CRASH_ONCE_ENV = "FACEFIT_TEST_CRASH_ONCE"
 
 
 @dataclass
@@ -97,12 +109,14 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions) -> tuple[int, str]:
-    """Disk space the batch will need (one face per image not fitted yet) and how that was estimated."""
+def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions,
+                          stems: dict[Path, str] | None = None) -> tuple[int, str]:
+    """Disk space the batch will need (one face per image not fitted yet) and how that was estimated.
+    ``stems``: the inputs' output stems when ``paths`` is part of a larger batch (a shard)."""
 
     name = str(options.preset.get("preset", "default"))
     per_face = FACE_OUTPUT_BYTES.get(name, FACE_OUTPUT_BYTES["default"])
-    stems = output_stems(paths)
+    stems = stems or output_stems(paths)
     todo = [p for p in paths if not (options.resume and has_outputs(out_dir, stems[p]))]
     total = 0.0
     for p in todo:
@@ -227,10 +241,11 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
         fit.timings["total"] += fit.timings["observe"]
         fit.warnings.extend(job.warnings)
         with staged_folder(folder, overwrite=True) as staging:
+            crash_once_for_test()
             report = export_face(model, fit, image.rgb, staging, path, k, options.preset)
             write_json(staging / REPORT, {**report, **resume_record(job.key, job.settings, job.face_count)})
-        return FaceOutcome(path, k, folder.name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
-                           nme=report["landmarks"]["nme"], seconds=time.perf_counter() - t, note=note)
+        return FaceOutcome(path, k, folder.name, "fitted", seconds=time.perf_counter() - t, note=note,
+                           **report_figures(report))
     except Exception as exc:
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)
@@ -262,27 +277,134 @@ def segment(image, faces: list, options: BatchOptions) -> list | None:
                          device=options.device)
 
 
-def _worker_init(threads: int) -> None:
+def crash_once_for_test() -> None:
+    """Test hook: with ``FACEFIT_TEST_CRASH_ONCE=<marker file>`` set, the first worker to reach a face's export
+    creates the marker and dies on the spot (``os._exit``: no exception, no cleanup), as a worker killed
+    mid-face would, its staging folder half written. Every later face finds the marker and goes on. The
+    marker is created exclusively, so one worker dies even when many share the file system."""
+    marker = os.environ.get(CRASH_ONCE_ENV)
+    if not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os._exit(1)
+
+
+def worker_init(threads: int) -> None:
+    """Torch threads of a worker process (one of several sharing the machine's cores)."""
     import torch
 
     torch.set_num_threads(threads)
 
 
+Jobs = list[tuple[Path, str]]  # (input, output stem), in the batch's order
+
+
+class Engine(Protocol):
+    """Runs :func:`process_image` for every job and calls ``done`` with each outcome as it comes (any order;
+    the ledger sorts). Only the driver's process calls ``done``."""
+
+    name: str
+
+    def __call__(self, jobs: Jobs, out_dir: Path, options: BatchOptions,
+                 done: Callable[[ImageOutcome], None]) -> None: ...
+
+
+class LocalEngine:
+    """This machine: in this process, or in ``options.jobs`` worker processes."""
+
+    name = "local"
+
+    def __call__(self, jobs: Jobs, out_dir: Path, options: BatchOptions,
+                 done: Callable[[ImageOutcome], None]) -> None:
+        if options.jobs <= 1 or len(jobs) <= 1:
+            for p, stem in jobs:
+                done(process_image(p, stem, out_dir, options))
+            return
+        import multiprocessing as mp
+
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+        with ProcessPoolExecutor(options.jobs, mp_context=mp.get_context("spawn"), initializer=worker_init,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(process_image, p, stem, out_dir, options): p for p, stem in jobs}
+            for fut in as_completed(futures):
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a worker that died
+                    outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
+                done(outcome)
+
+
+@dataclass
+class BatchPlan:
+    """What one run fits and where it records it: the whole batch, or one shard of it."""
+
+    jobs: Jobs
+    failures: list[dict]
+    skipped_inputs: list[dict]
+    summary_name: str = SUMMARY
+    belongs: Callable[[str], bool] | None = None  # which leftovers are this run's to tidy (None: any stale)
+
+
+def plan_batch(paths: list[Path], failures: list[dict], skipped_inputs: list[dict],
+               shard: Shard | None) -> BatchPlan:
+    """The jobs and records of a run: the whole batch, or the part of it that belongs to ``shard``."""
+    stems = output_stems(paths)  # of the whole batch: a shard makes the folders a single run would
+    if shard is None:
+        return BatchPlan([(p, stems[p]) for p in paths], failures, skipped_inputs)
+    root = input_root([*paths, *(Path(item["input"]) for item in failures + skipped_inputs)])
+    mine = [p for p in paths if shard.holds(p, root)]
+    own_stems = {stems[p] for p in mine}
+
+    def belongs(name: str) -> bool:
+        return name == shard.summary_name or bool(face_folder_stems(name) & own_stems)
+
+    return BatchPlan([(p, stems[p]) for p in mine], [f for f in failures if shard.holds(Path(f["input"]), root)],
+                 [s for s in skipped_inputs if shard.holds(Path(s["input"]), root)], shard.summary_name, belongs)
+
+
+def subject_settings(options: BatchOptions, progress=None) -> SubjectSettings:
+    """What a subject unit (a clip, photos of one person, a multi-view capture) takes from the batch's options."""
+    return SubjectSettings(options.preset, options.settings(), options.detector, options.device, options.resume,
+                           options.cache_dir, options.segmentation, options.parser, options.parser_weights, progress)
+
+
 def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
               on_image: Callable[[ImageOutcome], None] | None = None,
-              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None) -> dict:
+              extra_failures: list[dict] | None = None, skipped_inputs: list[dict] | None = None,
+              shard: Shard | None = None, engine: Engine | None = None,
+              subjects: list[SubjectUnit] | None = None, on_subject_progress=None) -> dict:
     """Process every image; ``summary.json`` is rewritten after each one and marked complete at the end.
 
     ``extra_failures``: inputs refused earlier (``{"input", "reason"}``), listed under ``failed``;
-    ``skipped_inputs``: files not read at all (unsupported types). Raises
+    ``skipped_inputs``: files not read at all (unsupported types). ``shard``: fit only this shard's part of
+    ``paths`` (and of the other lists), recorded in the shard's own summary file. ``engine``: where the images
+    are fitted (default :class:`LocalEngine`). ``subjects``: clips, photo folders of one person and multi-view
+    captures, each one unit (one folder, one summary line), fitted on this machine after the images
+    (fitter.app.subject); ``on_subject_progress(name, phase, done, total)`` follows their phases. Raises
     :class:`fitter.common.files.OutputFolderError` before any work when ``out_dir`` cannot take the outputs.
     """
     out_dir = Path(out_dir)
-    need, how = estimate_output_bytes(paths, out_dir, options) if paths else (0, "")
+    engine = engine or LocalEngine()
+    plan = plan_batch(list(paths), list(extra_failures or []), list(skipped_inputs or []), shard)
+    subjects = list(subjects or [])
+    if shard is not None:
+        root = input_root([*paths, *(u.path for u in subjects)])
+        subjects = [u for u in subjects if shard.holds(u.path, root)]
+    todo = [p for p, _ in plan.jobs]
+    need, how = estimate_output_bytes(todo, out_dir, options, dict(plan.jobs)) if todo else (0, "")
+    if subjects:
+        need += SUBJECT_OUTPUT_BYTES * len(subjects)
+        how = "; ".join(filter(None, [how, f"{len(subjects)} subject(s), about {SUBJECT_OUTPUT_BYTES / 1e6:.0f} MB "
+                                            "each (more with --obj-sequence)"]))
     check_output_folder(out_dir, need, how)
-    stems = output_stems(paths)
-    ledger = Ledger(out_dir, paths, {"preset": options.preset.get("preset"), "detector": options.detector,
-                                     "device": options.device}, extra_failures, skipped_inputs)
+    info = {"preset": options.preset.get("preset"), "detector": options.detector, "device": options.device,
+            "engine": engine.name, **({"shard": shard.label} if shard else {})}
+    ledger = Ledger(out_dir, todo + [u.path for u in subjects], info, plan.failures, plan.skipped_inputs,
+                    plan.summary_name, plan.belongs)
     ledger.start()
 
     def done(outcome: ImageOutcome) -> None:
@@ -290,22 +412,16 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
         if on_image:
             on_image(outcome)
 
-    if options.jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            done(process_image(p, stems[p], out_dir, options))
-    else:
-        import multiprocessing as mp
-
-        threads = max(1, (os.cpu_count() or 1) // options.jobs)
-        with ProcessPoolExecutor(options.jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(process_image, p, stems[p], out_dir, options): p for p in paths}
-            for fut in as_completed(futures):
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # a worker that died
-                    outcome = ImageOutcome(str(futures[fut]), error=f"{futures[fut]}: worker failed ({exc})")
-                done(outcome)
+    engine(plan.jobs, out_dir, options, done)
+    if subjects:
+        settings = subject_settings(options, on_subject_progress)
+        taken = {stem for _, stem in plan.jobs}
+        for unit in subjects:
+            if unit.name in taken:  # a photo (or another subject) already has this folder name
+                unit.folder = f"{unit.path.parent.name}_{unit.name}"
+            taken.add(unit.name)
+            done(process_subject(unit, out_dir, settings, _model(options.device)))
+    ledger.tidy()
     return ledger.finish()
 
 

@@ -6,8 +6,9 @@ Any engine (the sequential loop, the process pool, a cluster) drives the same sm
   settings it was fitted with; both hashes are stored in its report.json (``resume_key``) with the settings
   themselves (``settings``), so a resumed run skips a face only when neither changed, and can say why not;
 - :func:`finished_faces` / :func:`read_report` / :func:`why_refit`: decide, per image and per face;
-- :class:`Ledger`: records outcomes and rewrites summary.json atomically after each one, so a killed batch
-  still has a summary (``"complete": false``); it removes the leftovers of killed runs when it starts;
+- :class:`Ledger`: records outcomes and rewrites summary.json atomically after each one (beyond
+  THROTTLE_AFTER images, as often as WRITE_SHARE of the run's time allows), so a killed batch still has a
+  summary (``"complete": false``); it removes the leftovers of killed runs when it starts and when it ends;
 - :func:`summary_from_folders`: the faces of an output folder, rebuilt from their report.json files alone.
 """
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from ..common.files import OutputFolderError, remove_stale_leftovers, write_json
@@ -25,6 +28,12 @@ from ..observe.cache import canonical_json
 
 SUMMARY = "summary.json"
 REPORT = "report.json"
+# summary.json costs about 0.05 ms per image to rewrite (measured: 0.045 s at 1,000 images, 0.48 s at 10,000).
+# Up to THROTTLE_AFTER images it is rewritten after every image (< 0.1 s each); beyond, rewriting it after
+# every image would cost more than the fits (100,000 images: 67 hours of writes), so progress rewrites then
+# take at most WRITE_SHARE of the run's time (one every ~100 s at 100,000 images); the final one always happens.
+THROTTLE_AFTER = 2000
+WRITE_SHARE = 0.05
 _DIFF_SHOWN = 2  # changed settings named in a refit line before "and N more"
 
 
@@ -39,6 +48,9 @@ class FaceOutcome:
     nme: float | None = None
     seconds: float | None = None
     note: str = ""  # said to the user while the batch runs, e.g. why an earlier result is refitted
+    iou: float | None = None  # mean part IoU of the final fit against the part masks
+    outlier_fraction: float | None = None  # share of the segmented skin the photometric term did not explain
+    suspect: str = ""  # the stage the no-harm guard rejected ("" when none)
 
 
 @dataclass
@@ -135,16 +147,29 @@ def _short(value) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+def report_figures(report: dict) -> dict:
+    """The per-face figures a summary lists, read from a face's report.json."""
+    marks = report.get("landmarks") or {}
+    agreement = report.get("agreement") or {}
+    return {"rmse_px": marks.get("rmse_px"), "nme": marks.get("nme"), "iou": agreement.get("iou"),
+            "outlier_fraction": agreement.get("outlier_fraction"),
+            "suspect": (report.get("suspect") or {}).get("stage", "")}
+
+
 def earlier_outcome(report: dict, input_path: str, face_index: int, folder: str) -> FaceOutcome:
     """A face kept from an earlier run, with the figures that run measured."""
-    marks = report.get("landmarks") or {}
     return FaceOutcome(input_path, face_index, folder, "skipped", "already fitted (resume)",
-                       rmse_px=marks.get("rmse_px"), nme=marks.get("nme"),
-                       seconds=(report.get("timings_s") or {}).get("total"))
+                       seconds=(report.get("timings_s") or {}).get("total"), **report_figures(report))
 
 
 def face_folder_name(stem: str, face_index: int, face_count: int) -> str:
     return stem if face_count == 1 else f"{stem}_face{face_index}"
+
+
+def face_folder_stems(name: str) -> set[str]:
+    """The stems a face folder (or a leftover of one) of this name can belong to: ``x_face1`` -> x_face1, x."""
+    m = re.fullmatch(r"(?P<stem>.+)_face\d+", name)
+    return {name, m.group("stem")} if m else {name}
 
 
 def finished_faces(out_dir: Path, stem: str, input_path: str, key: dict) -> list[FaceOutcome] | None:
@@ -180,15 +205,22 @@ def resume_record(key: dict, settings: dict, face_count: int) -> dict:
 
 # -- the run's record ----------------------------------------------------------------------------------
 class Ledger:
-    """summary.json of one run, rewritten atomically after every image (``"complete": false`` until the end).
+    """summary.json of one run, rewritten atomically after every image (``"complete": false`` until the end;
+    beyond THROTTLE_AFTER images, as often as WRITE_SHARE of the run's time allows).
 
     ``planned``: the inputs of this run, in order; ``failures``: inputs refused before fitting (e.g. videos),
     ``skipped_inputs``: files not read at all (unsupported types), each ``{"input", "reason"}``.
+    ``summary_name``: the file it writes (a shard writes its own, so shards sharing a folder never clobber
+    each other's); ``belongs``: which leftovers (by the name of the output they were for) are this run's to
+    tidy, None = every stale one in the folder.
     """
 
     def __init__(self, out_dir: Path, planned: list[Path], info: dict, failures: list[dict] | None = None,
-                 skipped_inputs: list[dict] | None = None) -> None:
+                 skipped_inputs: list[dict] | None = None, summary_name: str = SUMMARY,
+                 belongs: Callable[[str], bool] | None = None) -> None:
         self.out_dir = Path(out_dir)
+        self.summary_name = summary_name
+        self.belongs = belongs
         self.order = {str(p): i for i, p in enumerate(planned)}
         self.info = dict(info)
         self.failures = list(failures or [])
@@ -197,26 +229,32 @@ class Ledger:
         self.removed: list[Path] = []
         self.write_error: OSError | None = None
         self._start = time.perf_counter()
+        self._next_write = 0.0  # perf_counter time before which a progress rewrite is skipped (large batches)
 
     def start(self) -> list[Path]:
         """Remove the leftovers of killed runs and write the (empty, incomplete) summary."""
-        self.removed = remove_stale_leftovers(self.out_dir)
+        self.removed = remove_stale_leftovers(self.out_dir, self.belongs)
         self._write(complete=False)
         return self.removed
+
+    def tidy(self) -> None:
+        """Remove what workers that died during this run left behind (their staging folders)."""
+        self.removed += remove_stale_leftovers(self.out_dir, self.belongs)
 
     def record(self, outcome: ImageOutcome) -> None:
         self.outcomes.append(outcome)
         self.outcomes.sort(key=lambda o: self.order.get(o.input, len(self.order)))
-        self._write(complete=False)
+        if len(self.outcomes) <= THROTTLE_AFTER or time.perf_counter() >= self._next_write:
+            self._write(complete=False)
 
     def finish(self) -> dict:
         summary = self.summary(complete=True)
         try:
-            write_json(self.out_dir / SUMMARY, summary)
+            write_json(self.out_dir / self.summary_name, summary)
         except OSError as exc:
-            raise OutputFolderError(f"{self.out_dir / SUMMARY} cannot be written ({exc.strerror or exc}); the face "
-                                    f"folders are complete, free space or fix permissions and re-run to get "
-                                    f"the summary") from exc
+            where = self.out_dir / self.summary_name
+            raise OutputFolderError(f"{where} cannot be written ({exc.strerror or exc}); the face folders are "
+                                    f"complete, free space or fix permissions and re-run to get the summary") from exc
         return summary
 
     def summary(self, complete: bool) -> dict:
@@ -228,11 +266,14 @@ class Ledger:
         return summary
 
     def _write(self, complete: bool) -> None:
+        began = time.perf_counter()
         try:
-            write_json(self.out_dir / SUMMARY, self.summary(complete))
+            write_json(self.out_dir / self.summary_name, self.summary(complete))
             self.write_error = None
         except OSError as exc:  # a full disk: the face folders say what is done; finish() reports it
             self.write_error = exc
+        now = time.perf_counter()
+        self._next_write = now + (now - began) / WRITE_SHARE
 
 
 def summarise(outcomes: list[ImageOutcome], info: dict, seconds: float) -> dict:

@@ -234,7 +234,7 @@ def run_train(out_dir: Path, recipe: Recipe, minutes: float | None = None, cache
 
 
 def run_eval(out_dir: Path, count: int = 200, seed: int = EVAL_SEED, weights: str = SHIPPED,
-             preset_name: str = "default", fits: int | None = None, descents: int | None = None,
+             preset_name: str = "critic", fits: int | None = None, descents: int | None = None,
              cache_dir: Path | None = None, progress: Progress | None = None) -> dict:
     """Measure a critic on ``count`` pool photos of ``seed``; writes ``critic.json`` (the gate's figures) and
     ``critic_cases.json`` (per-photo rows and the settings)."""

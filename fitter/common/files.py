@@ -21,7 +21,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -147,12 +147,14 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def stale_leftovers(folder: Path, now: float | None = None) -> list[Path]:
+def stale_leftovers(folder: Path, now: float | None = None,
+                    belongs: Callable[[str], bool] | None = None) -> list[Path]:
     """Temporaries in ``folder`` (not below it) that no live writer owns.
 
     A leftover is stale when the process named in it is gone, or when it is older than ``STALE_AFTER_S``
     (its pid may have been reused by an unrelated process). Names without a pid (older facefit versions) go
-    by age alone.
+    by age alone. ``belongs`` (the name of the file or folder a leftover was for -> bool) narrows the search
+    to one run's own outputs: runs on other machines share the folder, and their process ids mean nothing here.
     """
     folder = Path(folder)
     now = time.time() if now is None else now
@@ -164,6 +166,8 @@ def stale_leftovers(folder: Path, now: float | None = None) -> list[Path]:
     for entry in entries:
         m = _LEFTOVER.match(entry.name)
         if not m and not _LEGACY.match(entry.name):
+            continue
+        if belongs is not None and not (m and belongs(m.group("name"))):
             continue
         try:
             age = now - entry.lstat().st_mtime
@@ -178,10 +182,10 @@ def stale_leftovers(folder: Path, now: float | None = None) -> list[Path]:
     return sorted(found)
 
 
-def remove_stale_leftovers(folder: Path) -> list[Path]:
-    """Delete :func:`stale_leftovers` of ``folder``; returns what was removed."""
+def remove_stale_leftovers(folder: Path, belongs: Callable[[str], bool] | None = None) -> list[Path]:
+    """Delete :func:`stale_leftovers` of ``folder`` (those ``belongs`` accepts); returns what was removed."""
     removed = []
-    for entry in stale_leftovers(folder):
+    for entry in stale_leftovers(folder, belongs=belongs):
         try:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

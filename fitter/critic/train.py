@@ -71,7 +71,7 @@ class Recipe:
     # miners by name: how many photos each mines per round, with which preset, at which fractions of the steps
     mining: dict = field(default_factory=lambda: {
         "fits": {"photos": 96, "preset": "fast", "at": [0.0]},
-        "descent": {"photos": 32, "preset": "default", "at": [0.3, 0.55, 0.8]}})
+        "descent": {"photos": 32, "preset": "critic", "at": [0.3, 0.55, 0.8]}})
 
     def as_dict(self) -> dict:
         out = asdict(self)

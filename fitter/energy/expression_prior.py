@@ -1,5 +1,6 @@
 """Expression prior: ||expression / sigma||^2 per frame, plus a steep penalty outside the model's expression
-range (ICT's blendshape weights live in [0, 1], most of them near 0; PCA expressions have no range)."""
+range (ICT's blendshape weights live in [0, 1], most of them near 0; PCA expressions have no range).
+Expressions belong to time instants; an instant seen by several views spreads its value over their images."""
 from __future__ import annotations
 
 import torch
@@ -25,7 +26,7 @@ class ExpressionPrior(Term):
             low, high = self.bounds
             outside = torch.relu(low - e) ** 2 + torch.relu(e - high) ** 2
             energy = energy + self.bound_weight * outside.sum(-1)
-        return energy
+        return scene.state.spread_instants(energy)
 
 
 def build(ctx: TermContext) -> ExpressionPrior:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..common.colour import linear_to_srgb
 from ..common.files import write_image, write_json, write_npz
 from ..model.albedo import albedo_basis
 from ..model.morphable import MorphableModel
@@ -88,6 +89,9 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "camera": {
             "focal_px": focal,
             "focal_guess_px": fit.focal_guess,
+            # log-normal 68 % interval from the fit's curvature (calibrated on the synthetic benchmark)
+            "focal_log_std": fit.focal_log_std,
+            "focal_px_range_68": [focal * math.exp(-fit.focal_log_std), focal * math.exp(fit.focal_log_std)],
             "fov_deg": math.degrees(2 * math.atan(0.5 * max(h, w) / focal)),
             "image_size": [h, w],
         },
@@ -96,10 +100,28 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
                       "detector": fit.observation.detector},
         "parts": fit.parts,
         "quality": fit.quality,
+        "agreement": agreement(fit),
         "suspect": fit.suspect,
         "outputs": outputs,
         "versions": versions(),
     }
+
+
+def agreement(fit: FaceFit) -> dict:
+    """The final fit's agreement with the image evidence (first frame): mean part IoU, landmark NME, and the
+    photometric residual (median, in units of its sigma) and outlier fraction of the last stage that compared
+    the photo."""
+    stages = list(fit.quality.values())
+    last = stages[-1] if stages else {}
+    out = {"iou": (last.get("iou") or [None])[0], "nme": (last.get("nme") or [None])[0],
+           "photometric_residual": None, "outlier_fraction": None}
+    for stage in reversed(stages):
+        photo = (stage.get("terms") or {}).get("photometric")
+        if photo:
+            out["photometric_residual"] = photo["residual_median_sigma"][0]
+            out["outlier_fraction"] = photo["outlier_fraction"][0]
+            break
+    return out
 
 
 def export_face(model: MorphableModel, fit: FaceFit, rgb: np.ndarray, folder: Path, input_path: str,
@@ -165,7 +187,7 @@ def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.nda
             basis = albedo_basis(model, fit.state.albedo.shape[0])
             albedo = basis.per_vertex(fit.state.albedo, model.num_vertices)
             linear = interpolate(frags, albedo) * sh_shading(pixel_normals(frags, cam), fit.state.sh[:1])
-            render = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp(min=1e-8) ** (1 / 2.4) - 0.055)
+            render = linear_to_srgb(linear)
         else:
             render = shade_grey(frags, cam, channels=3)
         render = render[0].clamp(0, 1).cpu().numpy()

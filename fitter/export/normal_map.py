@@ -12,7 +12,7 @@ import numpy as np
 from .. import __version__
 from ..common.arrays import as_numpy, one_frame_vertices, scalar_map, texel_mask, unit_vectors
 from ..common.filters import dilate_map
-from ..model.subdivision import sample_map
+from ..common.uv_lookup import sample_map
 from ..model.topology import FACE_MATERIAL, Topology
 from ..render import uv_fragments
 from .png import write_png

@@ -1,21 +1,15 @@
 """The one exception type of fitter.io: every message names the file, what is wrong and what to do."""
 from __future__ import annotations
 
+from ..common.errors import FileProblem
 
-class ImageError(Exception):
+
+class ImageError(FileProblem):
     """An input image or video cannot be used (missing, unreadable, corrupt or of an unsupported kind).
 
-    ``path`` is the offending file (or input string); ``str(err)`` is a complete, user-facing sentence.
+    ``path`` is the offending file (or input string); ``str(err)`` is a complete, user-facing sentence
+    ``"<path>: <problem> (<hint>)"``.
     """
-
-    def __init__(self, path, problem: str, hint: str = "") -> None:
-        self.path = str(path)
-        self.problem = problem
-        self.hint = hint
-        message = f"{self.path}: {problem}"
-        if hint:
-            message += f" ({hint})"
-        super().__init__(message)
 
 
 class InputError(ImageError):
@@ -34,3 +28,6 @@ class InputError(ImageError):
         self.path = self.problems[0][0] if self.problems else ""
         self.problem = "; ".join(p for _, p in self.problems)
         self.hint = hint
+
+    def __reduce__(self):
+        return (type(self), (self.problems, self.hint))

@@ -23,6 +23,7 @@ from .loader_common import (
     mode_count,
     pad_polygons,
     read_landmarks68,
+    read_npz_arrays,
     require,
     unit_scale,
 )
@@ -269,11 +270,7 @@ def _read_expression(exp_path: Path, std_path, index_path, num_vertices: int, sh
     if not exp_path.exists():
         raise FileNotFoundError(f"BFM expression file {exp_path} does not exist")
     if exp_path.suffix.lower() == ".npz":
-        try:
-            with np.load(exp_path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise ModelFormatError(exp_path, f"not a readable .npz archive ({err})") from None
+        data = read_npz_arrays(exp_path)
         basis = as_float_array(require(data, "expression_basis", exp_path, "(K, V, 3) expression basis"),
                                "expression_basis", exp_path, 3)
         scale = unit_scale(data["units"], exp_path) if "units" in data else shape_scale

@@ -8,11 +8,13 @@ came from and what was converted) and ``extras`` (data kept for later use, e.g. 
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..common.errors import FileProblem
 from .morphable import MorphableModel
 from .obj_reader import read_obj
 from .topology import FACE_MATERIAL, SurfaceEmbedding, Topology, triangulate
@@ -27,20 +29,41 @@ PLAUSIBLE_WIDTH_CM = (3.0, 80.0)
 
 
 
-class ModelFormatError(ValueError):
-    """A model file facefit cannot use. The message says which file, what is wrong, and what to do."""
+class ModelFormatError(FileProblem, ValueError):
+    """A model file facefit cannot use. The message says which file, what is wrong, and what to do
+    (``"<path>: <problem>. <hint>"``). Also a ValueError: a bad model file is a bad value given to a loader,
+    and code that catches ValueError around a load keeps working."""
 
-    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
-        self.path = str(path)
-        self.problem = problem
-        self.hint = hint
-        message = f"{path}: {problem}"
-        if hint:
-            message += f". {hint}"
-        super().__init__(message)
+    HINT_FORMAT = ". {}"
 
-    def __reduce__(self):
-        return (type(self), (self.path, self.problem, self.hint))
+
+# -- reading ---------------------------------------------------------------------------------------------------
+OBJECT_ARRAY_HINT = "store names as string arrays (np.array(names, dtype=str)) and numbers as numeric arrays"
+
+
+def read_npz_arrays(path: str | Path, hint: str = "", skip_objects: bool = False) -> dict[str, np.ndarray | None]:
+    """Every array of an .npz archive, read without unpickling (a model file must not run code on loading).
+
+    Arrays of Python objects (which need pickle) are a ModelFormatError, or None with ``skip_objects`` (for
+    archives whose object arrays the loader does not need); an unreadable archive is a ModelFormatError with
+    ``hint``.
+    """
+    data: dict[str, np.ndarray | None] = {}
+    objects = []
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                try:
+                    data[key] = npz[key]
+                except ValueError:  # an object array: reading it needs pickle
+                    data[key] = None
+                    objects.append(key)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise ModelFormatError(path, f"not a readable .npz archive ({err})", hint) from None
+    if objects and not skip_objects:
+        raise ModelFormatError(path, f"the archive holds Python objects ({', '.join(objects)}), which facefit "
+                               "does not unpickle", OBJECT_ARRAY_HINT)
+    return data
 
 
 # -- small validation helpers ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ only. Those arrays are kept in ``model.extras`` for a later pose-aware model.
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from .loader_common import (
     mode_count,
     pad_polygons,
     read_landmarks68,
+    read_npz_arrays,
     read_obj_faces,
     require,
     unit_scale,
@@ -44,17 +44,8 @@ EXTRA_KEYS = ("posedirs", "J_regressor", "kintree_table", "weights", "J", "lbs",
 
 def _read(path: Path) -> dict[str, Any]:
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {}
-                for key in npz.files:
-                    try:
-                        data[key] = npz[key]
-                    except ValueError:  # an object array (e.g. a pickled sparse J_regressor): not needed
-                        data[key] = None
-                return data
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise ModelFormatError(path, f"not a readable .npz archive ({err})") from None
+        # object arrays (e.g. a pickled sparse J_regressor) are skipped: only the skinning extras hold them
+        return read_npz_arrays(path, skip_objects=True)
     try:
         data = load_legacy_pickle(path)
     except PICKLE_ERRORS as err:
@@ -65,6 +56,24 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelFormatError(path, f"the pickle holds a {type(data).__name__}, expected FLAME's dict of arrays")
     return data
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"FLAME {what} file {path} does not exist")
+
+
+def _read_side_file(path: Path, what: str, hint: str = "") -> Any:
+    """The contents of one of FLAME's side files (UVs, masks, landmark embedding): an .npz as a dict of
+    arrays, a .npy as the (possibly pickled) object it holds, anything else as a legacy pickle."""
+    _require_file(path, what)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return read_npz_arrays(path, hint)
+    try:
+        return load_pickled_npy(path) if suffix == ".npy" else load_legacy_pickle(path)
+    except PICKLE_ERRORS as err:
+        raise ModelFormatError(path, f"cannot read the FLAME {what} file ({err})", hint) from None
 
 
 def load_flame(
@@ -176,21 +185,19 @@ def _extras(data: dict, scale: float) -> dict[str, np.ndarray]:
 
 
 def _read_uvs(uv_path: Path, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if not uv_path.exists():
-        raise FileNotFoundError(f"FLAME UV file {uv_path} does not exist")
+    hint = "give FLAME_texture.npz or head_template.obj"
     if uv_path.suffix.lower() == ".obj":
+        _require_file(uv_path, "UV")
         vt, fv, ft = read_obj_faces(uv_path)
         if fv.shape != (len(faces), 3) or not np.array_equal(fv, faces[:, :3]):
             raise ModelFormatError(uv_path, "the OBJ's faces are not FLAME's faces in the same order",
                                    "use the head_template.obj that ships with this FLAME version")
     else:
-        try:
-            with np.load(uv_path, allow_pickle=False) as npz:
-                vt = require(npz, "vt", uv_path, "(U, 2) UVs", "give FLAME_texture.npz or head_template.obj")
-                ft = require(npz, "ft", uv_path, "(T, 3) UV triangles", "give FLAME_texture.npz or head_template.obj")
-                vt, ft = np.asarray(vt), np.asarray(ft)
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise ModelFormatError(uv_path, f"not a readable .npz archive ({err})") from None
+        data = _read_side_file(uv_path, "UV", hint)
+        if not isinstance(data, dict):
+            raise ModelFormatError(uv_path, "expected FLAME_texture.npz's arrays 'vt' and 'ft'", hint)
+        vt = np.asarray(require(data, "vt", uv_path, "(U, 2) UVs", hint))
+        ft = np.asarray(require(data, "ft", uv_path, "(T, 3) UV triangles", hint))
     if len(ft) != len(faces):
         raise ModelFormatError(uv_path, f"has {len(ft)} UV triangles but the model has {len(faces)} triangles",
                                "the UV file must belong to the same FLAME version")
@@ -198,16 +205,7 @@ def _read_uvs(uv_path: Path, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _read_masks(masks_path: Path, num_vertices: int) -> dict[str, np.ndarray]:
-    if not masks_path.exists():
-        raise FileNotFoundError(f"FLAME masks file {masks_path} does not exist")
-    try:
-        if masks_path.suffix.lower() == ".npz":
-            with np.load(masks_path, allow_pickle=False) as npz:
-                masks = {k: npz[k] for k in npz.files}
-        else:
-            masks = load_legacy_pickle(masks_path)
-    except (*PICKLE_ERRORS, zipfile.BadZipFile) as err:
-        raise ModelFormatError(masks_path, f"cannot read FLAME masks ({err})", "give FLAME_masks.pkl") from None
+    masks = _read_side_file(masks_path, "masks", "give FLAME_masks.pkl")
     if not isinstance(masks, dict):
         raise ModelFormatError(masks_path, "expected a dict of region name -> vertex indices (FLAME_masks.pkl)")
     regions = {}
@@ -223,22 +221,11 @@ def _read_masks(masks_path: Path, num_vertices: int) -> dict[str, np.ndarray]:
 
 
 def _read_landmark_embedding(lmk_path: Path, num_triangles: int) -> tuple[np.ndarray, np.ndarray]:
-    if not lmk_path.exists():
-        raise FileNotFoundError(f"FLAME landmark embedding {lmk_path} does not exist")
-    try:
-        if lmk_path.suffix.lower() == ".npy":
-            data = load_pickled_npy(lmk_path)
-        elif lmk_path.suffix.lower() == ".npz":
-            with np.load(lmk_path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        else:
-            data = load_legacy_pickle(lmk_path)
-    except (*PICKLE_ERRORS, zipfile.BadZipFile) as err:
-        raise ModelFormatError(lmk_path, f"cannot read the landmark embedding ({err})") from None
+    hint = "give DECA's landmark_embedding.npy (68 points); FLAME's 51-point static embedding is not enough"
+    data = _read_side_file(lmk_path, "landmark embedding", hint)
     if not isinstance(data, dict):
         raise ModelFormatError(lmk_path, "expected a dict with 'full_lmk_faces_idx' and 'full_lmk_bary_coords'",
-                               "give DECA's landmark_embedding.npy")
-    hint = "give DECA's landmark_embedding.npy (68 points); FLAME's 51-point static embedding is not enough"
+                               hint)
     tri = as_index_array(np.ravel(require(data, "full_lmk_faces_idx", lmk_path, "68 triangle indices", hint)),
                          "full_lmk_faces_idx", lmk_path)
     bary = as_float_array(require(data, "full_lmk_bary_coords", lmk_path, "(68, 3) barycentrics", hint),

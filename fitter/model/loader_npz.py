@@ -9,7 +9,6 @@ Vertices must already be in facefit's frame (x right, y up, the face towards +z)
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,13 @@ from .loader_common import (
     mode_count,
     pad_polygons,
     read_landmarks68,
+    read_npz_arrays,
     require,
     unit_scale,
 )
 from .morphable import MorphableModel
 
 HINT = "see docs/models.md ('Generic .npz') for the keys and shapes facefit expects"
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except ValueError as err:  # object arrays need pickle, which a model file must not need
-        raise ModelFormatError(path, f"the archive holds Python objects ({err})",
-                               "store names as string arrays (np.array(names, dtype=str)) and numbers as numeric "
-                               "arrays") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ModelFormatError(path, f"not a readable .npz archive ({err})", HINT) from None
 
 
 def _names(data: dict, key: str, count: int, path: Path) -> list[str] | None:
@@ -64,7 +52,7 @@ def load_npz(
     """A model in facefit's generic .npz format (see docs/models.md). n_shape / n_exp truncate the bases
     (None or "all" keeps all); landmarks68 overrides the file's ``landmarks68``."""
     path = Path(path)
-    data = read_npz(path)
+    data = read_npz_arrays(path, HINT)
     mean = as_float_array(require(data, "mean", path, "(V, 3) mean shape", HINT), "mean", path, 2)
     num_vertices = len(mean)
     if mean.shape[1] != 3 or num_vertices == 0:

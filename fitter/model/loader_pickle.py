@@ -44,21 +44,32 @@ PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, Attrib
                  ImportError, OSError)
 
 
-class ChumpyStandIn:
-    """A chumpy object from a pickle: its class name and pickled state (``state['x']`` is the value)."""
-
-    chumpy_class = "chumpy.ch.Ch"
+class _StandIn:
+    """An object of a foreign class rebuilt from a pickle: nothing runs on creation, and the pickled state is
+    kept in ``state`` for the subclass to interpret."""
 
     def __new__(cls, *args, **kwargs):
         obj = object.__new__(cls)
         obj.state = {}
         return obj
 
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+    @staticmethod
+    def _merged(state: Any) -> Any:
+        """A (dict state, slot state) pair as one dict; any other state as it is."""
+        if isinstance(state, tuple) and len(state) == 2:
             merged = dict(state[0] or {})
             merged.update(state[1] or {})
-            state = merged
+            return merged
+        return state
+
+
+class ChumpyStandIn(_StandIn):
+    """A chumpy object from a pickle: its class name and pickled state (``state['x']`` is the value)."""
+
+    chumpy_class = "chumpy.ch.Ch"
+
+    def __setstate__(self, state: Any) -> None:
+        state = self._merged(state)
         self.state = state if isinstance(state, dict) else {"x": state}
 
     def to_array(self) -> np.ndarray:
@@ -70,22 +81,13 @@ class ChumpyStandIn:
         return np.asarray(resolve(self.state["x"]))
 
 
-class SparseStandIn:
+class SparseStandIn(_StandIn):
     """A scipy sparse matrix from a pickle of any scipy version; :meth:`to_sparse` rebuilds it."""
 
     sparse_class = "csc_matrix"
 
-    def __new__(cls, *args, **kwargs):
-        obj = object.__new__(cls)
-        obj.state = {}
-        return obj
-
     def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:
-            merged = dict(state[0] or {})
-            merged.update(state[1] or {})
-            state = merged
-        self.state = dict(state)
+        self.state = dict(self._merged(state))
 
     def to_sparse(self) -> scipy.sparse.spmatrix:
         s = self.state

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..common.arrays import one_frame_vertices, scalar_map, texel_mask, unit_vectors
 from ..common.filters import dilate_map
+from ..common.uv_lookup import sample_map
 from .topology import FACE_MATERIAL, Topology
 
 
@@ -320,26 +321,3 @@ def _place_border_vertices(verts: np.ndarray, mesh: DetailMesh) -> None:
     h, a, b = (mesh.border[:, k].astype(np.int64) for k in range(3))
     t = mesh.border[:, 3:4]
     verts[h] = (1 - t) * verts[a] + t * verts[b]
-
-
-def sample_map(image: np.ndarray, uv: np.ndarray, tile: int = 0) -> np.ndarray:
-    """Bilinear look-up of ``image`` (H, W) or (H, W, C) at OBJ UVs (N, 2) of UDIM tile ``tile``.
-
-    Texel (r, c) is centred at u = tile + (c + 0.5) / W, v = 1 - (r + 0.5) / H; outside the texel centres the
-    edge texels are repeated (clamp) — the same as ``grid_sample(align_corners=False, padding_mode="border")``.
-    """
-    img = np.asarray(image, np.float64)
-    H, W = img.shape[:2]
-    uv = np.asarray(uv, np.float64)
-    x = (uv[:, 0] - tile) * W - 0.5
-    y = (1.0 - uv[:, 1]) * H - 0.5
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = x - x0, y - y0
-    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-    xa, xb = np.clip(x0, 0, W - 1), np.clip(x0 + 1, 0, W - 1)
-    ya, yb = np.clip(y0, 0, H - 1), np.clip(y0 + 1, 0, H - 1)
-    if img.ndim == 3:
-        fx, fy = fx[:, None], fy[:, None]
-    top = img[ya, xa] * (1 - fx) + img[ya, xb] * fx
-    bottom = img[yb, xa] * (1 - fx) + img[yb, xb] * fx
-    return top * (1 - fy) + bottom * fy

@@ -79,6 +79,21 @@ def _try_import(module: str) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def _package_with_weights(*, package: str, dist: str, imported: tuple[bool, str], install: str, weights: dict,
+                          missing_weights: str | None, ready: str) -> dict:
+    """The report entry of a backend that needs a package (``imported``: whether it imports, and why not;
+    ``dist``: its distribution, for the version) and weight files (``missing_weights``: what is missing, None
+    when they are there). It is usable when both are; the detail names what is missing first (the package,
+    then the weights), else what the backend offers."""
+    ok, error = imported
+    return {
+        "available": bool(ok and missing_weights is None),
+        "version": _version(dist),
+        "weights": weights,
+        "detail": f"{package} is not importable ({error}); {install}" if not ok else missing_weights or ready,
+    }
+
+
 def available(import_packages: bool = True) -> dict:
     """A description of every optional backend, e.g. for ``facefit doctor``.
 
@@ -118,20 +133,14 @@ def available(import_packages: bool = True) -> dict:
         weights[name] = {"path": str(path), "present": path.is_file(), "url": fan_backend.WEIGHT_URLS[name]}
     fan_present = weights[fan_backend.FAN_WEIGHTS]["present"]
     s3fd_present = weights[fan_backend.S3FD_WEIGHTS]["present"]
-    if not fa_ok:
-        detail = f"face-alignment is not importable ({fa_err}); pip install face-alignment"
-    elif not fan_present:
-        fan = fan_backend.FAN_WEIGHTS
-        detail = f"missing {weights[fan]['path']} (download {fan_backend.WEIGHT_URLS[fan]})"
-    else:
-        detail = "68 iBUG landmarks; boxes from " + ("s3fd" if s3fd_present else "MediaPipe (no s3fd weights)")
-    report["fan"] = {
-        "available": bool(fa_ok and fan_present),
-        "version": _version("face-alignment"),
-        "weights": weights,
-        "boxes": ("s3fd" if s3fd_present else "mediapipe") if fa_ok and fan_present else None,
-        "detail": detail,
-    }
+    fan = fan_backend.FAN_WEIGHTS
+    fan_missing = f"missing {weights[fan]['path']} (download {fan_backend.WEIGHT_URLS[fan]})"
+    report["fan"] = _package_with_weights(
+        package="face-alignment", dist="face-alignment", imported=(fa_ok, fa_err),
+        install="pip install face-alignment", weights=weights, missing_weights=None if fan_present else fan_missing,
+        ready="68 iBUG landmarks; boxes from " + ("s3fd" if s3fd_present else "MediaPipe (no s3fd weights)"),
+    )
+    report["fan"]["boxes"] = ("s3fd" if s3fd_present else "mediapipe") if report["fan"]["available"] else None
 
     # pyfacer (segmentation; another package's backend): needs torchvision importable
     tv_state = ensure_importable()
@@ -141,19 +150,13 @@ def available(import_packages: bool = True) -> dict:
                 for what, name in FACER_WEIGHTS.items()}
     parser = any(v["present"] for k, v in fweights.items() if k.startswith("parser"))
     detector = any(v["present"] for k, v in fweights.items() if k.startswith("detector"))
-    if not fc_ok:
-        fdetail = f"facer is not importable ({fc_err}); pip install pyfacer with torchvision pinned to torch"
-    elif not parser:
-        fdetail = f"no face-parser weights in {hub}"
-    else:
-        fdetail = "face parsing available" + ("" if detector else " (no retinaface weights: boxes from MediaPipe)")
-    report["facer"] = {
-        "available": bool(fc_ok and parser),
-        "version": _version("pyfacer"),
-        "torchvision": tv_state,
-        "weights": fweights,
-        "detail": fdetail,
-    }
+    report["facer"] = _package_with_weights(
+        package="facer", dist="pyfacer", imported=(fc_ok, fc_err),
+        install="pip install pyfacer with torchvision pinned to torch", weights=fweights,
+        missing_weights=None if parser else f"no face-parser weights in {hub}",
+        ready="face parsing available" + ("" if detector else " (no retinaface weights: boxes from MediaPipe)"),
+    )
+    report["facer"]["torchvision"] = tv_state
 
     # pytorch3d (optional renderer)
     p3_ok, p3_err = importable("pytorch3d")

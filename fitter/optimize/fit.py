@@ -20,11 +20,12 @@ from ..model.morphable import MorphableModel
 from ..observe.segmentation import PartMasks
 from ..observe.types import FaceObservation
 from ..scene import Scene
-from ..state import FitState
+from ..state import RIG_PARAMETERS, FitState
 from .init import InitSettings, initialise
 from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
 from .result import FaceFit
 from .schedule import run_stage
+from .uncertainty import focal_log_std
 
 
 def focal_guess(image_size: tuple[int, int], preset: dict, exif_focal_35mm: float | None = None) -> float:
@@ -97,17 +98,28 @@ def size_displacement(state: FitState, stage: dict) -> None:
             state.displacement.detach(), size=(size, size), mode="bilinear", align_corners=False)
 
 
-def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> FaceFit:
-    """Fit the model to a subject's evidence with the preset's stages."""
+def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial: FitState | None = None,
+                focal_guesses: list[float] | None = None) -> FaceFit:
+    """Fit the model to a subject's evidence with the preset's stages.
+
+    ``initial``: start from this state (e.g. a video's previous frames, a multi-view rig's cameras) instead of
+    the closed-form initialisation; ``focal_guesses`` (per view) then centre the focal prior (default: the
+    initial state's focal lengths)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     first = evidence.frames[0]
-    focal = focal_guess(first.image_size, preset, first.exif_focal_35mm)
-    state = initial_state(model, evidence, preset, focal)
+    if initial is None:
+        focal = focal_guess(first.image_size, preset, first.exif_focal_35mm)
+        state = initial_state(model, evidence, preset, focal)
+        guesses = [focal]
+    else:
+        state = initial
+        guesses = list(focal_guesses) if focal_guesses else state.log_focal.exp().tolist()
+        focal = guesses[0]
     timings["init"] = time.perf_counter() - start
 
     t = time.perf_counter()
-    ctx = TermContext(model, evidence, preset, [focal])
+    ctx = TermContext(model, evidence, preset, guesses)
     terms, warnings = build_terms(ctx)
     timings["targets"] = time.perf_counter() - t
     crop = first.crop(preset["crop"]["size"], preset["crop"]["margin"])
@@ -133,7 +145,8 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
             if name not in initialised:
                 term.initialise(Scene(model, state))
                 initialised.add(name)
-        snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY}
+        snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY + RIG_PARAMETERS
+                    if getattr(state, name) is not None}  # a rejected stage puts a rig's cameras back too
         log = run_stage(model, state, stage, terms, preset["optimizer"])
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
@@ -161,9 +174,22 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict) -> Face
         t = time.perf_counter()
         fit.parts["iou"] = part_ious(model, Scene(model, state), masks, crop)
         timings["part_iou"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit.focal_log_std = focal_uncertainty(model, state, terms, preset)
+    timings["focal_uncertainty"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit
+
+
+def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> float:
+    """The calibrated standard deviation of log(focal), from the energy of the stage [camera] names."""
+    cfg = preset["camera"]
+    stage = next((s for s in preset["stages"] if s["name"] == cfg["uncertainty_stage"]), None)
+    if stage is None or "log_focal" not in stage["free"]:
+        return float("nan")
+    weights = {k: float(v) for k, v in stage["weights"].items() if float(v) and k in terms}
+    return focal_log_std(model, state, terms, weights, float(cfg["focal_std_calibration"]))
 
 
 def _landmark_term(model: MorphableModel, evidence: Evidence, preset: dict):

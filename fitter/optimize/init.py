@@ -168,8 +168,14 @@ def initialise(
     blendshapes: dict[str, float] | None = None,
     transform: np.ndarray | None = None,
     settings: InitSettings | None = None,
+    rotation: np.ndarray | None = None,
+    fix_rotation: bool = False,
 ) -> FitState:
-    """A FitState (one frame, one view) close enough for the gradient-based stages to take over."""
+    """A FitState (one frame, one view) close enough for the gradient-based stages to take over.
+
+    ``rotation``: a starting head rotation (axis-angle, facefit's convention) to use instead of the one from
+    ``transform`` (e.g. read off the detector's 3D landmarks); with ``fix_rotation`` it is kept as it is and
+    only the translation is solved for (the PnP would trade it against the shape)."""
     settings = settings or InitSettings()
     state = FitState.single(model.num_identity, model.num_expression, image_size, focal, device=model.device)
     K = state.K()[0].cpu().numpy().astype(np.float64)
@@ -187,14 +193,21 @@ def initialise(
     def shape_points() -> np.ndarray:
         return mean + id_basis @ identity + ex_basis @ expression
 
-    rotation = translation = None
-    if settings.use_transform and transform is not None:
+    translation = None
+    if rotation is not None:
+        rotation = np.asarray(rotation, np.float64)
+    elif settings.use_transform and transform is not None:
         rotation = rotation_from_mediapipe(transform)
+    def pose(rotation, translation):
+        if fix_rotation and rotation is not None:
+            return rotation, solve_translation(shape_points(), pixels, weights, rotation, K)
+        return solve_pose(shape_points(), pixels, weights, K, rotation, translation)
+
     for _ in range(settings.rounds):
-        rotation, translation = solve_pose(shape_points(), pixels, weights, K, rotation, translation)
+        rotation, translation = pose(rotation, translation)
         identity, expression = solve_shape(mean, id_basis, ex_basis, pixels, weights, rotation, translation, K,
                                            shape_points(), expression_guess, settings, scale)
-    rotation, translation = solve_pose(shape_points(), pixels, weights, K, rotation, translation)
+    rotation, translation = pose(rotation, translation)
 
     dev, dt = state.device, torch.float32
     state.identity = torch.tensor(identity, dtype=dt, device=dev)

@@ -26,6 +26,7 @@ class FaceFit:
     nme: float = float("nan")  # rmse_px / inter-ocular distance
     rmse_px_frames: list[float] = field(default_factory=list)  # per frame
     focal_guess: float = float("nan")
+    focal_log_std: float = float("nan")  # calibrated standard deviation of log(focal) (NaN: not estimated)
     landmarks_fitted: np.ndarray | None = None  # (N, 2) projected model landmarks of the first frame
     crop: FitCrop | None = None  # the first frame's fitting crop
     parts: dict = field(default_factory=dict)  # segmentation source and per-part IoU before/after PRDL

@@ -18,6 +18,9 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
     "camera": {
         "focal_guess_fov_deg": Setting("float", "horizontal field of view assumed without EXIF", low=1, high=170),
         "focal_px": Setting("float", "> 0: the known focal length in pixels", low=0),
+        "uncertainty_stage": Setting("str", "stage whose energy gives the focal length's uncertainty"),
+        "focal_std_calibration": Setting("float", "scale of the raw focal uncertainty (benchmark-calibrated)",
+                                         positive=True),
     },
     "crop": {
         "size": Setting("int", "resolution of the fitting crop", low=16),
@@ -56,6 +59,23 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "albedo_size": Setting("int", "albedo.png side in texels", low=16),
         "detail_levels": Setting("int", "subdivision levels of mesh_detail.obj", low=0, high=4),
     },
+    "video": {  # subjects of many frames (fitter.optimize.subject); photos never read it
+        "keyframes_min": Setting("int", "fewest keyframes the identity is fitted from (all frames when fewer)", low=1),
+        "keyframes_max": Setting("int", "most keyframes the identity is fitted from", low=1),
+        "keyframe_spacing": Setting("int", "one keyframe per this many instants, within the min and max", low=1),
+        "keyframe_spread_deg": Setting("float", "yaw/pitch distance at which keyframes count as spread", positive=True),
+        "averaged_terms": Setting("strs", "per-frame terms averaged over the frames of a joint fit"),
+        "start_rotation": Setting("str", "starting head rotation of every frame",
+                                  choices=("landmarks3d", "transform", "pnp")),
+        "track_chunk": Setting("int", "instants tracked at once (1: frame by frame)", low=1),
+        "track_restart_deg": Setting("float", "a frame whose own start is turned more than this from the previous "
+                                              "frame's pose starts from its own", positive=True),
+        "window": Setting("int", "instants per joint refinement window", low=3),
+        "window_overlap": Setting("int", "instants shared by consecutive windows", low=0),
+        "max_gap_s": Setting("float", "a longer run without detections starts a new segment (s)", positive=True),
+        "cut_jump": Setting("float", "a face jump between consecutive frames, in face sizes, that is a cut",
+                            positive=True),
+    },
 }
 
 TOP_LEVEL: dict[str, Setting] = {
@@ -72,7 +92,10 @@ STAGE_KEYS: dict[str, Setting] = {
     "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
 }
 STAGE_REQUIRED = ("name", "free", "iterations", "weights")
-RESERVED = ("extends", "preset", "stages", "append_stages")
+# The photo schedule ([[stages]], [[append_stages]]) and the video phases after its keyframe fit
+# (fitter.optimize.subject): tracking frame by frame, refinement over windows, a final polish.
+STAGE_LISTS = ("stages", "append_stages", "track_stages", "window_stages", "polish_stages")
+RESERVED = ("extends", "preset") + STAGE_LISTS
 
 
 def sections(terms: dict[str, TermSpec] | None = None) -> dict[str, dict[str, Setting]]:
@@ -109,7 +132,7 @@ def check_document(data: dict, source: str, complete: bool = False) -> None:
             else:
                 known = sorted(list(known_sections) + list(TOP_LEVEL))
                 raise SettingError(f"[{key}]: unknown section{did_you_mean(key, known)}; known: {', '.join(known)}")
-        for list_name in ("stages", "append_stages"):
+        for list_name in STAGE_LISTS:
             stages = data.get(list_name, [])
             if not isinstance(stages, list):
                 raise SettingError(f"{list_name} must be an array of tables ([[{list_name}]])")
@@ -168,7 +191,12 @@ def check_merged(preset: dict, source: str) -> None:
     check_document(preset, source, complete=True)
     if not preset.get("stages"):
         raise SettingError(f"{source}: the configuration defines no [[stages]]")
-    for stage in preset["stages"]:
+    terms = registered_terms()
+    for name in preset.get("video", {}).get("averaged_terms", []):
+        if name not in terms:
+            raise SettingError(f"{source}: [video] averaged_terms: unknown energy term {name!r}"
+                               f"{did_you_mean(name, terms)}; known: {', '.join(sorted(terms))}")
+    for stage in (st for list_name in STAGE_LISTS for st in preset.get(list_name, [])):
         lr = stage.get("lr")
         if isinstance(lr, dict):
             missing = [p for p in stage["free"] if p not in lr]

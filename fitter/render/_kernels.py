@@ -274,20 +274,12 @@ def silhouette_crossings(
                 k = slot
                 slot += 1
                 out_ok[k] = False
+                # walk from the front pixel's centre (p) towards the back one's (q)
                 if t1 < 0 or (t0 >= 0 and zbuf[f, i, j] <= zbuf[f, i2, j2]):
-                    front_second = 0
-                    tf = t0
-                    px = j + 0.5
-                    py = i + 0.5
-                    qx = j2 + 0.5
-                    qy = i2 + 0.5
+                    front_second, tf, fi, fj, bi, bj = 0, t0, i, j, i2, j2
                 else:
-                    front_second = 1
-                    tf = t1
-                    px = j2 + 0.5
-                    py = i2 + 0.5
-                    qx = j + 0.5
-                    qy = i + 0.5
+                    front_second, tf, fi, fj, bi, bj = 1, t1, i2, j2, i, j
+                px, py, qx, qy = fj + 0.5, fi + 0.5, bj + 0.5, bi + 0.5
                 if not _walk(xy, z, tris, adj, f, tf, px, py, qx, qy, near, max_steps, edge):
                     continue
                 dx = abs(xy[f, edge[1], 0] - xy[f, edge[0], 0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as nnf
 
+from ..common.uv_lookup import sample_maps
 from .fragments import Fragments
 
 # Triangles whose UV area is below this are degenerate in UV space: their tangents are clamped, not infinite.
@@ -19,10 +20,7 @@ MIN_UV_DETERMINANT = 1e-12
 
 def sample_map(map_: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     """Bilinear samples of a (1, 1, S, S) map at UVs (F, H, W, 2) of the face tile (v up, row 0 = v = 1)."""
-    grid = torch.stack([2.0 * uv[..., 0] - 1.0, 1.0 - 2.0 * uv[..., 1]], -1).to(map_.dtype)
-    frames = uv.shape[0]
-    return nnf.grid_sample(map_.expand(frames, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)[:, 0]
+    return sample_maps(map_.expand(uv.shape[0], -1, -1, -1), uv)[:, 0]
 
 
 def uv_tangents(corners: torch.Tensor, corner_uvs: torch.Tensor,

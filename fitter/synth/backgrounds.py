@@ -3,21 +3,22 @@ procedural scenes (a wall with a door frame, city lights out of focus, foliage, 
 
 The photos are those of examples/images (licences in examples/images/LICENSES.md: public domain, CC0 and
 CC BY 2.0 "Photo: Dick Thomas Johnson"); only the rectangles below, which hold no face, are used (a test
-runs the face detector on them). Nothing is shipped for this. Where the examples are not installed (a
-non-editable install), procedural backgrounds stand in and the record says so.
+runs the face detector on them). They install as the package ``facefit_examples`` so that wheel and checkout
+draw the same renders; where they are missing all the same, procedural backgrounds stand in and the record
+says so.
 """
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..assets import example_path
 from ..common.colour import srgb_to_linear
 from .effects import Effect, effect_rng
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "images"
+EXAMPLES = example_path("")
 
 # Face-free rectangles (x0, y0, x1, y1 as fractions of the photo) of each example photo.
 PHOTO_REGIONS: dict[str, list[tuple[float, float, float, float]]] = {

@@ -17,7 +17,6 @@ expression and pose). The multi-view generator puts 3-5 cameras around the head 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -176,11 +175,12 @@ def expression_keyframes(rng: np.random.Generator, names: list[str], duration: f
 
 
 def sample_clip(model: MorphableModel, seed: int, fps: float = 25.0, duration: float = 3.0, size: int = 256,
-                detail: bool = False) -> SyntheticClip:
-    """A random clip of ``duration`` seconds at ``fps``: ground-truth tracks of one random subject."""
+                detail: bool = False, appearance: str = "clean") -> SyntheticClip:
+    """A random clip of ``duration`` seconds at ``fps``: ground-truth tracks of one random subject, rendered with
+    ``appearance`` (``clean`` or ``wild``: see fitter.synth.cases.sample_case)."""
     if not (fps > 0 and duration > 0):
         raise ValueError(f"fps and duration must be > 0, got {fps} and {duration}")
-    base = sample_case(model, 0, seed, size=size, detail=detail)
+    base = sample_case(model, 0, seed, size=size, detail=detail, appearance=appearance)
     rng = np.random.default_rng([seed, 1])  # the tracks' own stream: independent of fps
     times = np.arange(int(round(duration * fps))) / float(fps)
     names = model.expression_names
@@ -205,18 +205,25 @@ def sample_clip(model: MorphableModel, seed: int, fps: float = 25.0, duration: f
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
-def _render(model: MorphableModel, case: SyntheticCase, appearance: str | None, supersample: int) -> RenderedCase:
-    """render_case, passing ``appearance`` on only where render_case has that option (it is being added)."""
-    if appearance is not None and "appearance" in inspect.signature(render_case).parameters:
-        return render_case(model, case, supersample=supersample, appearance=appearance)
-    return render_case(model, case, supersample=supersample)
+def with_look(model: MorphableModel, case: SyntheticCase, appearance: str | None) -> SyntheticCase:
+    """``case`` with ``appearance``'s look: the effects a case of the same seed has with that appearance (drawn
+    once per subject, index 0), keeping this case's face, pose and camera; the case itself when it already has
+    that appearance (or ``appearance`` is None)."""
+    if appearance is None or appearance == case.appearance:
+        return case
+    look = sample_case(model, 0, case.seed, size=case.image_size[0], detail=case.displacement is not None,
+                       appearance=appearance)
+    return dataclasses.replace(case, appearance=look.appearance, effects=look.effects)
 
 
 def render_clip(model: MorphableModel, clip: SyntheticClip, appearance: str | None = None,
                 supersample: int = 2) -> Iterator[RenderedCase]:
-    """The clip's frames, rendered one at a time (a long clip is never held in memory)."""
+    """The clip's frames, rendered one at a time (a long clip is never held in memory), with the clip's own look
+    (``sample_clip(..., appearance=...)``) or ``appearance``'s."""
+    look = with_look(model, clip.base, appearance)
     for k in range(len(clip)):
-        yield _render(model, clip.case(k), appearance, supersample)
+        case = dataclasses.replace(clip.case(k), appearance=look.appearance, effects=look.effects)
+        yield render_case(model, case, supersample=supersample)
 
 
 # -- multi-view ------------------------------------------------------------------------------------------
@@ -287,4 +294,6 @@ def sample_multiview(model: MorphableModel, seed: int, n_cameras: int | None = N
 def render_multiview(model: MorphableModel, scene: MultiViewScene, appearance: str | None = None,
                      supersample: int = 2) -> dict[str, RenderedCase]:
     """The instant rendered from every camera of the scene."""
-    return {name: _render(model, case, appearance, supersample) for name, case in scene.views.items()}
+    look = with_look(model, scene.head, appearance)
+    return {name: render_case(model, dataclasses.replace(case, appearance=look.appearance, effects=look.effects),
+                              supersample=supersample) for name, case in scene.views.items()}

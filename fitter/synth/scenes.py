@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..camera import focal_from_fov, model_to_camera, project
+from ..common.colour import linear_to_srgb
 from ..model.morphable import MorphableModel
 from ..model.subdivision import detail_mesh_arrays, subdivide
 from ..render import (
@@ -351,8 +352,7 @@ def render_clean_case(model: MorphableModel, case: SyntheticCase, supersample: i
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         rng = np.random.default_rng(case.seed + 1)
         img = np.clip(img + rng.normal(0, 1.5 / 255, img.shape), 0, 1)
-        srgb = np.where(img <= 0.0031308, 12.92 * img, 1.055 * np.power(img, 1 / 2.4) - 0.055)
-        image = (srgb * 255 + 0.5).astype(np.uint8)
+        image = (linear_to_srgb(img) * 255 + 0.5).astype(np.uint8)
         small = rasterize(verts, app.triangles, case_K(case), (h, w))
     return RenderedCase(
         image=image,

@@ -8,11 +8,12 @@ import pytest
 from PIL import Image
 
 from export_meshes import grid_mesh, rotation, smooth_normals, texel_uv
+from fitter.common.uv_lookup import sample_map
 from fitter.export.normal_map import (decode_normal_map, normal_map_from_displacement, uv_gradient,
                                       write_normal_map)
 from fitter.export.tangents import tangent_frames, vertex_normals_np
 from fitter.export.uv_layout import uv_mask
-from fitter.model.subdivision import detail_mesh_arrays, sample_map
+from fitter.model.subdivision import detail_mesh_arrays
 
 
 def test_flat_displacement_gives_flat_normal_map(ict, tmp_path):

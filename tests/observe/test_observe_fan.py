@@ -110,10 +110,25 @@ def test_available_reports_weights(torch_home, random_weights, tmp_path):
     assert not rep["fan"]["available"] and fan_backend.FAN_WEIGHTS in rep["fan"]["detail"]
     assert not rep["fan"]["weights"][fan_backend.FAN_WEIGHTS]["present"]
     assert not rep["facer"]["available"]
+    if rep["facer"]["detail"].startswith("no face-parser"):  # facer installed: the weights are what is missing
+        assert str(tmp_path / "nothing") in rep["facer"]["detail"]
     assert isinstance(rep["cuda"]["available"], bool)
     torch_home(random_weights)
     rep = backends.available(import_packages=False)
     assert rep["fan"]["available"] and rep["fan"]["boxes"] == "mediapipe"
+    assert rep["fan"]["detail"] == "68 iBUG landmarks; boxes from MediaPipe (no s3fd weights)"
+
+
+def test_available_names_a_missing_package_before_missing_weights(monkeypatch, torch_home, tmp_path):
+    torch_home(tmp_path / "nothing")
+    find_spec = backends.importlib.util.find_spec
+    monkeypatch.setattr(backends.importlib.util, "find_spec",
+                        lambda name, *args: None if name in ("face_alignment", "facer") else find_spec(name, *args))
+    rep = backends.available(import_packages=False)
+    assert rep["fan"]["detail"] == ("face-alignment is not importable (face_alignment is not installed); "
+                                    "pip install face-alignment")
+    assert rep["facer"]["detail"] == ("facer is not importable (facer is not installed); pip install pyfacer with "
+                                      "torchvision pinned to torch")
 
 
 def test_torchvision_shim_makes_torchvision_importable():

@@ -59,8 +59,11 @@ class TestFree:
     def test_every_parameter_can_be_freed(self):
         s = FitState.single(4, 3, (64, 64), 500.0)
         s.sh, s.albedo, s.displacement = torch.ones(1, 9, 3), torch.ones(5, 3), torch.zeros(1, 1, 8, 8)
+        s.view_rotation, s.view_translation, s.rig_log_scale = torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(())
+        s.frame_instant, s.view_fixed = torch.zeros(1, dtype=torch.int64), torch.zeros(1, dtype=torch.bool)
         assert len(s.free(list(PARAMETER_NAMES))) == len(PARAMETER_NAMES)
-        assert not any(getattr(s, n).requires_grad for n in ("principal", "image_size", "frame_view"))
+        assert not any(getattr(s, n).requires_grad for n in ("principal", "image_size", "frame_view",
+                                                             "frame_instant", "view_fixed"))
 
     def test_unknown_names(self):
         s = FitState.single(4, 3, (64, 64), 500.0)

@@ -35,7 +35,7 @@ def test_state_and_geometry_round_trip(ict, photo):
 
 
 def test_critic_stage(ict):
-    preset = load_preset("default")
+    preset = load_preset("critic")
     assert bench_critic.critic_stage(preset)["name"] == "critic"
     with pytest.raises(ValueError, match="no stage that weighs the critic"):
         bench_critic.critic_stage(load_preset("fast"))
@@ -44,7 +44,7 @@ def test_critic_stage(ict):
 def test_descent_uses_the_critic_stage_without_its_data_terms(ict, photo):
     """From the truth, with the critic off ([critic] weight = 0), only the stage's priors act: the identity
     shrinks towards the mean, the pose (not freed by the stage) stays."""
-    preset = load_preset("default")
+    preset = load_preset("critic")
     preset["critic"] = dict(preset["critic"], weight=0.0)
     net = freeze(CriticNet(SMALL, spectral=False))
     g = bench_critic.descend_from_truth(ict, photo, net, preset)
@@ -76,7 +76,7 @@ def test_training_seeds():
 
 def test_ablation_row_without_the_critic():
     rows = {row["name"]: row for row in ABLATION_ROWS}
-    with_critic, without = row_preset(rows["default"]), row_preset(rows["default-critic"])
+    with_critic, without = row_preset(rows["critic"]), row_preset(rows["default-critic"])
     assert [s["name"] for s in with_critic["stages"]] == [s["name"] for s in without["stages"]]
     assert any(s["weights"].get("critic") for s in with_critic["stages"])
     assert not any(s["weights"].get("critic") for s in without["stages"])

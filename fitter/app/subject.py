@@ -1,0 +1,326 @@
+"""One subject of many frames as one unit of a batch: a clip, a folder of photos of one person, or a multi-view
+capture folder (with its rig) -> observations -> one fit with one identity -> ``OUT/<name>/``.
+
+:func:`process_subject` is to a subject what :func:`fitter.app.batch.process_image` is to a photo: it never
+raises (an error is the outcome's one-line reason), resumes when ``report.json`` says the same input was
+fitted with the same settings, and the subject's folder appears complete or not at all (staged).
+
+Frames are decoded once: a clip's frames (and a multi-view capture's camera videos) are kept as 8-bit RGB
+(3 bytes per pixel per frame) for the phases that need photos or part masks and for overlay.mp4; photos are
+read again from their files when needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.files import staged_folder, write_json
+from ..evidence import Evidence, FrameEvidence
+from ..export.subject import export_subject
+from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
+from ..io import load_rig, open_video, save_rig
+from ..io.multiview import RIG_FILE
+from ..io.rig import RIG_FORMAT
+from ..model.morphable import MorphableModel
+from ..observe import observe_image, segment_faces
+from ..observe.types import FaceObservation
+from ..optimize.subject import FrameSource, face_sharpness, fit_sequence
+from .ledger import REPORT, FaceOutcome, ImageOutcome, earlier_outcome, is_done, read_report, resume_key
+from .ledger import resume_record, why_refit
+
+KINDS = ("video", "photos", "multiview")
+RIG_NONE = "none"  # --rig none: an uncalibrated rig whose extrinsics the fitter estimates
+
+
+@dataclass
+class SubjectUnit:
+    """One subject: ``kind`` video (``path`` a clip), photos (a folder of photos of one person) or multiview
+    (a capture folder; ``rig`` a calibration file/folder, ``none``, or None for the folder's own rig.json)."""
+
+    kind: str
+    path: Path
+    rig: str | None = None
+    every: int = 1
+    start: float = 0.0
+    end: float | None = None
+    fps: float | None = None
+    obj_sequence: bool = False
+    folder: str | None = None  # output folder name (default: the clip's stem or the folder's name)
+
+    @property
+    def name(self) -> str:
+        if self.folder:
+            return self.folder
+        return self.path.stem if self.kind == "video" else self.path.name
+
+    def options(self) -> dict:
+        """What the result depends on beyond the preset (hashed into the resume key)."""
+        return {"kind": self.kind, "rig": self.rig, "every": self.every, "start": self.start, "end": self.end,
+                "fps": self.fps, "obj_sequence": self.obj_sequence}
+
+
+@dataclass
+class SubjectSettings:
+    """What a batch passes to a subject (from its BatchOptions)."""
+
+    preset: dict
+    settings: dict  # the batch's effective settings (hashed into the resume key)
+    detector: str = "mediapipe"
+    device: str = "cpu"
+    resume: bool = True
+    cache_dir: str | None = None
+    segmentation: str | None = None
+    parser: str | None = None
+    parser_weights: str | None = None
+    progress: Callable[[str, str, int, int], None] | None = None  # (subject, phase, done, total)
+
+
+@dataclass
+class LoadedSubject:
+    """A subject's evidence and how to get its pixels back."""
+
+    evidence: Evidence
+    image: Callable[[int], LoadedImage]  # image k (decoded frame or re-read photo)
+    view_names: list[str]
+    frame_index: list[int]  # per instant: the source frame number (photos: their order)
+    fps: float | None
+    rig: object | None = None  # fitter.io.Rig for a multi-view capture
+    warnings: list[str] = field(default_factory=list)
+    observe_seconds: float = 0.0
+
+    def instant_images(self, table: list[list[int]]) -> Callable[[], Iterator[list[np.ndarray]]]:
+        """A fresh iterator over the instants' RGB images per view (``table``: image index per instant and view)."""
+        def images() -> Iterator[list[np.ndarray]]:
+            for row in table:
+                yield [self.image(k).rgb if k >= 0 else None for k in row]
+        return images
+
+
+# -- what the subject is -----------------------------------------------------------------------------------
+def content_hash(unit: SubjectUnit) -> str:
+    """The clip's bytes, or every file of the folder (names and bytes) and the rig's."""
+    if unit.kind == "video":
+        return file_content_hash(unit.path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in unit.path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if unit.rig and unit.rig != RIG_NONE:
+        rig = Path(unit.rig)
+        files += sorted(p for p in rig.rglob("*") if p.is_file()) if rig.is_dir() else [rig]
+    for p in files:
+        digest.update(str(p.relative_to(unit.path) if p.is_relative_to(unit.path) else p.name).encode())
+        digest.update(file_content_hash(p).encode())
+    return digest.hexdigest()
+
+
+def placeholder(like: FaceObservation) -> FaceObservation:
+    """The slot of a frame without a detection: finite zero landmarks of the subject's format, weight 0."""
+    n = len(like.landmarks)
+    return FaceObservation(np.zeros((n, 2), np.float32), like.landmark_format, np.zeros(4, np.float32), 0.0,
+                           np.zeros(n, np.float32), detector=like.detector)
+
+
+class Observer:
+    """Observes images for one subject: the largest face of each (one person), cached as photos are."""
+
+    def __init__(self, settings: SubjectSettings) -> None:
+        self.settings = settings
+        self.seconds = 0.0
+
+    def __call__(self, image: LoadedImage) -> tuple[FaceObservation | None, float | None]:
+        t = time.perf_counter()
+        cache = Path(self.settings.cache_dir) if self.settings.cache_dir else None
+        obs = observe_image(image, detector=self.settings.detector, largest=True, cache_dir=cache)
+        self.seconds += time.perf_counter() - t
+        if not obs.faces:
+            return None, None
+        face = obs.faces[0]
+        return face, face_sharpness(image.rgb, face.landmarks, face.landmark_weights)
+
+
+def frames_evidence(records: list[dict]) -> Evidence:
+    """FrameEvidence of every record (``face`` None: a placeholder slot, not detected)."""
+    found = next((r["face"] for r in records if r["face"] is not None), None)
+    if found is None:
+        raise ValueError("no face was detected in any frame")
+    frames = []
+    for r in records:
+        face = r["face"]
+        frames.append(FrameEvidence(face if face is not None else placeholder(found), r["size"],
+                                    exif_focal_35mm=r.get("exif"), view=r.get("view", 0), time_s=r.get("time"),
+                                    detected=face is not None, instant=r.get("instant"),
+                                    frame_index=r.get("index"), sharpness=r.get("sharpness")))
+    return Evidence(frames)
+
+
+def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+    clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
+    images, records = [], []
+    for frame in clip:
+        face, sharp = observe(frame.image)
+        images.append(frame.image)
+        records.append({"face": face, "size": frame.image.size, "time": frame.time, "index": frame.index,
+                        "sharpness": sharp})
+    return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"],
+                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings),
+                         observe_seconds=observe.seconds)
+
+
+def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+    paths = find_images([unit.path])
+    records = []
+    for k, p in enumerate(paths):
+        image = load_image(p)
+        face, sharp = observe(image)
+        records.append({"face": face, "size": image.size, "view": k, "exif": image.exif_focal_35mm,
+                        "sharpness": sharp})
+    return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), [p.name for p in paths],
+                         list(range(len(paths))), None, observe_seconds=observe.seconds)
+
+
+def subject_rig(unit: SubjectUnit):
+    """The capture's rig: converted from the calibration given (or ``none``), else the folder's rig.json."""
+    if unit.rig is None:
+        if (unit.path / RIG_FILE).exists():
+            return load_rig(unit.path / RIG_FILE)
+        raise ImageError(unit.path, "a multi-view subject needs a rig", f"pass --rig CALIBRATION (COLMAP, NeRF "
+                         f"transforms.json, OpenCV YAML), --rig {RIG_NONE}, or put a {RIG_FILE} in the folder")
+    if unit.rig == RIG_NONE:
+        return convert_rig(unit.path, "none")
+    source = Path(unit.rig)
+    if source.suffix == ".json" and source.is_file() and RIG_FORMAT in source.read_text(errors="ignore")[:200]:
+        return load_rig(source)
+    return convert_rig(source)
+
+
+def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+    rig = subject_rig(unit)
+    found = discover_multiview(unit.path, rig)
+    cams = found.cameras
+    images: list[LoadedImage] | None = [] if found.kind == "videos" else None
+    paths: list[Path] = []
+    records = []
+    fps = None
+    if found.kind == "videos":
+        clips = [open_video(found.videos[c], every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
+                 for c in cams]
+        fps = clips[0].fps
+        for i, frames in enumerate(zip(*clips)):
+            for v, frame in enumerate(frames):
+                face, sharp = observe(frame.image)
+                images.append(frame.image)
+                records.append({"face": face, "size": frame.image.size, "view": v, "instant": i,
+                                "time": frames[0].time, "index": frames[0].index, "sharpness": sharp})
+    else:
+        for i, key in enumerate(found.frames):
+            for v, cam in enumerate(cams):
+                path = found.images[cam][key]
+                image = load_image(path)
+                face, sharp = observe(image)
+                paths.append(path)
+                records.append({"face": face, "size": image.size, "view": v, "instant": i, "exif": image.exif_focal_35mm,
+                                "index": key if isinstance(key, int) else i, "sharpness": sharp})
+    get = images.__getitem__ if images is not None else (lambda k: load_image(paths[k]))
+    index = [r["index"] for r in records if r["view"] == 0]
+    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + list(rig.warnings),
+                         observe.seconds)
+
+
+LOADERS = {"video": load_video, "photos": load_photos, "multiview": load_multiview}
+
+
+# -- one unit of a batch -----------------------------------------------------------------------------------
+def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings, model: MorphableModel) -> ImageOutcome:
+    """Fit one subject into ``out_dir/<unit.name>/``; never raises (errors become the outcome's reason)."""
+    start = time.perf_counter()
+    outcome = ImageOutcome(input=str(unit.path))
+    folder = Path(out_dir) / unit.name
+    all_settings = {**settings.settings, "subject": unit.options()}
+    try:
+        key = resume_key(content_hash(unit), all_settings)
+    except OSError as exc:
+        outcome.error = f"{unit.path}: cannot be read ({exc.strerror or exc})"
+        return outcome
+    report = read_report(folder)
+    note = ""
+    if settings.resume and is_done(report, key):
+        outcome.faces.append(earlier_outcome(report, str(unit.path), 0, unit.name))
+        outcome.seconds = time.perf_counter() - start
+        return outcome
+    if settings.resume and report:
+        note = f"{unit.name}: {why_refit(report, key, all_settings)}; refitting"
+    try:
+        loaded = LOADERS[unit.kind](unit, Observer(settings))
+    except (ImageError, ValueError) as exc:
+        outcome.error = str(exc) if str(unit.path) in str(exc) else f"{unit.path}: {exc}"
+        return outcome
+    except Exception as exc:  # a detector failure must not stop the batch
+        outcome.error = f"{unit.path}: reading or detection failed ({type(exc).__name__}: {exc})"
+        return outcome
+    t = time.perf_counter()
+    try:
+        fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,
+                           loaded.view_names if unit.kind == "multiview" else None,
+                           progress=_progress(settings, unit.name), source=frame_source(loaded, settings))
+        fit.timings["observe"] = loaded.observe_seconds
+        fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
+        fit.warnings[:0] = loaded.warnings
+        table = [[-1] * len(loaded.view_names) for _ in range(fit.num_instants)]
+        for k, f in enumerate(fit.evidence.frames):
+            instant = int(fit.state.instants()[k])
+            table[instant][min(f.view, len(loaded.view_names) - 1)] = k
+        views = loaded.view_names if unit.kind == "multiview" else (["camera"] if unit.kind == "video" else
+                                                                      loaded.view_names)
+        with staged_folder(folder, overwrite=True) as staging:
+            report = export_subject(model, fit, staging, str(unit.path), settings.preset, fps=loaded.fps,
+                                    frame_index=loaded.frame_index, view_names=views,
+                                    images=loaded.instant_images(table) if unit.kind != "photos" else
+                                    loaded.instant_images([[k] for k in range(len(loaded.evidence.frames))]),
+                                    obj_sequence=unit.obj_sequence, extra={"kind": unit.kind,
+                                                                           "subject_options": unit.options()})
+            if loaded.rig is not None:
+                save_rig(loaded.rig, staging / RIG_FILE)
+                report["outputs"].append(RIG_FILE)
+            report["timings_s"]["total_with_observe"] = time.perf_counter() - start
+            write_json(staging / REPORT, {**report, **resume_record(key, all_settings, 1)})
+    except Exception as exc:
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "failed",
+                                         f"{unit.path}: fitting failed ({detail})", note=note))
+        return outcome
+    outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
+                                     nme=report["landmarks"]["nme"], seconds=time.perf_counter() - start, note=note))
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def frame_source(loaded: LoadedSubject, settings: SubjectSettings) -> FrameSource:
+    """Photos and part masks of image k, on demand."""
+    preset = settings.preset
+    cfg = preset.get("segmentation", {})
+
+    def masks(k: int):
+        frame = loaded.evidence.frames[k]
+        return segment_faces(loaded.image(k), [frame.face], backend=settings.segmentation or cfg.get("backend", "auto"),
+                             parser=settings.parser or cfg.get("parser", "farl/lapa/448"),
+                             parser_weights=Path(settings.parser_weights) if settings.parser_weights else None,
+                             cache_dir=Path(settings.cache_dir) / "masks" if settings.cache_dir else None,
+                             device=settings.device)[0]
+
+    def photo(k: int) -> np.ndarray:
+        image = loaded.image(k)  # 8-bit frames are kept: convert without caching a float copy on them
+        return image.rgb_float if image.bit_depth > 8 else image.rgb.astype(np.float32) / 255.0
+
+    return FrameSource(photo=photo, masks=masks)
+
+
+def _progress(settings: SubjectSettings, name: str):
+    if settings.progress is None:
+        return None
+    return lambda phase, done, total: settings.progress(name, phase, done, total)
+

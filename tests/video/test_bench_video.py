@@ -1,0 +1,55 @@
+"""`facefit bench video` (fitter.bench.video): its measures on known signals, and tiny real runs of the clip,
+multi-view and starting-pose benchmarks (rendered frames, the real detector, short stages)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fitter.bench.video import blink_recall, jitter, lag_frames, run_multiview_bench, run_pose_start, run_video_bench
+from sequences import tiny_preset
+
+
+def test_jitter_is_rms_acceleration_in_mm():
+    t = np.arange(6) / 10.0
+    a = 3.0  # cm/s^2
+    tracks = np.zeros((6, 2, 3))
+    tracks[:, :, 0] = 0.5 * a * t[:, None] ** 2
+    assert jitter(tracks, t) == pytest.approx(a * 10.0)
+    valid = np.ones(6, bool)
+    valid[2] = False
+    tracks[2] += 100.0  # a frame left out does not count
+    assert jitter(tracks, t, valid) == pytest.approx(a * 10.0)
+
+
+def test_lag_and_blinks():
+    t = np.arange(60) / 25.0
+    truth = np.sin(2 * np.pi * 2 * t) ** 2
+    assert lag_frames(truth, truth) == 0
+    assert lag_frames(np.roll(truth, 2), truth) == 2  # the fit two frames late
+    blink = np.zeros(60)
+    blink[10:13] = [0.6, 1.0, 0.6]
+    windows = np.array([[0.38, 0.54], [1.5, 1.6]])  # the second is not visible in the truth: not counted
+    assert blink_recall(blink * 0.8, blink, windows, t) == (1, 1)
+    assert blink_recall(blink * 0.2, blink, windows, t) == (0, 1)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_tiny_runs(tmp_path):
+    preset = tiny_preset(iterations=5)
+    result = run_video_bench(tmp_path, preset, count=1, seconds=0.4, fps=10.0, size=256)
+    clip = result["clips"][0]
+    assert clip["fitted"] and clip["frames"] == 4 and len(clip["frame_error_mm"]) == 4
+    assert clip["identity_error_mm"] < 10 and clip["independent"]["identity_error_mm_median"] < 10
+    assert {"fit", "truth"} <= set(clip["jitter_mm_s2"]) and clip["jitter_ratio"] > 0
+    saved = json.loads((tmp_path / "video.json").read_text())
+    assert set(saved["aggregate"]["targets"]) == {"identity_below_single_image_median", "jitter_at_most_1.5x_truth",
+                                                  "jitter_3x_below_independent", "no_jaw_lag"}
+    multi = run_multiview_bench(tmp_path, preset, count=1, cameras=2, instants=1, size=256)
+    scene = multi["scenes"][0]
+    assert scene["fitted"] and len(scene["single_view_identity_error_mm"]) == 2
+    assert len(scene["uncalibrated"]["relative_rotation_error_deg"]) == 1 and scene["uncalibrated"]["scale_error_pct"] >= 0
+    pose = run_pose_start(tmp_path, preset, count=2, size=256)
+    assert pose["aggregate"]["start_landmarks3d_deg"]["median"] < 20
+    assert (tmp_path / "multiview.json").exists() and (tmp_path / "pose_start.json").exists()

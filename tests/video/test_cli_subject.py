@@ -1,0 +1,81 @@
+"""`facefit fit clip.mp4` and `facefit fit --subject DIR` end to end: real frames (a rendered synthetic clip
+written as an mp4), the real detector, short stages; one folder and one summary line per subject, resume, and
+one-line refusals of bad option combinations."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from fitter.app.toml_text import toml_text
+from fitter.common.files import write_image
+from fitter.export.video_overlay import write_video
+from fitter.synth.clips import render_clip, sample_clip
+from sequences import tiny_preset
+
+FPS = 10.0
+FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def inputs(ict, tmp_path_factory):
+    d = tmp_path_factory.mktemp("clip")
+    clip = sample_clip(ict, seed=1, fps=FPS, duration=FRAMES / FPS, size=256)
+    frames = [r.image for r in render_clip(ict, clip, supersample=1)]
+    write_video(d / "talk.mp4", frames, FPS)
+    photos = d / "person"
+    for k in (0, 3):
+        write_image(photos / f"photo{k}.png", frames[k])
+    preset = tiny_preset(iterations=5)
+    config = d / "tiny.toml"
+    config.write_text(toml_text({key: preset[key] for key in ("stages", "track_stages", "window_stages",
+                                                               "polish_stages", "video")}))
+    return d, config
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_clip_is_one_subject_and_resumes(inputs, tmp_path):
+    d, config = inputs
+    out = tmp_path / "out"
+    args = ("fit", d / "talk.mp4", "-o", out, "--preset", "fast", "--config", config, "--cache-dir", tmp_path / "c",
+            "--every", 2)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fitted"] == 1 and summary["failed"] == [] and summary["faces"][0]["folder"] == "talk"
+    folder = out / "talk"
+    for name in ("params.npz", "mesh.obj", "anim.usdc", "overlay.mp4", "report.json"):
+        assert (folder / name).exists(), name
+    params = np.load(folder / "params.npz")
+    assert params["frame_index"].tolist() == [0, 2] and params["expression"].shape[0] == 2  # --every 2
+    report = json.loads((folder / "report.json").read_text())
+    assert report["kind"] == "video" and report["subject_options"]["every"] == 2 and report["resume_key"]
+    again = run(*args)
+    assert again.exit_code == 0 and json.loads((out / "summary.json").read_text())["skipped"] == 1
+
+
+def test_photos_of_one_person(inputs, tmp_path):
+    d, config = inputs
+    out = tmp_path / "out"
+    result = run("fit", "--subject", d / "person", "-o", out, "--preset", "fast", "--config", config,
+                 "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    params = np.load(out / "person" / "params.npz")
+    assert params["expression"].shape[0] == 2 and params["K"].shape == (2, 3, 3)  # one camera per photo
+    assert params["view_names"].tolist() == ["photo0.png", "photo3.png"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "OUT"], "nothing to fit"),
+    (["--subject", ".", "--subject", ".", "--rig", "none", "-o", "OUT"], "exactly one --subject"),
+    (["x.mp4", "--start", "2", "--end", "1", "-o", "OUT"], "must be after --start"),
+])
+def test_refusals(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["fit", *[str(tmp_path / a) if a == "OUT" else a for a in args]])
+    assert result.exit_code == 2 and message in result.output

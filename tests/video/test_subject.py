@@ -1,0 +1,113 @@
+"""The subject schedule (fitter.optimize.subject): segments, keyframes, phase presets, and whole fits of a
+moving face (one camera) and of a head seen by a calibrated and an uncalibrated rig, from synthetic landmarks."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from fitter.io.rig import Rig, RigCamera
+from fitter.optimize.subject import RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes
+from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
+
+FPS = 10.0
+
+
+def test_segments_split_at_long_gaps_and_cuts():
+    times = np.arange(10) / FPS
+    detected = np.ones(10, bool)
+    detected[3:8] = False  # 0.6 s without a detection
+    centres = np.zeros((10, 2))
+    centres[9] = [200.0, 0.0]  # the face jumps two face sizes: a cut
+    sizes = np.full(10, 100.0)
+    segments = find_segments(times, detected, centres, sizes, max_gap_s=0.5, cut_jump=0.5)
+    assert segments.tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 1, 2]
+    detected[3:8] = True
+    assert find_segments(times, detected, np.zeros((10, 2)), sizes, 0.5, 0.5).tolist() == [0] * 10
+    assert find_segments(None, detected, centres, sizes, 0.5, 0.5).tolist() == [0] * 10  # photos: no time
+
+
+def test_keyframes_are_good_and_spread():
+    quality = np.array([1.0, 0.99, 0.98, 0.8, 0.9, 0.1])
+    angles = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [30.0, 0.0], [-30.0, 5.0], [0.0, 40.0]])
+    # the best first; then poses far from it beat near-copies of it, unless they are poor
+    assert select_keyframes(quality, angles, 3, spread_deg=15.0) == [0, 3, 4]
+    assert select_keyframes(quality, angles, 10, spread_deg=15.0) == list(range(6))
+
+
+def test_phase_presets_average_and_free():
+    preset = tiny_preset()
+    stage = {"name": "s", "free": ["rotation", "translation", "identity", "log_focal", "expression"], "iterations": 5,
+             "weights": {"landmarks": 1.0, "identity_prior": 10.0, "focal_prior": 1.0}}
+    out = phase_preset(preset, [stage], 4, RigFreedom(focal=False, extrinsics=True, scale=False), identity=False,
+                       rig_moves=True)
+    s = out["stages"][0]
+    assert s["weights"] == {"landmarks": 0.25, "identity_prior": 10.0, "focal_prior": 1.0}  # priors not averaged
+    assert s["free"] == ["rotation", "translation", "expression", "view_rotation", "view_translation"]
+    out = phase_preset(preset, [stage], 1, RigFreedom(focal=True), identity=True, rig_moves=False)
+    assert out["stages"][0]["free"] == stage["free"]
+
+
+def test_clip_one_identity_gaps_interpolated(ict_random_embedding):
+    model = ict_random_embedding
+    truth = moving_face(model, 8, FPS)
+    evidence = sequence_evidence(model, truth, FPS, noise_px=0.3, missing=(3,))
+    fit = fit_sequence(model, evidence, tiny_preset())
+    s = fit.state
+    assert s.identity.shape == (model.num_identity,) and s.num_instants == 8 and fit.ordered
+    assert 3 <= len(fit.keyframes) <= 4 and 3 not in fit.keyframes
+    assert fit.detected.tolist() == [k != 3 for k in range(8)] and np.isnan(fit.rmse_px[3])
+    assert np.nanmax(fit.rmse_px) < 2.0
+    err = np.degrees(np.linalg.norm(s.rotation.numpy() - truth.rotation.numpy(), axis=1))
+    assert err.max() < 2.0, err
+    # the frame without a detection sits half-way between its neighbours (linear in time)
+    for name in ("rotation", "translation", "expression"):
+        v = getattr(s, name).numpy()
+        np.testing.assert_allclose(v[3], (v[2] + v[4]) / 2, atol=1e-5)
+    jaw = model.expression_names.index("jawOpen")
+    assert np.corrcoef(s.expression[:, jaw].numpy(), truth.expression[:, jaw].numpy())[0, 1] > 0.9
+    assert set(fit.phases) == {"keyframes", "track", "window", "polish"}
+
+
+def heads() -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(np.array([0.05, 0.2, 0.0]), np.array([0.5, -1.0, 0.0])),
+            (np.array([-0.1, -0.3, 0.05]), np.array([-0.5, 0.0, 1.0]))]
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.acos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)))
+
+
+def test_calibrated_rig_recovers_the_head_in_the_world(ict_random_embedding):
+    model = ict_random_embedding
+    rig = ring_rig(3)
+    identity = torch.randn(model.num_identity, generator=torch.Generator().manual_seed(3))
+    evidence = rig_evidence(model, rig, heads(), identity)
+    fit = fit_sequence(model, evidence, tiny_preset(), rig, list(rig.cameras))
+    s = fit.state
+    assert s.num_instants == 2 and s.num_frames == 6 and fit.rig["calibrated"] and not fit.rig["extrinsics_fitted"]
+    for i, (rot, trans) in enumerate(heads()):
+        assert angle(Rotation.from_rotvec(s.rotation[i].numpy()).as_matrix(), Rotation.from_rotvec(rot).as_matrix()) < 1.0
+        assert np.linalg.norm(s.translation[i].numpy() - trans) < 1.0
+    np.testing.assert_allclose(s.view_translation.numpy(), np.stack([c.t for c in rig.cameras.values()]), atol=1e-4)
+    assert np.nanmax(fit.rmse_px) < 1.5  # exact landmarks, 512 px images, short stages
+
+
+def test_uncalibrated_rig_recovers_relative_cameras(ict_random_embedding):
+    model = ict_random_embedding
+    rig = ring_rig(3)
+    identity = torch.randn(model.num_identity, generator=torch.Generator().manual_seed(3))
+    evidence = rig_evidence(model, rig, heads(), identity)
+    bare = Rig({n: RigCamera(n, c.image_size, c.K) for n, c in rig.cameras.items()}, False, 1.0, {"format": "none"})
+    fit = fit_sequence(model, evidence, tiny_preset(), bare, list(rig.cameras))
+    assert fit.rig["extrinsics_fitted"]
+    R, t = (m.numpy().astype(np.float64) for m in fit.state.view_extrinsics())
+    cams = list(rig.cameras.values())
+    np.testing.assert_allclose(R[0], np.eye(3), atol=1e-6)  # the first camera is the world
+    for v in (1, 2):
+        assert angle(R[v], cams[v].R @ cams[0].R.T) < 1.0
+        baseline = np.linalg.norm(-R[v].T @ t[v])
+        assert baseline / np.linalg.norm(cams[v].centre - cams[0].centre) == pytest.approx(1.0, abs=0.05)
