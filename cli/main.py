@@ -19,7 +19,7 @@ from rich.table import Table
 
 console = Console(stderr=True)
 NATIVE_LOG = "facefit-native.log"  # with --verbose: MediaPipe's own log lines, in the output folder
-PRESET_CHOICES = ("fast", "default", "vfx")
+PRESET_CHOICES = ("fast", "default", "vfx", "critic")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,9 +93,11 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
               help="With --engine ray and --device cuda: GPUs one worker holds, e.g. 0.25 packs four per GPU.")
 @click.option("--shard", metavar="K/N", help="Fit only shard K of N (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4; "
                                              "then `facefit summarize OUT`.")
+@click.option("--critic", "critic_switch", default="on", show_default=True, type=click.Choice(["on", "off"]),
+              help="off: leave the perceptual shape critic out of every stage (the preset's [critic] weight = 0).")
 def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, preset, config, device, detector, jobs,
         recursive, largest, resume, cache_dir, segmentation, parser, parser_weights, renderer, verbose, engine, address,
-        cpus_per_fit, gpus_per_fit, shard) -> None:
+        cpus_per_fit, gpus_per_fit, shard, critic_switch) -> None:
     """Fit every face in INPUTS (image files, folders, glob patterns, videos) and every --subject.
 
     A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
@@ -134,6 +136,8 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer
+    if critic_switch == "off":
+        settings["critic"] = dict(settings["critic"], weight=0.0)
     options = BatchOptions(preset=settings, detector=detector, largest=largest, device=device,
                            jobs=jobs, resume=resume, cache_dir=str(cache_dir) if cache_dir else None,
                            segmentation=segmentation, parser=parser,
@@ -295,7 +299,7 @@ def bench() -> None:
 @click.option("--appearance", default="clean", show_default=True, type=click.Choice(["clean", "wild"]),
               help="clean: the fitter's own image model; wild: skin texture, specular, shadows, hair, occluders, "
                    "photo backgrounds and camera effects (docs/benchmark.md).")
-@click.option("--preset", default="default", show_default=True, type=click.Choice(["fast", "default", "vfx"]))
+@click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES))
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ablation", is_flag=True, help="Run every fitting configuration on the same faces (ablation.json).")
 @click.option("--rows", help="With --ablation: comma-separated row names to run (default: all), e.g. "
@@ -451,6 +455,106 @@ def bench_render(out_dir, device, renderer, repeats) -> None:
     from fitter.bench.render_bench import run_render_bench
 
     result = run_render_bench(Path(out_dir), device=device, backend=renderer, repeats=repeats)
+    console.print_json(json.dumps(result))
+
+
+@main.group()
+def critic() -> None:
+    """The perceptual shape critic: train it from a seed, measure it on faces it never saw (docs/critic.md)."""
+
+
+def _critic_progress(progress: Progress):
+    """A progress callback with one bar per phase; the training bar shows the running held-out accuracy."""
+    tasks: dict[str, int] = {}
+
+    def advance(phase: str, done: int, total: int, info: dict) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task("", total=total, label=phase, status="")
+        status = ""
+        accuracy = info.get("accuracy")
+        if isinstance(accuracy, dict):
+            status = "held-out " + " ".join(f"{k[:4]} {v:.2f}" for k, v in accuracy.items())
+            status += f" auc {info.get('auc', float('nan')):.2f}"
+        progress.update(tasks[phase], completed=done, total=total, **({"status": status} if status else {}))
+
+    return advance
+
+
+def _critic_bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[status]}"), console=console, transient=True)
+
+
+@critic.command("train")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for critic_shape.npz and its card critic_shape.json.")
+@click.option("--seed", default=1000, show_default=True, type=click.IntRange(1000, 1009),
+              help="Training photos come from this seed, held-out ones from seed + 1 (seeds 1000-1009 are the "
+                   "critic's; benchmarks use 0-2).")
+@click.option("--minutes", type=click.FloatRange(0.1, None),
+              help="Wall-clock cap of the training steps (the card records how many ran).")
+@click.option("--steps", type=click.IntRange(1, None), help="Optimiser steps (default: the recipe's).")
+@click.option("--photos", type=click.IntRange(2, 100000), help="Training photos in the pool (default: the recipe's).")
+@click.option("--heldout-photos", type=click.IntRange(2, 100000), help="Held-out photos (default: the recipe's).")
+@click.option("--fit-photos", type=click.IntRange(0, 100000),
+              help="Photos whose `fast` fits become negatives (default: the recipe's; 0: none).")
+@click.option("--descent-photos", type=click.IntRange(0, 100000),
+              help="Photos per adversarial round (critic descended from the truth; 0: none).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Photo pool cache (default $FACEFIT_CACHE/critic_pool or ~/.cache/facefit/critic_pool).")
+def critic_train(out_dir, seed, minutes, steps, photos, heldout_photos, fit_photos, descent_photos, cache_dir) -> None:
+    """Train the critic from a seed; writes OUT/critic_shape.npz and OUT/critic_shape.json."""
+    from dataclasses import replace
+
+    from fitter.bench.critic import run_train
+    from fitter.critic.train import Recipe
+
+    recipe = Recipe(seed=seed)
+    changes = {k: v for k, v in {"steps": steps, "photos": photos, "heldout_photos": heldout_photos}.items()
+               if v is not None}
+    mining = {name: dict(cfg) for name, cfg in recipe.mining.items()}
+    for name, count in (("fits", fit_photos), ("descent", descent_photos)):
+        if count is not None:
+            mining[name]["photos"] = count
+    recipe = replace(recipe, mining=mining, **changes)
+    with _critic_bar() as progress:
+        card = run_train(out_dir, recipe, minutes, cache_dir, _critic_progress(progress))
+    held = card["heldout"]
+    console.print_json(json.dumps({"weights": str(Path(out_dir) / card["weights_file"]), "sha256": card["sha256"],
+                                   "steps": card["steps_run"], "heldout_accuracy": held["accuracy"],
+                                   "auc": held["auc"], "accuracy_other_photo": held.get("accuracy_other_photo")}))
+
+
+@critic.command("eval")
+@click.option("--n", "count", default=200, show_default=True, type=click.IntRange(1, 10000),
+              help="Photos of the seed (ranking pairs and descents from the truth on all of them).")
+@click.option("--seed", default=1002, show_default=True, type=click.IntRange(0, None),
+              help="A seed the critic never trained on (1002 is reserved for this).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--weights", default="critic_shape.npz", show_default=True,
+              help="Critic weights: the shipped asset name or a file written by `facefit critic train`.")
+@click.option("--preset", default="critic", show_default=True, type=click.Choice(PRESET_CHOICES),
+              help="The preset whose critic stage is descended and whose fits are checked for exploitation.")
+@click.option("--fits", type=click.IntRange(0, 10000), help="Fit only the first N photos (default: all of them).")
+@click.option("--descents", type=click.IntRange(0, 10000), help="Descend from the truth on the first N photos "
+                                                                "(default: all).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Photo pool cache.")
+def critic_eval(count, seed, out_dir, weights, preset, fits, descents, cache_dir) -> None:
+    """Measure the critic on faces it never saw; writes OUT/critic.json (and critic_cases.json)."""
+    from fitter.bench.critic import run_eval, training_seeds
+    from fitter.critic.weights import CriticWeightsError, load_critic
+
+    try:
+        _, card = load_critic(weights)
+    except CriticWeightsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    used = training_seeds(card)
+    if seed in used:
+        raise click.UsageError(f"--seed {seed}: the critic {weights} trained on seeds {sorted(used)}; "
+                               "measure it on another seed (1002 is reserved for this)")
+    with _critic_bar() as progress:
+        result = run_eval(out_dir, count, seed, weights, preset, fits, descents, cache_dir,
+                          _critic_progress(progress))
     console.print_json(json.dumps(result))
 
 

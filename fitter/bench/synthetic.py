@@ -90,6 +90,8 @@ ABLATION_ROWS: list[dict] = [
      "known_focal": True},
     {"name": "fast", "preset": "fast", "masks": "pipeline"},
     {"name": "default", "preset": "default", "masks": "pipeline"},
+    {"name": "critic", "preset": "critic", "masks": "pipeline"},
+    {"name": "default-critic", "preset": "critic", "masks": "pipeline", "without": ["critic"]},
     {"name": "vfx", "preset": "vfx", "masks": "pipeline"},
 ]
 
