@@ -13,7 +13,7 @@ shape. Kinds (the recipe's mixture names them):
   ambiguity a single view leaves);
 - ``swap``: the identity of another photo of the pool;
 - mined negatives (the fitter's own wrong answers, geometry found by descending the critic) come from
-  fitter.critic.mining and carry their own labels.
+  fitter.bench.critic (they need the fitter) and carry their own labels.
 
 Labels: the Procrustes error of the face region (mm, as the synthetic benchmark measures shape) for shape
 changes; for ``pose``, whose shape is exact, the mean camera-space vertex distance (mm) — how far the surface
