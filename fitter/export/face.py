@@ -89,7 +89,7 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "camera": {
             "focal_px": focal,
             "focal_guess_px": fit.focal_guess,
-            # log-normal 68 % interval from the fit's curvature (calibrated on the synthetic benchmark)
+            # log-normal 68 % interval from the fit's curvature (not yet calibrated: [camera] focal_std_calibration = 1)
             "focal_log_std": fit.focal_log_std,
             "focal_px_range_68": [focal * math.exp(-fit.focal_log_std), focal * math.exp(fit.focal_log_std)],
             "fov_deg": math.degrees(2 * math.atan(0.5 * max(h, w) / focal)),
