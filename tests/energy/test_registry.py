@@ -116,7 +116,8 @@ class TestMissingEvidence:
         assert needing >= {"photometric", "detail", "prdl"}
         assert not needing & set(terms)
         assert {"landmarks", "focal_prior", "identity_prior"} <= set(terms)
-        for name in needing:
+        weighed = {name for stage in preset["stages"] for name, w in stage["weights"].items() if w}
+        for name in needing & weighed:
             spec = registered_terms()[name]
             said = [w for w in warnings if repr(name) in w]
             assert len(said) == 1 and all(what in said[0] for what in spec.needs), warnings
@@ -127,5 +128,7 @@ class TestMissingEvidence:
         terms, warnings = build_terms(TermContext(ict, evidence, preset, [FOCAL]))
         weighed = {name for stage in preset["stages"] for name, w in stage["weights"].items() if w}
         # every term but those of clips (temporal, in the video stage lists), the optional pose guidance and the
-        # optional trust region (anchor: no preset weighs it, docs/photometric.md says why)
-        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor"} and warnings == []
+        # optional trust region (anchor: no preset weighs it, docs/photometric.md says why) and the critic (only
+        # the `critic` preset weighs it, docs/critic.md)
+        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor", "critic"}
+        assert warnings == []
