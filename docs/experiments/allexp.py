@@ -1,0 +1,57 @@
+"""One variant over wild (shape error), real photos (IoU/NME) and GRID (identity consistency).
+usage: allexp.py NAME '{"prdl": {stage edits}, "photo": {stage edits}, "top": {...}, "prdl_name": "P0"}'"""
+import sys, json, copy, time, glob; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photexp import *
+from gridexp import prepare_grid
+from fitter.bench.consistency import neutral_face, consistency
+
+def edit(stage, edits):
+    for k, v in edits.items():
+        if k == 'weights': stage['weights'].update(v)
+        elif k == 'lr_scale': stage['lr'] = {a: b * v.get(a, 1.0) for a, b in stage['lr'].items()}
+        else: stage[k] = v
+
+def preset_for(spec):
+    p = load_preset('default')
+    if spec.get('top'): p = merge(p, spec['top'])
+    for s in p['stages']:
+        if s['name'] == 'prdl': edit(s, spec.get('prdl', {}))
+        if s['name'].startswith('photometric'): edit(s, spec.get('photo', {}))
+    return p
+
+name, spec = sys.argv[1], json.loads(sys.argv[2])
+preset = preset_for(spec)
+key = spec.get('prdl_name', 'P0')
+guard = spec.get('guard', False)
+res = {}
+t0 = time.time()
+for ds in spec.get('datasets', ['wild', 'real', 'grid']):
+    recs = {'wild': lambda: prepare_synthetic(20, 0, 'wild'),
+            'real': lambda: prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*')))),
+            'grid': prepare_grid}[ds]()
+    pp = prdl_states(recs, preset, key)
+    finals = []
+    for rec, (st, q) in zip(recs, pp):
+        if spec.get('no_photo'):
+            finals.append((st, q))
+        else:
+            state, qq = run(rec, preset, stages_from='photometric-64', start_state=st, guard=guard)
+            finals.append((state, qq))
+    if ds == 'wild':
+        res['wild_pp'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, pp)]))
+        res['wild'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, finals)]))
+    elif ds == 'real':
+        last = lambda q: q[list(q)[-1]]
+        res['real_iou_pp'] = float(np.median([last(q)['iou_mean'] for _, q in pp]))
+        res['real_iou'] = float(np.median([last(q)['iou_mean'] for _, q in finals]))
+        res['real_nme'] = float(np.median([last(q)['nme_mean'] for _, q in finals]))
+        res['real_iou_min_delta'] = float(np.min([last(q)['iou_mean'] - last(q0)['iou_mean'] for (_, q), (_, q0) in zip(finals, pp)]))
+    else:
+        for tag, states in (('pp', pp), ('', finals)):
+            people = {}
+            for rec, (s, _) in zip(recs, states):
+                people.setdefault(rec['person'], []).append(neutral_face(MODEL, s.identity, REGION))
+            c = consistency(people)
+            res[f'grid_within{tag and "_"+tag}'] = c['within_mm']; res[f'grid_between{tag and "_"+tag}'] = c['between_mm']
+            res[f'grid_ratio{tag and "_"+tag}'] = c['ratio']
+    print(name, ds, json.dumps({k: round(v, 4) for k, v in res.items()}), 'min %.1f' % ((time.time() - t0) / 60), flush=True)
