@@ -259,3 +259,12 @@ def _plain(value, where: str, bad: dict[str, str]):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+CACHE_ENV = "FACEFIT_CACHE"  # the root of facefit's caches (detections, masks, the critic's photo pool)
+
+
+def cache_folder(name: str) -> Path:
+    """``$FACEFIT_CACHE/<name>``, else ``~/.cache/facefit/<name>`` (never inside the repository)."""
+    env = os.environ.get(CACHE_ENV)
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "facefit") / name

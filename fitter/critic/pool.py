@@ -9,7 +9,6 @@ them) that the training crop is taken around.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,11 @@ import torch
 
 from .. import __version__
 from ..camera import model_to_camera, project
-from ..common.files import write_npz
+from ..common.files import cache_folder, write_npz
 from ..model.morphable import MorphableModel
 from ..synth.cases import render_case, sample_case
 from ..synth.scenes import SyntheticCase
 
-CACHE_ENV = "FACEFIT_CACHE"
 LANDMARK_EMBEDDING = "mediapipe478"  # the points whose box the fitting crop is taken around
 PHOTO_SIZE = 512  # rendered photo side: the wild benchmark's
 RECIPE = f"wild-{PHOTO_SIZE}-facefit{__version__}"  # a new synth version renders new photos, never mixes them
@@ -35,10 +33,8 @@ PoolProgress = Callable[[int, int], None]
 
 
 def default_cache_dir() -> Path:
-    """``$FACEFIT_CACHE/critic_pool``, else ``~/.cache/facefit/critic_pool`` (never inside the repository)."""
-    env = os.environ.get(CACHE_ENV)
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "facefit"
-    return root / "critic_pool"
+    """``$FACEFIT_CACHE/critic_pool``, else ``~/.cache/facefit/critic_pool``."""
+    return cache_folder("critic_pool")
 
 
 @dataclass

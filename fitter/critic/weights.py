@@ -9,7 +9,6 @@ not belong together are an error, not a silent mismatch.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from ..assets import asset_path
 from ..common.files import write_json, write_npz
+from ..io import file_content_hash
 from .network import Architecture, CriticNet, freeze, plain_state
 
 SHIPPED = "critic_shape.npz"  # the asset name of the shipped critic
@@ -33,17 +33,13 @@ def card_path(weights: Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def save_weights(path: Path, net: CriticNet, card: dict) -> dict:
     """Write the network (float16, spectral normalisation folded in) and its card; returns the card written
     (with the file's sha256 and size added)."""
     arrays = {k: v.cpu().numpy().astype(STORAGE_DTYPE) for k, v in plain_state(net).items()}
     arrays[ARCH_KEY] = np.array(json.dumps(net.arch.as_dict()))
     write_npz(path, **arrays)
-    card = dict(card, weights_file=Path(path).name, sha256=sha256(path), bytes=Path(path).stat().st_size,
+    card = dict(card, weights_file=Path(path).name, sha256=file_content_hash(path), bytes=Path(path).stat().st_size,
                 architecture=net.arch.as_dict(), storage_dtype=np.dtype(STORAGE_DTYPE).name)
     write_json(card_path(path), card)
     return card
@@ -69,7 +65,7 @@ def _load(path: str, stamps: tuple[float, float]) -> tuple[CriticNet, dict]:
     card = {}
     if card_path(p).exists():
         card = json.loads(card_path(p).read_text())
-        if card.get("sha256") and card["sha256"] != sha256(p):
+        if card.get("sha256") and card["sha256"] != file_content_hash(p):
             raise CriticWeightsError(f"{p}: does not match its card {card_path(p).name} (sha256 differs); copy the "
                                      "weights and the card written together by `facefit critic train`")
     try:

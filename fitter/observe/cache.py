@@ -22,8 +22,8 @@ import numpy as np
 
 from .types import ImageObservation
 from .. import __version__
+from ..common.files import CACHE_ENV
 
-CACHE_ENV = "FACEFIT_CACHE"
 log = logging.getLogger(__name__)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 
 from fitter.io import LoadedImage, load_image
 
-from ..common.files import write_npz
+from ..common.files import cache_folder, write_npz
 from . import seg_facer
 from . import seg_landmarks as _sl
 from .backends import FACER_WEIGHTS
@@ -44,7 +43,6 @@ PARSERS = ("farl/lapa/448", "farl/celebm/448")
 SOURCES = tuple(f"facer:{p}" for p in PARSERS) + ("landmarks",)
 SEGMENTATION_VERSION = 1  # bump when the masks an unchanged input gives change (part of the cache key)
 WEIGHTS_URL = "https://github.com/FacePerceiver/facer/releases/download/models-v1/"
-CACHE_ENV = "FACEFIT_CACHE"
 
 log = logging.getLogger(__name__)
 
@@ -238,10 +236,7 @@ def _check_parser(parser: str) -> None:
 # -- cache ---------------------------------------------------------------------------------------------
 def default_cache_dir() -> Path:
     """``$FACEFIT_CACHE/masks``, else ``~/.cache/facefit/masks``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser() / "masks"
-    return Path.home() / ".cache" / "facefit" / "masks"
+    return cache_folder("masks")
 
 
 def _file_id(path: Path | None) -> dict | None:

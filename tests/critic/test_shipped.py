@@ -7,7 +7,8 @@ import json
 from fitter.assets import asset_path
 from fitter.critic.network import parameter_count
 from fitter.critic.train import RESERVED_SEEDS
-from fitter.critic.weights import SHIPPED, card_path, load_critic, sha256
+from fitter.critic.weights import SHIPPED, card_path, load_critic
+from fitter.io import file_content_hash
 from fitter.optimize.presets import load_preset
 
 BENCHMARK_SEEDS = {0, 1, 2}
@@ -17,7 +18,7 @@ MAX_BYTES = 8 * 2**20  # "a few MB"
 def test_card_describes_the_weights():
     path = asset_path(SHIPPED)
     card = json.loads(card_path(path).read_text())
-    assert card["sha256"] == sha256(path) and card["bytes"] == path.stat().st_size <= MAX_BYTES
+    assert card["sha256"] == file_content_hash(path) and card["bytes"] == path.stat().st_size <= MAX_BYTES
     assert card["licence"].startswith("MIT") and card["torch"] and card["facefit"]
     seeds = card["seeds"]
     for key in ("training_photos", "heldout_photos"):
