@@ -18,6 +18,14 @@ from .observe.segmentation import PartMasks
 from .observe.types import FaceObservation
 
 
+def undetected_face(like: FaceObservation) -> FaceObservation:
+    """The slot of a frame without a detection: finite zero landmarks of the subject's format (``like``'s), weight
+    0, so every per-frame tensor keeps its shape and the frame adds nothing to the landmark terms."""
+    n = len(like.landmarks)
+    return FaceObservation(np.zeros((n, 2), np.float32), like.landmark_format, np.zeros(4, np.float32), 0.0,
+                           np.zeros(n, np.float32), detector=like.detector)
+
+
 @dataclass
 class FrameEvidence:
     face: FaceObservation

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.files import staged_folder, write_json
-from ..evidence import Evidence, FrameEvidence
+from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
 from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
 from ..io import load_rig, open_video, save_rig
@@ -118,13 +118,6 @@ def content_hash(unit: SubjectUnit) -> str:
     return digest.hexdigest()
 
 
-def placeholder(like: FaceObservation) -> FaceObservation:
-    """The slot of a frame without a detection: finite zero landmarks of the subject's format, weight 0."""
-    n = len(like.landmarks)
-    return FaceObservation(np.zeros((n, 2), np.float32), like.landmark_format, np.zeros(4, np.float32), 0.0,
-                           np.zeros(n, np.float32), detector=like.detector)
-
-
 class Observer:
     """Observes images for one subject: the largest face of each (one person), cached as photos are."""
 
@@ -151,7 +144,7 @@ def frames_evidence(records: list[dict]) -> Evidence:
     frames = []
     for r in records:
         face = r["face"]
-        frames.append(FrameEvidence(face if face is not None else placeholder(found), r["size"],
+        frames.append(FrameEvidence(face if face is not None else undetected_face(found), r["size"],
                                     exif_focal_35mm=r.get("exif"), view=r.get("view", 0), time_s=r.get("time"),
                                     detected=face is not None, instant=r.get("instant"),
                                     frame_index=r.get("index"), sharpness=r.get("sharpness")))

@@ -39,7 +39,7 @@ from ..camera import MODEL_TO_OPENCV, model_to_camera
 from ..common.files import write_image, write_json
 from ..energy.landmarks import landmark_embedding
 from ..energy.pose_guidance import embedded_mean, guide_rotation
-from ..evidence import Evidence, FrameEvidence
+from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..io import LoadedImage, Rig, RigCamera
 from ..metrics import MM_PER_CM, procrustes_error
 from ..model import load_ict
@@ -52,6 +52,7 @@ from ..optimize.subject import FrameSource, SubjectFit, face_sharpness, fit_sequ
 from ..synth.cases import render_case, sample_case
 from ..synth.clips import BLINK_NAMES, JAW_NAME, render_clip, sample_clip, sample_multiview, view_case
 from ..synth.clips import with_look
+from .consistency import neutral_face
 from .synthetic import PreparedCase, match_face
 
 REGION = "face"
@@ -76,12 +77,6 @@ def observe_rendered(image: np.ndarray, case, model: MorphableModel, rendered, l
     return face, seconds, sharp
 
 
-def placeholder_like(face):
-    n = len(face.landmarks)
-    return dataclasses.replace(face, landmarks=np.zeros((n, 2), np.float32), landmark_weights=np.zeros(n, np.float32),
-                               landmarks_z=None, transform=None, blendshapes=None)
-
-
 def frame_source(images: list[np.ndarray], evidence: Evidence, preset: dict) -> FrameSource:
     backend = preset.get("segmentation", {}).get("backend", "auto")
 
@@ -92,14 +87,11 @@ def frame_source(images: list[np.ndarray], evidence: Evidence, preset: dict) -> 
     return FrameSource(photo=lambda k: images[k].astype(np.float32) / 255.0, masks=masks)
 
 
-def neutral(model: MorphableModel, identity) -> np.ndarray:
-    with torch.no_grad():
-        ident = torch.as_tensor(np.asarray(identity), dtype=torch.float32)
-        return model.vertices(ident, torch.zeros(1, model.num_expression))[0].numpy()
-
-
 def identity_error(model: MorphableModel, identity, truth_identity, region: np.ndarray) -> float:
-    return procrustes_error(neutral(model, identity)[region], neutral(model, truth_identity)[region]) * MM_PER_CM
+    def face(ident) -> np.ndarray:
+        return neutral_face(model, torch.as_tensor(np.asarray(ident), dtype=torch.float32), region)
+
+    return procrustes_error(face(identity), face(truth_identity)) * MM_PER_CM
 
 
 def jitter(vertices: np.ndarray, times: np.ndarray, valid: np.ndarray | None = None) -> float | None:
@@ -185,7 +177,7 @@ def run_clip(model: MorphableModel, preset: dict, seed: int, seconds: float, fps
            "detected": int(sum(f is not None for f, _ in frames))}
     if found is None:
         return {**row, "fitted": False}
-    evidence = Evidence([FrameEvidence(f if f is not None else placeholder_like(found), (size, size),
+    evidence = Evidence([FrameEvidence(f if f is not None else undetected_face(found), (size, size),
                                        time_s=float(clip.times[k]), detected=f is not None, frame_index=k,
                                        sharpness=s) for k, (f, s) in enumerate(frames)])
     source = frame_source(images, evidence, preset)
@@ -379,7 +371,7 @@ def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | Non
            "detected": int(sum(f is not None for f, *_ in frames)), "images": len(frames)}
     if found is None:
         return {**row, "fitted": False}
-    evidence = Evidence([FrameEvidence(f if f is not None else placeholder_like(found), (size, size), view=v,
+    evidence = Evidence([FrameEvidence(f if f is not None else undetected_face(found), (size, size), view=v,
                                        instant=i, detected=f is not None, sharpness=s)
                          for f, s, v, i in frames])
     source = frame_source(images, evidence, preset)
