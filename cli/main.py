@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -325,13 +326,8 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
     settings = None if ablation else _preset(preset, config)
     with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def advance(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                label = f"{appearance} faces rendered + detected" if name == "render" else f"fitted: {name}"
-                tasks[name] = progress.add_task("", total=total, label=label)
-            progress.update(tasks[name], completed=done)
+        advance = _phase_bars(progress, lambda name: f"{appearance} faces rendered + detected" if name == "render"
+                              else f"fitted: {name}")
 
         if ablation:
             result = run_ablation(out_dir, count=count, seed=seed, size=size, config=config, rows=specs,
@@ -373,12 +369,7 @@ def bench_video(out_dir, preset, config, count, seconds, fps, seed, size, appear
     settings = _preset(preset, config)
     with Progress(TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def advance(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task("", total=total, label=name)
-            progress.update(tasks[name], completed=done, total=total)
+        advance = _phase_bars(progress)
 
         if pose_start:
             result = run_pose_start(out_dir, settings, count=count, seed=seed, size=size, appearance=appearance,
@@ -465,17 +456,28 @@ def critic() -> None:
 
 def _critic_progress(progress: Progress):
     """A progress callback with one bar per phase; the training bar shows the running held-out accuracy."""
-    tasks: dict[str, int] = {}
+    bars = _phase_bars(progress)
 
     def advance(phase: str, done: int, total: int, info: dict) -> None:
-        if phase not in tasks:
-            tasks[phase] = progress.add_task("", total=total, label=phase, status="")
         status = ""
         accuracy = info.get("accuracy")
         if isinstance(accuracy, dict):
             status = "held-out " + " ".join(f"{k[:4]} {v:.2f}" for k, v in accuracy.items())
             status += f" auc {info.get('auc', float('nan')):.2f}"
-        progress.update(tasks[phase], completed=done, total=total, **({"status": status} if status else {}))
+        bars(phase, done, total, status)
+
+    return advance
+
+
+def _phase_bars(progress: Progress, label: Callable[[str], str] = str) -> Callable[..., None]:
+    """``advance(name, done, total, status="")``: one bar per phase name, added on its first call (``label``
+    names the bar; ``status`` fills a ``{task.fields[status]}`` column when the bar has one)."""
+    tasks: dict[str, int] = {}
+
+    def advance(name: str, done: int, total: int, status: str = "") -> None:
+        if name not in tasks:
+            tasks[name] = progress.add_task("", total=total, label=label(name), status="")
+        progress.update(tasks[name], completed=done, total=total, **({"status": status} if status else {}))
 
     return advance
 
