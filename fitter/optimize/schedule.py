@@ -22,6 +22,12 @@ class NonFiniteFit(RuntimeError):
     """A stage left a non-finite energy or parameter (the message names the stage and what went wrong)."""
 
 
+class _LineSearchBroke(RuntimeError):
+    """torch's strong-Wolfe line search tried a point where the parameters or the energy are not finite, from a
+    round that began finite: on a non-smooth energy (PRDL's nearest and farthest distances) the search can
+    extrapolate absurdly far (log focal ~400) or interpolate 0/0. The round keeps its best finite point."""
+
+
 @dataclass
 class StageLog:
     name: str
@@ -30,6 +36,7 @@ class StageLog:
     energies: dict[str, float] = field(default_factory=dict)  # weighted, summed over frames
     total: float = 0.0
     skipped_terms: list[str] = field(default_factory=list)
+    line_search_failures: int = 0  # L-BFGS rounds ended early at their best point (see _LineSearchBroke)
 
 
 def evaluate(model: MorphableModel, state: FitState, terms: dict, weights: dict[str, float]) -> dict[str, float]:
@@ -99,6 +106,7 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
         return total
 
     optimizer_name = stage.get("optimizer", "lbfgs")
+    names = {id(t): n for n, t in state.tensors().items()}
     for _ in range(int(stage.get("rounds", 1))):
         scene = Scene(model, state)
         for term in active.values():  # between rounds: discrete updates (contour choice, visibility sets)
@@ -109,15 +117,36 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
                                     line_search_fn="strong_wolfe",
                                     tolerance_grad=float(settings["lbfgs_tolerance_grad"]),
                                     tolerance_change=float(settings["lbfgs_tolerance_change"]))
+            best: dict = {"energy": math.inf, "params": [p.detach().clone() for p in params]}
 
             def closure() -> torch.Tensor:
+                if not all(bool(torch.isfinite(p).all()) for p in params):
+                    raise _LineSearchBroke
                 opt.zero_grad()
-                e = energy()
+                try:
+                    e = energy()
+                except NonFiniteFit:
+                    if math.isfinite(best["energy"]):  # finite where the round began: the step overshot
+                        raise _LineSearchBroke from None
+                    raise
                 e.backward()
                 log.evaluations += 1
+                for p in params:
+                    if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+                        raise NonFiniteFit(f"stage {stage['name']!r}: the gradient of {names[id(p)]!r} is not "
+                                           "finite; the fit is discarded — check the term's weights and settings")
+                value = float(e.detach())
+                if value < best["energy"]:
+                    best["energy"], best["params"] = value, [p.detach().clone() for p in params]
                 return e
 
-            opt.step(closure)
+            try:
+                opt.step(closure)
+            except _LineSearchBroke:
+                with torch.no_grad():
+                    for p, b in zip(params, best["params"]):
+                        p.copy_(b)
+                log.line_search_failures += 1
         elif optimizer_name == "adam":
             lr = stage.get("lr", settings["adam_lr"])
             opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), lr))

@@ -3,8 +3,8 @@ the image what it says it does; the clean appearance is unchanged."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,10 +24,12 @@ EFFECTS = {"lighting", "specular", "subsurface", "cast_shadows", "ambient_occlus
            "motion_blur", "vignetting", "exposure", "white_balance", "sensor_noise", "tone_curve", "sharpening", "jpeg",
            "small_face"}
 
-# sha256 of images rendered by the clean appearance before the wild one existed (commit ac36023, seed 0); a
-# change of the clean path changes them. (Bit-exact on one machine; another CPU could round differently.)
-CLEAN_IMAGES = {(0, False): "c33a18610d2489347f8fe9689c08401320bb02e6438efab814daeb2dd3dbbffa",
-                (1, True): "70d5cee88620214f735301f33e6515ac61b2c635ad36618d51a80997eef32144"}
+# Images rendered by the clean appearance (seed 0, 128 px), saved 2026-12-03 from the code whose renders had
+# the sha256 of those made before the wild appearance existed (commit ac36023): case 1 still matched that hash
+# bit for bit, case 0 differed by rounding on another CPU, hence a tolerance instead of a hash. A change of the
+# clean path moves many pixels by far more.
+CLEAN_RENDERS = Path(__file__).with_name("clean_renders.npz")
+CLEAN_CASES = [(0, False), (1, True)]
 
 
 def first_index(model, wanted, seed: int = 0, limit: int = 300) -> int:
@@ -38,10 +40,12 @@ def first_index(model, wanted, seed: int = 0, limit: int = 300) -> int:
     raise AssertionError("no such case in the first cases; the sampler's probabilities changed?")
 
 
-@pytest.mark.parametrize(("index", "detail"), sorted(CLEAN_IMAGES))
-def test_clean_renders_are_byte_identical_to_before(ict, index, detail):
+@pytest.mark.parametrize(("index", "detail"), CLEAN_CASES)
+def test_clean_renders_are_unchanged(ict, index, detail):
     rendered = render_case(ict, sample_case(ict, index, 0, SIZE, detail=detail))
-    assert hashlib.sha256(rendered.image.tobytes()).hexdigest() == CLEAN_IMAGES[(index, detail)]
+    before = np.load(CLEAN_RENDERS)[f"case{index}_detail{int(detail)}"]
+    diff = np.abs(rendered.image.astype(np.int16) - before.astype(np.int16))
+    assert diff.max() <= 2 and diff.mean() < 0.02, (diff.max(), diff.mean())  # rounding, not a change
     assert rendered.occlusion is None and rendered.effects == []
 
 

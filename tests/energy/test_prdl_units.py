@@ -3,6 +3,7 @@ offset by a known amount, part weights and absent parts, the gradient against fi
 per-frame values."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -32,11 +33,11 @@ def blank_targets(model, state, frame: int, dtype=torch.float32, present=None) -
                        present, [1] * parts)
 
 
-def offset_term(model, state, part_weights=None, present=None, dtype=torch.float32) -> PRDLTerm:
+def offset_term(model, state, part_weights=None, present=None, dtype=torch.float32, points="surface") -> PRDLTerm:
     """A term whose target statistics are its own predictions at ``state`` plus OFFSET."""
     frames = state.num_frames
     term = PRDLTerm(model, [blank_targets(model, state, f, dtype, present) for f in range(frames)], part_weights,
-                    sigma=SIGMA, max_points=ALL_VERTICES)
+                    sigma=SIGMA, max_points=ALL_VERTICES, points=points)
     scene = Scene(model, state)
     with torch.no_grad():
         for f in range(frames):
@@ -70,9 +71,13 @@ class TestPRDLGradient:
     """The analytic gradient in pose and shape matches finite differences (float64 ICT, visible sets held,
     as between optimiser rounds)."""
 
-    def test_gradcheck(self, ict64):
+    @pytest.mark.parametrize("points", ["surface", "vertices"])
+    def test_gradcheck(self, ict64, points):
         state = with_dtype(posed_frames(ict64, 1), torch.float64)
-        term = offset_term(ict64, state, dtype=torch.float64)
+        term = offset_term(ict64, state, dtype=torch.float64, points=points)
+        # Off the raster the point sets were taken from: there, surface points sit on pixel centres placed
+        # symmetrically around anchors, and the nearest-point distance has exact ties (no derivative).
+        state.translation = state.translation + torch.tensor([0.013, -0.007, 0.02], dtype=torch.float64)
 
         def energy(rotation, translation, identity):
             s = state.detached()
@@ -100,3 +105,54 @@ class TestPRDLFrames:
             alone.update(Scene(ict, one_frame(state, f)))  # the same visible set as the F-frame term's
             torch.testing.assert_close(values[f : f + 1], alone(Scene(ict, one_frame(shifted, f))), rtol=1e-4,
                                        atol=1e-4)
+
+
+class TestPRDLPointSets:
+    """The predicted point sets: surface points are the pixels each rendered part covers (the density of the
+    target pixels), and the skin stops at the target's brow line as the target skin does."""
+
+    def test_surface_points_are_the_rendered_part_pixels(self, ict):
+        from fitter.render import render_labels
+
+        state = posed_frames(ict, 1)
+        term = offset_term(ict, state)
+        scene = Scene(ict, state)
+        term.update(scene)
+        targets = term.targets[0]
+        points = scene.vertices_at(term.index[0])[:, term.corners[0]]
+        points = (points * term.bary[0][None, :, :, None]).sum(2)
+        crop_pts = targets.crop.to_crop(scene.project(points)[0][0]) * (term.raster_size / targets.crop.size)
+        frags = term.crop_raster(scene)
+        labels = render_labels(frags, ict.topology.vertex_labels["parts"], len(PART_NAMES) + 1, soft=False)[0]
+        for k, (start, end) in enumerate(term.segments[0]):
+            pts = crop_pts[start:end]
+            # each point projects onto a pixel centre of the raster, and that pixel shows the part
+            torch.testing.assert_close(pts - 0.5, torch.round(pts - 0.5), atol=2e-3, rtol=0)
+            cols, rows = (pts[:, 0] - 0.5).round().long(), (pts[:, 1] - 0.5).round().long()
+            assert bool((labels[rows, cols] == k + 1).all())
+            assert end - start == int((labels == k + 1).sum())  # all of them (max_points above every part)
+
+    @pytest.mark.parametrize("points", ["surface", "vertices"])
+    def test_predicted_skin_stops_at_the_brow_line(self, ict, points):
+        state = posed_frames(ict, 1)
+        term = offset_term(ict, state, points=points)
+        scene = Scene(ict, state)
+        skin = PART_NAMES.index("skin")
+
+        def skin_points():
+            term.update(scene)
+            start, end = term.segments[0][skin]
+            return term.predicted_stats(scene)[0], start, end
+
+        _, start, end = skin_points()
+        whole = end - start
+        line_y = float(term.targets[0].crop.size) * 0.4  # a horizontal line across the upper face
+        term.targets[0].brow_line = np.array([0.0, line_y, 0.0, 1.0])
+        _, start, end = skin_points()
+        assert 0 < end - start < 0.9 * whole
+        if points == "surface":
+            pts = (scene.vertices_at(term.index[0])[:, term.corners[0]] * term.bary[0][None, :, :, None]).sum(2)
+        else:
+            pts = scene.vertices_at(term.index[0])
+        y = term.targets[0].crop.to_crop(scene.project(pts)[0][0])[start:end, 1]
+        assert float(y.min()) >= line_y - 1e-3

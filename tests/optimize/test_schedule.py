@@ -41,6 +41,18 @@ class NotANumber(Term):
         return scene.state.translation.sum(-1) * float("nan")
 
 
+class Cliff(Term):
+    """Falls linearly along translation x up to a cliff at x = CLIFF, beyond which it is NaN: L-BFGS's line
+    search extrapolates over the edge (as it does on PRDL's flat, non-smooth stretches)."""
+
+    name = "cliff"
+    CLIFF = 5.0
+
+    def __call__(self, scene) -> torch.Tensor:
+        x = scene.state.translation[:, 0]
+        return torch.where(x < self.CLIFF, -x, torch.full_like(x, float("nan")))
+
+
 @pytest.fixture()
 def model():
     return plane_model()  # expression_bounds None
@@ -137,6 +149,15 @@ class TestNonFinite:
         with pytest.raises(NonFiniteFit, match=r"energy term 'broken'"):
             run_stage(model, fresh_state(model), stage(weights={"quadratic": 1.0, "broken": 1.0}),
                       {"quadratic": Quadratic(), "broken": NotANumber()}, SETTINGS)
+
+    def test_line_search_over_the_edge_keeps_the_best_point(self, model):
+        state = fresh_state(model)
+        log = run_stage(model, state, stage(free=["translation"], weights={"cliff": 1.0}, iterations=20),
+                        {"cliff": Cliff()}, SETTINGS)
+        x = float(state.translation[0, 0])
+        assert log.line_search_failures == 1
+        assert 0.0 < x < Cliff.CLIFF and torch.isfinite(state.translation).all()  # moved, stayed finite
+        assert log.energies["cliff"] == pytest.approx(-x)
 
     def test_nan_parameter(self, model):
         state = fresh_state(model)
