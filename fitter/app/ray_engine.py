@@ -41,7 +41,8 @@ from .batch import CRASH_ONCE_ENV, BatchOptions, Jobs, process_image, worker_ini
 from .ledger import ImageOutcome
 
 RAY_MISSING = "--engine ray needs Ray: pip install 'facefit[ray]'"
-RETRIES = 2  # an input whose worker dies is tried 1 + RETRIES times, then listed as failed with the reason
+RETRIES = 2  # an input whose worker dies is tried again by Ray (up to RETRIES times, on the restarting worker)
+# and, when those fail too, queued again for a ready worker up to RETRIES times; then listed as failed with the reason
 POOL_CHECK_S = 10.0  # how often the driver looks for nodes that joined (it adds workers for their room)
 # A head that accepts no TCP connection within this is not there (ray.init itself would retry for minutes).
 HEAD_CONNECT_S = 10.0
@@ -199,7 +200,8 @@ class _Pool:
             runtime_env={"env_vars": env})
         self.threads = threads
         self.starting: dict = {}  # ready() ref -> actor
-        self.busy: dict = {}  # fit() ref -> (actor, input path)
+        self.busy: dict = {}  # fit() ref -> (actor, input path, stem)
+        self.lost: dict = {}  # input path -> how often its worker was lost (Ray's own retries included)
         self.idle: list = []
         self.last_check = 0.0
 
@@ -209,7 +211,7 @@ class _Pool:
             while self.idle and waiting:
                 actor = self.idle.pop()
                 path, stem = waiting.popleft()
-                self.busy[actor.fit.remote(str(path), stem, out_dir, options)] = (actor, path)
+                self.busy[actor.fit.remote(str(path), stem, out_dir, options)] = (actor, path, stem)
             if not waiting:  # room for workers that are restarting elsewhere: the batch ends while a node is left
                 self._release(self.idle + list(self.starting.values()))
                 self.idle, self.starting = [], {}
@@ -225,11 +227,15 @@ class _Pool:
                 if ref in self.starting:
                     self._started(ref)
                 else:
-                    actor, path = self.busy.pop(ref)
+                    actor, path, stem = self.busy.pop(ref)
                     outcome, lost = self._outcome(ref, path)
                     if lost:  # Ray is restarting it, or gave up on it: a fresh worker in its place
                         self._release([actor])
                         self.last_check = 0.0
+                        self.lost[path] = self.lost.get(path, 0) + 1
+                        if self.lost[path] <= self.engine.retries:  # Ray's retries can all hit a worker that
+                            waiting.appendleft((path, stem))  # is still restarting: queue it for a ready one
+                            continue
                     else:
                         self.idle.append(actor)
                     done(outcome)
@@ -274,7 +280,7 @@ class _Pool:
             self.ray.kill(actor)
 
     def release_all(self) -> None:
-        self._release([a for a, _ in self.busy.values()] + self.idle + list(self.starting.values()))
+        self._release([a for a, _, _ in self.busy.values()] + self.idle + list(self.starting.values()))
         self.busy, self.idle, self.starting = {}, [], {}
 
 
