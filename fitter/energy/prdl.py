@@ -21,8 +21,7 @@ own crop, targets and point sets; the energy is per frame. Two choices of predic
   distance compares like with like, and the points are exactly what the part IoU sees.
 - ``"vertices"``: the visible (front-facing, unoccluded) model vertices of the part, as the paper projects
   its mesh. ICT's vertices are far denser around the eyelids and lips than elsewhere, which biases the mean
-  statistic: on the GRID frames this slid the eye and lip parts off their masks (part IoU 0.77 -> 0.49 on
-  the eyes) while the energy fell (docs/prdl.md).
+  statistic towards those edges (measured slightly worse on wild renders, real photos and GRID, docs/prdl.md).
 """
 from __future__ import annotations
 

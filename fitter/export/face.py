@@ -80,8 +80,8 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
             "inter_ocular_px": fit.observation.inter_ocular,
         },
         "timings_s": fit.timings,
-        "energies": {log.name: {**log.energies, "total": log.total, "evaluations": log.evaluations}
-                     for log in fit.stages},
+        "energies": {log.name: {**log.energies, "total": log.total, "evaluations": log.evaluations,
+                                "line_search_failures": log.line_search_failures} for log in fit.stages},
         "warnings": fit.warnings,
         "preset": preset.get("preset"),
         "model": model.name,

@@ -291,7 +291,7 @@ def export_subject(model: MorphableModel, fit: SubjectFit, folder: Path, input_p
         "overlay": overlay,
         "timings_s": {**fit.timings, "seconds_per_frame": fit.timings.get("total", 0.0) / max(fit.num_instants, 1)},
         "energies": {phase: [{"stage": log.name, **log.energies, "total": log.total, "evaluations": log.evaluations,
-                              "seconds": log.seconds} for log in logs] for phase, logs in fit.phases.items()},
+                              "line_search_failures": log.line_search_failures, "seconds": log.seconds} for log in logs] for phase, logs in fit.phases.items()},
         "warnings": fit.warnings,
         "suspect": fit.suspects or None,
         "preset": preset.get("preset"),
