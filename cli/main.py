@@ -76,7 +76,7 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 @click.option("--resume/--overwrite", default=True, show_default=True,
               help="Skip faces already fitted from the same input with the same settings, or refit them all.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Observation cache (default $FACEFIT_CACHE or ~/.cache/facefit).")
+              help="Observation cache (default $FACEFIT_CACHE/observations or ~/.cache/facefit/observations).")
 @click.option("--segmentation", type=click.Choice(["auto", "facer", "landmarks"]),
               help="Part masks for PRDL: facer's FaRL parser, or the weaker landmark masks (default: preset).")
 @click.option("--parser", type=click.Choice(["farl/lapa/448", "farl/celebm/448"]), help="facer parser.")

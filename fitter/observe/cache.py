@@ -15,23 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .types import ImageObservation
 from .. import __version__
-from ..common.files import CACHE_ENV
+from ..common.files import CACHE_ENV, cache_folder
 
 log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "facefit" / "observations"
+    """``$FACEFIT_CACHE/observations``, else ``~/.cache/facefit/observations``: beside the mask cache and the
+    critic's pool under the same root (before 2026-12-03 a set FACEFIT_CACHE held the entries at its top)."""
+    return cache_folder("observations")
 
 
 def _plain(obj):

@@ -102,7 +102,7 @@ def test_get_put_round_trip_and_cache_off(tmp_path):
 
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("FACEFIT_CACHE", str(tmp_path / "env"))
-    assert cache.default_cache_dir() == tmp_path / "env"
+    assert cache.default_cache_dir() == tmp_path / "env" / "observations"  # beside masks/ and critic_pool/
     observe_image(load_image(EXAMPLES / "Bryan.png"))  # cache_dir=None: the default folder
     assert len(_entries(tmp_path / "env")) == 1
     monkeypatch.delenv("FACEFIT_CACHE")
