@@ -223,7 +223,6 @@ class PRDLTerm(Term):
         frags = self.crop_raster(scene, frame)
         labels = render_labels(frags, self.model.topology.vertex_labels["parts"], len(PART_NAMES) + 1,
                                soft=False).reshape(-1)[frags.pix_index].cpu().numpy()
-        triangles = frags.pix_triangle.cpu().numpy()
         flat = frags.pix_index.cpu().numpy() % (self.raster_size * self.raster_size)
         centres = np.stack([flat % self.raster_size, flat // self.raster_size], 1) + 0.5
         centres *= self.targets[frame].crop.size / self.raster_size  # crop pixels
@@ -238,12 +237,12 @@ class PRDLTerm(Term):
             chosen.append(pixels)
             segments.append((start, start + len(pixels)))
             start += len(pixels)
-        pixels = torch.as_tensor(np.concatenate(chosen), dtype=torch.long)
-        corners = self.triangles[torch.as_tensor(triangles, device=self.triangles.device)[pixels.to(self.triangles.device)]]
+        pixels = torch.as_tensor(np.concatenate(chosen), dtype=torch.long, device=frags.pix_triangle.device)
+        corners = self.triangles[frags.pix_triangle[pixels].to(self.triangles.device)]
         unique, inverse = torch.unique(corners.reshape(-1), return_inverse=True)  # evaluate shared corners once
         self.index.append(unique.to(scene.state.device))
         self.corners.append(inverse.reshape(-1, 3).to(scene.state.device))
-        self.bary.append(frags.pix_bary.detach()[pixels.to(frags.pix_bary.device)].to(scene.state.device))
+        self.bary.append(frags.pix_bary.detach()[pixels].to(scene.state.device))
         self.segments.append(segments)
 
     @torch.no_grad()
@@ -270,15 +269,20 @@ class PRDLTerm(Term):
             self.index.append(torch.as_tensor(np.concatenate(chosen), device=scene.state.device))
             self.segments.append(segments)
 
-    def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """(P, A, 3) statistics of the frame's projected visible vertices, and (P,) bool: the part has some."""
+    def predicted_points(self, scene: Scene, frame: int = 0) -> torch.Tensor:
+        """Model-frame points (F, n, 3) of the frame's point sets (every frame's pose applies to them), in the
+        order of its ``segments``."""
         if self.index is None:
             self.update(scene)
-        targets = self.targets[frame]
-        points = scene.vertices_at(self.index[frame])  # (F, n, 3) model frame
+        points = scene.vertices_at(self.index[frame])
         if self.points == "surface":  # triangle corners -> the fixed surface points inside them
             points = (points[:, self.corners[frame]] * self.bary[frame][None, :, :, None]).sum(2)
-        pix, _ = scene.project(points)
+        return points
+
+    def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P, A, 3) statistics of the frame's projected visible vertices, and (P,) bool: the part has some."""
+        targets = self.targets[frame]
+        pix, _ = scene.project(self.predicted_points(scene, frame))
         crop_pts = targets.crop.to_crop(pix[frame])
         stats, has = [], []
         for start, end in self.segments[frame]:

@@ -23,8 +23,8 @@ class NonFiniteFit(RuntimeError):
 
 
 class _LineSearchBroke(RuntimeError):
-    """torch's strong-Wolfe line search tried a point where the parameters or the energy are not finite, from a
-    round that began finite: on a non-smooth energy (PRDL's nearest and farthest distances) the search can
+    """torch's strong-Wolfe line search tried a point where the energy is not finite, from a round that began
+    finite: on a non-smooth energy (PRDL's nearest and farthest distances) the search can
     extrapolate absurdly far (log focal ~400) or interpolate 0/0. The round keeps its best finite point."""
 
 
@@ -120,8 +120,6 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
             best: dict = {"energy": math.inf, "params": [p.detach().clone() for p in params]}
 
             def closure() -> torch.Tensor:
-                if not all(bool(torch.isfinite(p).all()) for p in params):
-                    raise _LineSearchBroke
                 opt.zero_grad()
                 try:
                     e = energy()

@@ -119,9 +119,7 @@ class TestPRDLPointSets:
         scene = Scene(ict, state)
         term.update(scene)
         targets = term.targets[0]
-        points = scene.vertices_at(term.index[0])[:, term.corners[0]]
-        points = (points * term.bary[0][None, :, :, None]).sum(2)
-        crop_pts = targets.crop.to_crop(scene.project(points)[0][0]) * (term.raster_size / targets.crop.size)
+        crop_pts = targets.crop.to_crop(scene.project(term.predicted_points(scene))[0][0]) * (term.raster_size / targets.crop.size)
         frags = term.crop_raster(scene)
         labels = render_labels(frags, ict.topology.vertex_labels["parts"], len(PART_NAMES) + 1, soft=False)[0]
         for k, (start, end) in enumerate(term.segments[0]):
@@ -150,9 +148,5 @@ class TestPRDLPointSets:
         term.targets[0].brow_line = np.array([0.0, line_y, 0.0, 1.0])
         _, start, end = skin_points()
         assert 0 < end - start < 0.9 * whole
-        if points == "surface":
-            pts = (scene.vertices_at(term.index[0])[:, term.corners[0]] * term.bary[0][None, :, :, None]).sum(2)
-        else:
-            pts = scene.vertices_at(term.index[0])
-        y = term.targets[0].crop.to_crop(scene.project(pts)[0][0])[start:end, 1]
+        y = term.targets[0].crop.to_crop(scene.project(term.predicted_points(scene))[0][0])[start:end, 1]
         assert float(y.min()) >= line_y - 1e-3
