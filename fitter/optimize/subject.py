@@ -19,9 +19,9 @@ frames needs on top of it, every phase being ``fit_subject`` runs of the preset'
 3. **Tracking** (``[[track_stages]]``), identity fixed: instants in time order, ``track_chunk`` at a time, each
    warm-started from the previous one's result, the temporal term seeing the two instants before as constants.
    Unordered photos have no time: each is refitted alone with the photo stages and the shared identity.
-4. **Windows** (``[[window_stages]]``): overlapping windows of ``window`` instants with identity free and the
-   temporal term; the identity is carried from window to window and their mean (weighted by size) is the
-   subject's.
+4. **Windows** (``[[window_stages]]``): overlapping windows of ``window`` instants with the temporal term;
+   where the window stages free the identity (fast) it is carried from window to window and their mean
+   (weighted by size) is the subject's; default keeps the keyframes' identity (its image terms read more).
 5. **Polish** (``[[polish_stages]]``): the windows again with that consensus identity fixed, so every frame
    agrees with the one identity that is exported.
 
@@ -215,8 +215,20 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
             free += list(VIEW_PARAMETERS) if freedom.extrinsics else []
             free += ["rig_log_scale"] if freedom.scale else []
         weights = {k: (float(v) / instants if k in averaged else float(v)) for k, v in stage["weights"].items()}
-        out["stages"].append(dict(stage, free=free, weights=weights))
+        out["stages"].append(dict(stage, free=free, weights=weights, **rig_rates(stage, free)))
     return out
+
+
+def rig_rates(stage: dict, free: list[str]) -> dict:
+    """A stage whose learning rates are a table per parameter (Adam) gets rates for the rig parameters it now
+    moves: a view's rotation and translation those of the head, the rig's log scale the head rotation's (both
+    dimensionless, ~1e-3 a step); the table's smallest rate where it has no rate for the head."""
+    lr = stage.get("lr")
+    if not isinstance(lr, dict):
+        return {}
+    like = {"view_rotation": "rotation", "view_translation": "translation", "rig_log_scale": "rotation"}
+    added = {p: lr.get(like[p], min(lr.values())) for p in free if p in like and p not in lr}
+    return {"lr": {**lr, **added}} if added else {}
 
 
 # -- the schedule ---------------------------------------------------------------------------------------

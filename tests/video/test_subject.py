@@ -51,6 +51,26 @@ def test_phase_presets_average_and_free():
     assert out["stages"][0]["free"] == stage["free"]
 
 
+def test_adam_rates_for_the_rig(ict_random_embedding):
+    """A stage with a learning-rate table (Adam, as default's photometric stages) gets rates for the rig parameters
+    the phase adds, and an uncalibrated rig fits through it (it used to stop: no rate for view_rotation)."""
+    lr = {"rotation": 0.002, "translation": 0.03, "identity": 0.01, "expression": 0.005}
+    stage = {"name": "adam", "free": ["rotation", "translation", "identity", "expression"], "iterations": 5,
+             "optimizer": "adam", "lr": lr, "weights": {"landmarks": 1.0, "identity_prior": 10.0}}
+    out = phase_preset(tiny_preset(), [stage], 2, RigFreedom(focal=False, extrinsics=True, scale=True), identity=True,
+                       rig_moves=True)["stages"][0]
+    assert out["lr"] == {**lr, "view_rotation": 0.002, "view_translation": 0.03, "rig_log_scale": 0.002}
+    assert stage["lr"] == lr  # the preset's own table is not changed
+    model = ict_random_embedding
+    rig = ring_rig(3)
+    identity = torch.randn(model.num_identity, generator=torch.Generator().manual_seed(3))
+    evidence = rig_evidence(model, rig, heads(), identity)
+    bare = Rig({n: RigCamera(n, c.image_size, c.K) for n, c in rig.cameras.items()}, False, 1.0, {"format": "none"})
+    preset = dict(tiny_preset(), stages=tiny_preset()["stages"] + [stage])
+    fit = fit_sequence(model, evidence, preset, bare, list(rig.cameras))
+    assert fit.rig["extrinsics_fitted"] and "adam" in [log.name for log in fit.phases["keyframes"]]
+
+
 def test_clip_one_identity_gaps_interpolated(ict_random_embedding):
     model = ict_random_embedding
     truth = moving_face(model, 8, FPS)
