@@ -385,19 +385,46 @@ def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | Non
     t = time.perf_counter()
     free = fit_sequence(model, evidence, preset, uncalibrated(scene.rig), names, source=source)
     out["uncalibrated"] = {"identity_error_mm": identity_error(model, free.state.identity.numpy(), truth, region),
-                           "seconds": time.perf_counter() - t, **rig_errors(scene.rig, free, names)}
-    singles = []
+                           "seconds": time.perf_counter() - t, **rig_errors(scene.rig, free, names),
+                           **head_scale(model, free.state.identity.numpy(), truth, region)}
+    out["uncalibrated"]["scale_error_vs_head_pct"] = (
+        float(abs(np.mean(out["uncalibrated"]["baseline_ratio"]) / out["uncalibrated"]["head_size_ratio"] - 1) * 100)
+        if out["uncalibrated"]["baseline_ratio"] else None)
+    singles, turns = [], []
     for k, frame in enumerate(evidence.frames):
         if frame.instant != 0 or not frame.detected:
             continue
         fit = fit_face(model, frame.face, frame.image_size, preset,
                        masks=source.masks(k) if uses_term(preset, "prdl") else None, photo=source.photo(k))
         singles.append(identity_error(model, fit.state.identity.numpy(), truth, region))
+        turns.append(off_axis_deg(view_case(heads[0], scene.rig.cameras[names[frame.view]])))
         if progress:
             progress("single views", len(singles), len(names))
     out["single_view_identity_error_mm"] = singles
+    out["single_view_off_axis_deg"] = turns
     out["best_single_view_mm"] = min(singles) if singles else None
+    out["median_single_view_mm"] = float(np.median(singles)) if singles else None
+    out["frontal_single_view_mm"] = singles[int(np.argmin(turns))] if singles else None
     return out
+
+
+def off_axis_deg(case) -> float:
+    """How far a view is turned from the face: the angle between the face's forward axis and the ray from the
+    face to the camera (degrees)."""
+    forward = Rotation.from_rotvec(case.rotation).as_matrix() @ MODEL_TO_OPENCV.numpy().astype(np.float64) @ [0, 0, 1.0]
+    to_camera = -np.asarray(case.translation, np.float64)
+    return float(np.degrees(np.arccos(np.clip(forward @ to_camera / np.linalg.norm(to_camera), -1.0, 1.0))))
+
+
+def head_scale(model: MorphableModel, identity, truth_identity, region: np.ndarray) -> dict:
+    """The fitted neutral face's size over the true one's (RMS distance of the face region from its centroid):
+    the only scale an uncalibrated rig can know (images are unchanged when the head and the cameras are scaled
+    together)."""
+    def size(ident) -> float:
+        face = neutral_face(model, torch.as_tensor(np.asarray(ident), dtype=torch.float32), region)
+        return float(np.sqrt(((face - face.mean(0)) ** 2).sum(1).mean()))
+
+    return {"head_size_ratio": size(identity) / size(truth_identity)}
 
 
 def rig_errors(rig: Rig, fit: SubjectFit, names: list[str]) -> dict:
@@ -436,6 +463,10 @@ def run_multiview_bench(out_dir: Path, preset: dict | None = None, count: int = 
         "calibrated_identity_error_mm_median": median([r["calibrated"]["identity_error_mm"] for r in ok]),
         "uncalibrated_identity_error_mm_median": median([r["uncalibrated"]["identity_error_mm"] for r in ok]),
         "best_single_view_mm_median": median([r["best_single_view_mm"] for r in ok]),
+        "median_single_view_mm_median": median([r["median_single_view_mm"] for r in ok]),
+        "frontal_single_view_mm_median": median([r["frontal_single_view_mm"] for r in ok]),
+        "calibrated_below_frontal_single_view": [r["calibrated"]["identity_error_mm"] < r["frontal_single_view_mm"]
+                                                 for r in ok if r["frontal_single_view_mm"] is not None],
         "calibrated_below_best_single_view": [r["calibrated"]["identity_error_mm"] < r["best_single_view_mm"]
                                               for r in ok if r["best_single_view_mm"] is not None],
         "uncalibrated_rotation_error_deg_max": max((r["uncalibrated"]["relative_rotation_error_deg_max"] for r in ok
@@ -443,6 +474,9 @@ def run_multiview_bench(out_dir: Path, preset: dict | None = None, count: int = 
                                                    default=None),
         "uncalibrated_scale_error_pct_max": max((r["uncalibrated"]["scale_error_pct"] for r in ok
                                                  if r["uncalibrated"]["scale_error_pct"] is not None), default=None),
+        "uncalibrated_scale_error_vs_head_pct_max": max((r["uncalibrated"]["scale_error_vs_head_pct"] for r in ok
+                                                         if r["uncalibrated"]["scale_error_vs_head_pct"] is not None),
+                                                        default=None),
     }
     result = {"config": {"preset": preset.get("preset"), "n": count, "cameras": cameras, "instants": instants,
                          "seed": seed, "size": size, "appearance": appearance, "facefit": __version__},

@@ -16,6 +16,7 @@ import torch
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import FitState
+from .views import view_weights
 
 
 class NonFiniteFit(RuntimeError):
@@ -39,11 +40,28 @@ class StageLog:
     line_search_failures: int = 0  # L-BFGS rounds ended early at their best point (see _LineSearchBroke)
 
 
-def evaluate(model: MorphableModel, state: FitState, terms: dict, weights: dict[str, float]) -> dict[str, float]:
+def evaluate(model: MorphableModel, state: FitState, terms: dict, weights: dict[str, float],
+             frame_weights: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Weighted energy of each term (summed over frames) without gradients."""
     with torch.no_grad():
         scene = Scene(model, state)
-        return {name: float(weights[name] * terms[name](scene).sum()) for name in weights if name in terms}
+        return {name: float(weights[name] * frame_sum(terms[name](scene), (frame_weights or {}).get(name)))
+                for name in weights if name in terms}
+
+
+def frame_sum(values: torch.Tensor, frame_weights: torch.Tensor | None) -> torch.Tensor:
+    """A term's per-frame values (F,) summed, each weighted by its frame's weight when there is one."""
+    return values.sum() if frame_weights is None else (values * frame_weights).sum()
+
+
+def stage_frame_weights(state: FitState, stage: dict, names) -> dict[str, torch.Tensor]:
+    """Per-image weights of the stage's view-weighted terms (multi-view phases put ``view_weights`` in the stage,
+    fitter.optimize.views); none for a photo."""
+    spec = stage.get("view_weights")
+    if not spec:
+        return {}
+    weights = view_weights(state, float(spec["degrees"]), float(spec["power"]))
+    return {name: weights for name in names if name in spec["terms"]}
 
 
 def adam_groups(state: FitState, names: list[str], lr) -> list[dict]:
@@ -85,7 +103,7 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
             with torch.no_grad():
                 state.expression.clamp_(*bounds)
     state.free([])
-    log.energies = evaluate(model, state, active, weights)
+    log.energies = evaluate(model, state, active, weights, stage_frame_weights(state, stage, active))
     log.total = sum(log.energies.values())
     log.seconds = time.perf_counter() - start
     check_finite(stage["name"], log.energies, state)
@@ -93,11 +111,13 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
 
 
 def _optimise(model, state, stage, active, weights, params, settings, log) -> None:
+    frame_weights: dict[str, torch.Tensor] = {}
+
     def energy() -> torch.Tensor:
         scene = Scene(model, state)
         total = 0.0
         for name, term in active.items():
-            value = term(scene).sum()
+            value = frame_sum(term(scene), frame_weights.get(name))
             if not bool(torch.isfinite(value)):  # blame the first term to go non-finite, before its NaN
                 raise NonFiniteFit(f"stage {stage['name']!r}: energy term {name!r} is {float(value)} "
                                    "(non-finite); the fit is discarded — check the term's weights and settings "
@@ -111,6 +131,7 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
         scene = Scene(model, state)
         for term in active.values():  # between rounds: discrete updates (contour choice, visibility sets)
             term.update(scene)
+        frame_weights.update(stage_frame_weights(state, stage, active))  # a multi-view instant's views
         if optimizer_name == "lbfgs":
             opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(stage["iterations"]),
                                     history_size=int(settings["lbfgs_history"]),

@@ -75,6 +75,10 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_gap_s": Setting("float", "a longer run without detections starts a new segment (s)", positive=True),
         "cut_jump": Setting("float", "a face jump between consecutive frames, in face sizes, that is a cut",
                             positive=True),
+        "view_noise_deg": Setting("float", "off-axis angle at which a multi-view view counts as twice as noisy as "
+                                           "its instant's most frontal view", positive=True),
+        "view_noise_power": Setting("float", "how steeply a view's noise grows with its off-axis angle", positive=True),
+        "view_weighted_terms": Setting("strs", "per-image terms weighted by their view's trust in multi-view phases"),
     },
 }
 
@@ -192,10 +196,11 @@ def check_merged(preset: dict, source: str) -> None:
     if not preset.get("stages"):
         raise SettingError(f"{source}: the configuration defines no [[stages]]")
     terms = registered_terms()
-    for name in preset.get("video", {}).get("averaged_terms", []):
-        if name not in terms:
-            raise SettingError(f"{source}: [video] averaged_terms: unknown energy term {name!r}"
-                               f"{did_you_mean(name, terms)}; known: {', '.join(sorted(terms))}")
+    for key in ("averaged_terms", "view_weighted_terms"):
+        for name in preset.get("video", {}).get(key, []):
+            if name not in terms:
+                raise SettingError(f"{source}: [video] {key}: unknown energy term {name!r}"
+                                   f"{did_you_mean(name, terms)}; known: {', '.join(sorted(terms))}")
     for stage in (st for list_name in STAGE_LISTS for st in preset.get(list_name, [])):
         lr = stage.get("lr")
         if isinstance(lr, dict):

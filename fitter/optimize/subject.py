@@ -201,11 +201,13 @@ class RigFreedom:
 
 
 def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFreedom, identity: bool,
-                 rig_moves: bool) -> dict:
+                 rig_moves: bool, views: bool = False) -> dict:
     """``preset`` whose ``stages`` are a phase's: averaged terms divided by the number of instants fitted
     together (the views of one instant are independent evidence, consecutive instants are not); identity,
-    focal length and the rig freed only as the phase and the rig allow."""
-    averaged = set(preset["video"]["averaged_terms"])
+    focal length and the rig freed only as the phase and the rig allow; with ``views`` (a multi-view subject)
+    the view-weighted terms trust each view by how far the face is turned from it (fitter.optimize.views)."""
+    video = preset["video"]
+    averaged = set(video["averaged_terms"])
     out = dict(preset)
     out["stages"] = []
     for stage in stages:
@@ -215,7 +217,12 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
             free += list(VIEW_PARAMETERS) if freedom.extrinsics else []
             free += ["rig_log_scale"] if freedom.scale else []
         weights = {k: (float(v) / instants if k in averaged else float(v)) for k, v in stage["weights"].items()}
-        out["stages"].append(dict(stage, free=free, weights=weights, **rig_rates(stage, free)))
+        extra = rig_rates(stage, free)
+        if views and video["view_weighted_terms"]:
+            extra["view_weights"] = {"degrees": float(video["view_noise_deg"]),
+                                     "power": float(video["view_noise_power"]),
+                                     "terms": list(video["view_weighted_terms"])}
+        out["stages"].append(dict(stage, free=free, weights=weights, **extra))
     return out
 
 
@@ -476,7 +483,8 @@ class SubjectFitter:
         if context:
             sub.extras[CONTEXT_KEY] = {name: getattr(state, name)[context].detach().clone() for name in PER_INSTANT}
             sub.extras[CONTEXT_KEY]["times"] = torch.as_tensor(self.times[context], dtype=torch.float32)
-        preset = phase_preset(self.preset, stages, len(instants), self.freedom, identity, rig_moves)
+        preset = phase_preset(self.preset, stages, len(instants), self.freedom, identity, rig_moves,
+                              views=self.multiview)
         fit = fit_subject(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals)
         self.phases.setdefault(phase, []).extend(fit.stages)
         self.warnings.extend(fit.warnings)

@@ -3,11 +3,14 @@ multi-view and starting-pose benchmarks (rendered frames, the real detector, sho
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
-from fitter.bench.video import blink_recall, jitter, lag_frames, run_multiview_bench, run_pose_start, run_video_bench
+from fitter.bench.video import (blink_recall, jitter, lag_frames, off_axis_deg, run_multiview_bench, run_pose_start,
+                                run_video_bench)
 from sequences import tiny_preset
 
 
@@ -35,6 +38,16 @@ def test_lag_and_blinks():
     assert blink_recall(blink * 0.2, blink, windows, t) == (0, 1)
 
 
+def test_off_axis_angle_of_a_view():
+    for yaw, pitch in ((0.0, 0.0), (35.0, 0.0), (-50.0, 0.0), (0.0, 20.0)):
+        rotation = Rotation.from_euler("YX", [yaw, pitch], degrees=True).as_rotvec()
+        case = SimpleNamespace(rotation=rotation, translation=np.array([0.0, 0.0, 60.0]))
+        assert off_axis_deg(case) == pytest.approx(abs(yaw) + abs(pitch), abs=1e-6)
+    # off the optical axis the ray to the camera turns too: a frontal face 60 cm ahead, 60 cm to the side
+    side = SimpleNamespace(rotation=np.zeros(3), translation=np.array([60.0, 0.0, 60.0]))
+    assert off_axis_deg(side) == pytest.approx(45.0)
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_tiny_runs(tmp_path):
     preset = tiny_preset(iterations=5)
@@ -50,6 +63,13 @@ def test_tiny_runs(tmp_path):
     scene = multi["scenes"][0]
     assert scene["fitted"] and len(scene["single_view_identity_error_mm"]) == 2
     assert len(scene["uncalibrated"]["relative_rotation_error_deg"]) == 1 and scene["uncalibrated"]["scale_error_pct"] >= 0
+    turns = scene["single_view_off_axis_deg"]
+    assert len(turns) == 2 and scene["frontal_single_view_mm"] == scene["single_view_identity_error_mm"][
+        int(np.argmin(turns))]
+    unc = scene["uncalibrated"]
+    assert 0.7 < unc["head_size_ratio"] < 1.3
+    assert unc["scale_error_vs_head_pct"] == pytest.approx(abs(unc["baseline_ratio"][0] / unc["head_size_ratio"] - 1)
+                                                           * 100)
     pose = run_pose_start(tmp_path, preset, count=2, size=256)
     assert pose["aggregate"]["start_landmarks3d_deg"]["median"] < 20
     assert (tmp_path / "multiview.json").exists() and (tmp_path / "pose_start.json").exists()
