@@ -11,8 +11,8 @@ frames needs on top of it, every phase being ``fit_subject`` runs of the preset'
    calibrated extrinsics, or extrinsics estimated from the starts for an uncalibrated rig, the first view
    being the world). Instants without any detection keep their slot and are filled in time afterwards.
 2. **Keyframes -> identity.** 8-16 instants (``[video] keyframes_*``) that are confidently detected, sharp,
-   near-neutral (the blendshape scores) and spread over yaw and pitch are fitted jointly with the preset's own
-   photo ``[[stages]]``: identity (and focal length, and an uncalibrated rig's extrinsics) shared, the per-frame
+   near-neutral (the blendshape scores) and spread over yaw, pitch and (a clip) time are fitted jointly with
+   the preset's own photo ``[[stages]]``: identity (and focal length, and an uncalibrated rig's extrinsics) shared, the per-frame
    terms of ``[video] averaged_terms`` divided by the number of instants, so that many correlated frames count
    like one photo against the identity prior instead of being over-trusted (eos scales its prior by the image
    count to the same effect); the views of one instant add up (they are independent evidence).
@@ -176,7 +176,8 @@ def find_segments(times: np.ndarray | None, detected: np.ndarray, centres: np.nd
 
 def select_keyframes(quality: np.ndarray, angles: np.ndarray, count: int, spread_deg: float) -> list[int]:
     """``count`` indices (sorted) maximising quality and spread: greedy, each pick valuing its quality and its
-    (yaw, pitch) distance to the picks so far, saturating at ``spread_deg``."""
+    distance in ``angles`` (yaw, pitch, and for a clip the time coordinate) to the picks so far, saturating at
+    ``spread_deg``."""
     n = len(quality)
     if count >= n:
         return list(range(n))
@@ -188,6 +189,17 @@ def select_keyframes(quality: np.ndarray, angles: np.ndarray, count: int, spread
         value[chosen] = -np.inf
         chosen.append(int(np.argmax(value)))
     return sorted(chosen)
+
+
+def time_coordinate(times: np.ndarray, count: int, spread_deg: float) -> np.ndarray:
+    """Capture times as a keyframe-spread coordinate in degrees: ``count`` keyframes evenly spaced over the clip
+    lie ``spread_deg`` apart, as far as two fully spread poses. A single image's identity error drifts along a
+    clip with its pose and expression, so keyframes that all fall in one part of it share their error
+    (flame-head-tracker fits evenly spaced frames)."""
+    span = float(times.max() - times.min()) if len(times) else 0.0
+    if span <= 0:
+        return np.zeros(len(times))
+    return (times - times.min()) / span * max(count - 1, 1) * spread_deg
 
 
 # -- presets of a phase ---------------------------------------------------------------------------------
@@ -523,8 +535,11 @@ class SubjectFitter:
             confidence = np.mean([f.face.score * float(np.mean(f.face.landmark_weights > 0)) for f in frames])
             sharp = np.mean([f.sharpness if f.sharpness is not None else 1.0 for f in frames])
             quality[n] = confidence * sharp * np.mean([neutrality(f) for f in frames])
+        spread = float(self.video["keyframe_spread_deg"])
         angles = yaw_pitch(state.rotation[torch.as_tensor(candidates)].cpu().numpy())
-        picked = select_keyframes(quality, angles, count, float(self.video["keyframe_spread_deg"]))
+        if self.times is not None:  # a clip: spread over its time as well as over pose
+            angles = np.concatenate([angles, time_coordinate(self.times[candidates], count, spread)[:, None]], 1)
+        picked = select_keyframes(quality, angles, count, spread)
         return [int(candidates[p]) for p in picked]
 
     def run(self) -> SubjectFit:

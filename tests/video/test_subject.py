@@ -10,7 +10,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from fitter.io.rig import Rig, RigCamera
-from fitter.optimize.subject import RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes
+from fitter.optimize.subject import (RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes,
+                                     time_coordinate)
 from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
 
 FPS = 10.0
@@ -36,6 +37,20 @@ def test_keyframes_are_good_and_spread():
     # the best first; then poses far from it beat near-copies of it, unless they are poor
     assert select_keyframes(quality, angles, 3, spread_deg=15.0) == [0, 3, 4]
     assert select_keyframes(quality, angles, 10, spread_deg=15.0) == list(range(6))
+
+
+def test_keyframes_spread_over_a_clips_time():
+    """One pose all along a clip whose later frames score higher: without time the keyframes all come from its end,
+    with the time coordinate they spread over most of it (quality still weighs: the first frames score lowest)."""
+    times = np.arange(40) / 25.0
+    quality = np.linspace(0.5, 1.0, 40)
+    pose = np.zeros((40, 2))
+    assert select_keyframes(quality, pose, 4, spread_deg=15.0) == [36, 37, 38, 39]
+    coordinate = time_coordinate(times, 4, 15.0)
+    assert coordinate[0] == 0.0 and coordinate[-1] == pytest.approx(45.0)  # 4 evenly spaced picks: 15 deg apart
+    picked = select_keyframes(quality, np.concatenate([pose, coordinate[:, None]], 1), 4, spread_deg=15.0)
+    assert picked[-1] == 39 and picked[-1] - picked[0] >= 20 and min(np.diff(picked)) >= 6
+    np.testing.assert_array_equal(time_coordinate(np.full(3, 2.0), 4, 15.0), 0.0)  # no time span: no spread
 
 
 def test_phase_presets_average_and_free():
