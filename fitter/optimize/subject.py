@@ -12,10 +12,11 @@ frames needs on top of it, every phase being ``fit_subject`` runs of the preset'
    being the world). Instants without any detection keep their slot and are filled in time afterwards.
 2. **Keyframes -> identity.** 8-16 instants (``[video] keyframes_*``) that are confidently detected, sharp,
    near-neutral (the blendshape scores) and spread over yaw, pitch and (a clip) time are fitted jointly with
-   the preset's own photo ``[[stages]]``: identity (and focal length, and an uncalibrated rig's extrinsics) shared, the per-frame
-   terms of ``[video] averaged_terms`` divided by the number of instants, so that many correlated frames count
-   like one photo against the identity prior instead of being over-trusted (eos scales its prior by the image
-   count to the same effect); the views of one instant add up (they are independent evidence).
+   the preset's own photo ``[[stages]]``: identity (and focal length, and an uncalibrated rig's extrinsics)
+   shared, the per-frame terms of ``[video] averaged_terms`` divided by the number of instants, so that many
+   correlated frames count like one photo against the identity prior instead of being over-trusted (eos scales
+   its prior by the image count to the same effect); the views of one instant add up (they are independent
+   evidence), each weighted by how far the face is turned from it (fitter.optimize.views).
 3. **Tracking** (``[[track_stages]]``), identity fixed: instants in time order, ``track_chunk`` at a time, each
    warm-started from the previous one's result, the temporal term seeing the two instants before as constants.
    Unordered photos have no time: each is refitted alone with the photo stages and the shared identity.
