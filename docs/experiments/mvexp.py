@@ -7,14 +7,13 @@ import argparse, dataclasses, os, pickle, time
 from pathlib import Path
 import numpy as np
 from fitter.bench.synthetic import PreparedCase, true_landmarks
-from fitter.bench.video import (REGION, frame_source, identity_error, multiview_instants, observe_rendered, off_axis_deg,
-                                rig_errors, uncalibrated)
+from fitter.bench.video import (REGION, frame_source, identity_error, off_axis_deg, render_scene_views, rig_errors,
+                                uncalibrated)
 from fitter.evidence import Evidence, FrameEvidence, undetected_face
 from fitter.model import load_ict
 from fitter.optimize.presets import load_preset
 from fitter.optimize.subject import fit_sequence
-from fitter.synth.cases import render_case
-from fitter.synth.clips import sample_multiview, view_case, with_look
+from fitter.synth.clips import sample_multiview
 
 CACHE = Path(os.environ.get("FACEFIT_EXP_CACHE", Path.home() / ".cache/facefit/experiments")) / "multiview"
 model = load_ict()
@@ -27,17 +26,10 @@ def scene_data(seed: int, instants: int = 3, size: int = 256) -> dict:
         return pickle.loads(path.read_bytes())
     scene = sample_multiview(model, seed, size=size)
     names = list(scene.rig.cameras)
-    look = with_look(model, scene.head, "clean")
-    images, frames = [], []
-    for i, head in enumerate(multiview_instants(scene, seed, instants)):
-        for v, name in enumerate(names):
-            case = dataclasses.replace(view_case(head, scene.rig.cameras[name]), appearance=look.appearance,
-                                       effects=look.effects, index=i)
-            rendered = render_case(model, case)
-            face, _, sharp = observe_rendered(rendered.image, case, model, rendered, f"<mv {seed}:{i}:{name}>")
-            images.append(rendered.image)
-            frames.append(dict(face=face, sharp=sharp, v=v, i=i, angle=off_axis_deg(case),
-                               truth=true_landmarks(model, PreparedCase(case, rendered, None, 0.0))))
+    views = render_scene_views(model, scene, seed, instants, "clean")
+    images = [im.rendered.image for im in views]
+    frames = [dict(face=im.face, sharp=im.sharpness, v=im.view, i=im.instant, angle=off_axis_deg(im.case),
+                   truth=true_landmarks(model, PreparedCase(im.case, im.rendered, None, 0.0))) for im in views]
     data = dict(scene=scene, names=names, images=images, frames=frames, size=size)
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(data))

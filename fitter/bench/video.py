@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -351,30 +352,47 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0))))
 
 
+@dataclass
+class ViewImage:
+    """One camera's image of one instant of a multi-view scene: the case rendered, and what the detector saw."""
+
+    case: object  # SyntheticCase in the camera's frame
+    rendered: object  # RenderedCase
+    face: object | None  # the matched detection (None: not detected)
+    sharpness: float | None
+    view: int
+    instant: int
+
+
+def render_scene_views(model: MorphableModel, scene, seed: int, instants: int, appearance: str) -> list[ViewImage]:
+    """Every instant of the scene (its head and ``instants - 1`` more poses) seen by every camera, rendered with
+    the appearance and detected, instant by instant."""
+    look = with_look(model, scene.head, appearance)
+    out = []
+    for i, head in enumerate(multiview_instants(scene, seed, instants)):
+        for v, (name, camera) in enumerate(scene.rig.cameras.items()):
+            case = dataclasses.replace(view_case(head, camera), appearance=look.appearance, effects=look.effects,
+                                       index=i)
+            rendered = render_case(model, case)
+            face, _, sharp = observe_rendered(rendered.image, case, model, rendered, f"<multiview {seed}:{i}:{name}>")
+            out.append(ViewImage(case, rendered, face, sharp, v, i))
+    return out
+
+
 def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | None, instants: int, size: int,
               appearance: str, progress: Progress | None = None) -> dict:
     scene = sample_multiview(model, seed, n_cameras=cameras, size=size)
     names = list(scene.rig.cameras)
-    look = with_look(model, scene.head, appearance)
-    heads = multiview_instants(scene, seed, instants)
-    images, frames = [], []
-    for i, head in enumerate(heads):
-        for v, name in enumerate(names):
-            case = dataclasses.replace(view_case(head, scene.rig.cameras[name]), appearance=look.appearance,
-                                       effects=look.effects, index=i)
-            rendered = render_case(model, case)
-            face, _, sharp = observe_rendered(rendered.image, case, model, rendered, f"<multiview {seed}:{i}:{name}>")
-            images.append(rendered.image)
-            frames.append((face, sharp, v, i))
-    found = next((f for f, *_ in frames if f is not None), None)
+    views = render_scene_views(model, scene, seed, instants, appearance)
+    found = next((im.face for im in views if im.face is not None), None)
     row = {"seed": seed, "cameras": len(names), "instants": instants,
-           "detected": int(sum(f is not None for f, *_ in frames)), "images": len(frames)}
+           "detected": int(sum(im.face is not None for im in views)), "images": len(views)}
     if found is None:
         return {**row, "fitted": False}
-    evidence = Evidence([FrameEvidence(f if f is not None else undetected_face(found), (size, size), view=v,
-                                       instant=i, detected=f is not None, sharpness=s)
-                         for f, s, v, i in frames])
-    source = frame_source(images, evidence, preset)
+    evidence = Evidence([FrameEvidence(im.face if im.face is not None else undetected_face(found), (size, size),
+                                       view=im.view, instant=im.instant, detected=im.face is not None,
+                                       sharpness=im.sharpness) for im in views])
+    source = frame_source([im.rendered.image for im in views], evidence, preset)
     region = model.topology.region(REGION)
     truth = scene.head.identity
     out = dict(row, fitted=True)
@@ -384,12 +402,10 @@ def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | Non
                          "seconds": time.perf_counter() - t}
     t = time.perf_counter()
     free = fit_sequence(model, evidence, preset, uncalibrated(scene.rig), names, source=source)
+    errors = rig_errors(scene.rig, free, names)
     out["uncalibrated"] = {"identity_error_mm": identity_error(model, free.state.identity.numpy(), truth, region),
-                           "seconds": time.perf_counter() - t, **rig_errors(scene.rig, free, names),
-                           **head_scale(model, free.state.identity.numpy(), truth, region)}
-    out["uncalibrated"]["scale_error_vs_head_pct"] = (
-        float(abs(np.mean(out["uncalibrated"]["baseline_ratio"]) / out["uncalibrated"]["head_size_ratio"] - 1) * 100)
-        if out["uncalibrated"]["baseline_ratio"] else None)
+                           "seconds": time.perf_counter() - t, **errors,
+                           **head_scale(model, free.state.identity.numpy(), truth, region, errors["baseline_ratio"])}
     singles, turns = [], []
     for k, frame in enumerate(evidence.frames):
         if frame.instant != 0 or not frame.detected:
@@ -397,7 +413,7 @@ def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | Non
         fit = fit_face(model, frame.face, frame.image_size, preset,
                        masks=source.masks(k) if uses_term(preset, "prdl") else None, photo=source.photo(k))
         singles.append(identity_error(model, fit.state.identity.numpy(), truth, region))
-        turns.append(off_axis_deg(view_case(heads[0], scene.rig.cameras[names[frame.view]])))
+        turns.append(off_axis_deg(views[k].case))
         if progress:
             progress("single views", len(singles), len(names))
     out["single_view_identity_error_mm"] = singles
@@ -416,15 +432,17 @@ def off_axis_deg(case) -> float:
     return float(np.degrees(np.arccos(np.clip(forward @ to_camera / np.linalg.norm(to_camera), -1.0, 1.0))))
 
 
-def head_scale(model: MorphableModel, identity, truth_identity, region: np.ndarray) -> dict:
-    """The fitted neutral face's size over the true one's (RMS distance of the face region from its centroid):
-    the only scale an uncalibrated rig can know (images are unchanged when the head and the cameras are scaled
-    together)."""
+def head_scale(model: MorphableModel, identity, truth_identity, region: np.ndarray, baseline_ratio: list) -> dict:
+    """The fitted neutral face's size over the true one's (RMS distance of the face region from its centroid),
+    and the rig's scale error against it: the only scale an uncalibrated rig can know (images are unchanged when
+    the head and the cameras are scaled together)."""
     def size(ident) -> float:
         face = neutral_face(model, torch.as_tensor(np.asarray(ident), dtype=torch.float32), region)
         return float(np.sqrt(((face - face.mean(0)) ** 2).sum(1).mean()))
 
-    return {"head_size_ratio": size(identity) / size(truth_identity)}
+    ratio = size(identity) / size(truth_identity)
+    return {"head_size_ratio": ratio,
+            "scale_error_vs_head_pct": float(abs(np.mean(baseline_ratio) / ratio - 1) * 100) if baseline_ratio else None}
 
 
 def rig_errors(rig: Rig, fit: SubjectFit, names: list[str]) -> dict:

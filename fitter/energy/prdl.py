@@ -280,7 +280,7 @@ class PRDLTerm(Term):
         return points
 
     def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """(P, A, 3) statistics of the frame's projected visible vertices, and (P,) bool: the part has some."""
+        """(P, A, 3) statistics of the frame's projected point sets, and (P,) bool: the part has some."""
         targets = self.targets[frame]
         pix, _ = scene.project(self.predicted_points(scene, frame))
         crop_pts = targets.crop.to_crop(pix[frame])
