@@ -151,6 +151,33 @@ def frames_evidence(records: list[dict]) -> Evidence:
     return Evidence(frames)
 
 
+def spans(positions: list[int], labels: list) -> str:
+    """Runs of consecutive positions named by their labels: positions ``[0, 1, 2, 5]`` with labels
+    ``[10, 12, 14, 20]`` (frame numbers of a clip read ``--every 2``) -> ``"10-14, 20"``."""
+    runs: list[list[int]] = []
+    for k in positions:
+        if runs and k == runs[-1][-1] + 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    return ", ".join(f"{labels[r[0]]}" if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
+
+
+def missing_faces(records: list[dict], names: list[str] | None = None) -> list[str]:
+    """One warning naming the images without a detected face (a user should know what was not seen): frame
+    numbers for a clip, file names for photos and cameras."""
+    missing = [k for k, r in enumerate(records) if r["face"] is None]
+    if not missing or len(missing) == len(records):
+        return []
+    if names is not None:
+        which = ", ".join(names[k] for k in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        return [f"{len(missing)} of {len(records)} images have no detected face ({which}): they are left out of "
+                f"the fit; check them or remove them"]
+    return [f"{len(missing)} of {len(records)} frames have no detected face (frames "
+            f"{spans(missing, [r['index'] for r in records])}): their pose and expression are filled in from the "
+            f"frames around them"]
+
+
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
     images, records = [], []
@@ -160,7 +187,7 @@ def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         records.append({"face": face, "size": frame.image.size, "time": frame.time, "index": frame.index,
                         "sharpness": sharp})
     return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"],
-                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings),
+                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings) + missing_faces(records),
                          observe_seconds=observe.seconds)
 
 
@@ -173,7 +200,8 @@ def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         records.append({"face": face, "size": image.size, "view": k, "exif": image.exif_focal_35mm,
                         "sharpness": sharp})
     return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), [p.name for p in paths],
-                         list(range(len(paths))), None, observe_seconds=observe.seconds)
+                         list(range(len(paths))), None, warnings=missing_faces(records, [p.name for p in paths]),
+                         observe_seconds=observe.seconds)
 
 
 def subject_rig(unit: SubjectUnit):
@@ -220,8 +248,9 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
                                 "index": key if isinstance(key, int) else i, "sharpness": sharp})
     get = images.__getitem__ if images is not None else (lambda k: load_image(paths[k]))
     index = [r["index"] for r in records if r["view"] == 0]
-    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + list(rig.warnings),
-                         observe.seconds)
+    names = [f"{cams[r['view']]}/{r['index']}" for r in records]
+    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig,
+                         list(found.warnings) + list(rig.warnings) + missing_faces(records, names), observe.seconds)
 
 
 LOADERS = {"video": load_video, "photos": load_photos, "multiview": load_multiview}

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from fitter.app.subject import missing_faces
 from fitter.app.toml_text import toml_text
 from fitter.common.files import write_image
 from fitter.export.video_overlay import write_video
@@ -69,6 +70,28 @@ def test_photos_of_one_person(inputs, tmp_path):
     params = np.load(out / "person" / "params.npz")
     assert params["expression"].shape[0] == 2 and params["K"].shape == (2, 3, 3)  # one camera per photo
     assert params["view_names"].tolist() == ["photo0.png", "photo3.png"]
+
+
+def test_photos_without_a_face_are_named(inputs, tmp_path):
+    d, config = inputs
+    folder = tmp_path / "person"
+    for k in (0, 3):
+        (folder / f"photo{k}.png").parent.mkdir(exist_ok=True)
+        (folder / f"photo{k}.png").write_bytes((d / "person" / f"photo{k}.png").read_bytes())
+    write_image(folder / "wall.png", np.full((256, 256, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    result = run("fit", "--subject", folder, "-o", out, "--preset", "fast", "--config", config,
+                 "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "person" / "report.json").read_text())
+    assert any("1 of 3 images have no detected face (wall.png)" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_missing_frames_are_listed_as_spans():
+    records = [{"face": None if k in (0, 1, 2, 5, 8) else object(), "index": 10 + 2 * k} for k in range(10)]
+    (line,) = missing_faces(records)
+    assert line.startswith("5 of 10 frames have no detected face (frames 10-14, 20, 26)")
+    assert missing_faces([{"face": object(), "index": 0}]) == []
 
 
 @pytest.mark.parametrize("args, message", [
