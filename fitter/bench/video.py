@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +49,8 @@ from ..optimize.fit import fit_face, focal_guess, uses_term
 from ..optimize.init import InitSettings, initialise
 from ..optimize.presets import load_preset
 from ..optimize.subject import FrameSource, SubjectFit, face_sharpness, fit_sequence
+from ..optimize.views import off_axis_deg as view_off_axis_deg
+from ..state import FitState
 from ..synth.cases import render_case, sample_case
 from ..synth.clips import BLINK_NAMES, JAW_NAME, render_clip, sample_clip, sample_multiview, view_case
 from ..synth.clips import with_look
@@ -352,7 +353,7 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0))))
 
 
-@dataclass
+@dataclasses.dataclass
 class ViewImage:
     """One camera's image of one instant of a multi-view scene: the case rendered, and what the detector saw."""
 
@@ -425,11 +426,12 @@ def run_scene(model: MorphableModel, preset: dict, seed: int, cameras: int | Non
 
 
 def off_axis_deg(case) -> float:
-    """How far a view is turned from the face: the angle between the face's forward axis and the ray from the
-    face to the camera (degrees)."""
-    forward = Rotation.from_rotvec(case.rotation).as_matrix() @ MODEL_TO_OPENCV.numpy().astype(np.float64) @ [0, 0, 1.0]
-    to_camera = -np.asarray(case.translation, np.float64)
-    return float(np.degrees(np.arccos(np.clip(forward @ to_camera / np.linalg.norm(to_camera), -1.0, 1.0))))
+    """How far a view is turned from the face (degrees): the fitter's own measure (fitter.optimize.views) for the
+    case's true pose."""
+    state = FitState.single(1, 1, (1, 1), 1.0)
+    state.rotation = torch.as_tensor(case.rotation, dtype=torch.float64).reshape(1, 3)
+    state.translation = torch.as_tensor(case.translation, dtype=torch.float64).reshape(1, 3)
+    return float(view_off_axis_deg(state)[0])
 
 
 def head_scale(model: MorphableModel, identity, truth_identity, region: np.ndarray, baseline_ratio: list) -> dict:
