@@ -21,6 +21,12 @@ def _load_arrays() -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def ict_expression_names() -> list[str]:
+    """The model's expression (blendshape) names, read without building the model (configs are checked
+    against them before any image is read)."""
+    return [str(n) for n in _load_arrays()["expression_names"]]
+
+
 def load_ict(device: str = "cpu") -> MorphableModel:
     """The ICT model with its regions, 68 landmarks, and (when built) MediaPipe embedding and part labels."""
     a = _load_arrays()

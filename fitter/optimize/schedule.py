@@ -16,6 +16,7 @@ import torch
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import FitState
+from .partial import STAGE_KEY, expression_mask, hold_expression
 from .views import view_weights
 
 
@@ -96,6 +97,9 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
     log.skipped_terms = sorted(k for k in weights if k not in terms)
     active = {k: terms[k] for k in weights if k in terms}
     params = state.free(list(stage["free"]))
+    if params and STAGE_KEY in stage and "expression" in stage["free"]:
+        hold_expression(state.expression, expression_mask(model.expression_names, list(stage[STAGE_KEY]),
+                                                          stage["name"]))
     if params and active:
         _optimise(model, state, stage, active, weights, params, settings, log)
         bounds = model.expression_bounds

@@ -10,7 +10,9 @@ from ..common.settings import Setting, SettingError, check_table, did_you_mean
 from ..energy.base import TermSpec, registered_terms
 from ..observe.segmentation import BACKENDS, PARSERS
 from ..render import BACKENDS as RENDERERS
+from ..model.ict import ict_expression_names
 from ..state import PARAMETER_NAMES
+from .partial import STAGE_KEY as PARTIAL_KEY, expression_mask
 
 OPTIMIZERS = ("lbfgs", "adam")
 
@@ -94,6 +96,8 @@ STAGE_KEYS: dict[str, Setting] = {
     "optimizer": Setting("str", "optimiser", choices=OPTIMIZERS),
     "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
     "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
+    PARTIAL_KEY: Setting("strs", "expression names (shell patterns, e.g. jaw*) the stage may move; the "
+                                       "others stay fixed (default: all)"),
 }
 STAGE_REQUIRED = ("name", "free", "iterations", "weights")
 # The photo schedule ([[stages]], [[append_stages]]) and the video phases after its keyframe fit
@@ -207,3 +211,8 @@ def check_merged(preset: dict, source: str) -> None:
             missing = [p for p in stage["free"] if p not in lr]
             if missing:
                 raise SettingError(f"{source}: stage {stage['name']!r} lr table has no rate for {missing}")
+        if PARTIAL_KEY in stage:
+            try:
+                expression_mask(ict_expression_names(), list(stage[PARTIAL_KEY]), stage["name"])
+            except ValueError as exc:
+                raise SettingError(f"{source}: {exc}") from None
