@@ -40,6 +40,7 @@ class FrameEvidence:
     frame_index: int | None = None  # the frame's index in its source video (None for photos)
     segment: int = 0  # frames of different segments (split by a cut or a long gap) are not linked in time
     sharpness: float | None = None  # how sharp the face is (higher: sharper), for choosing keyframes
+    colour_change: float | None = None  # a clip's frame: colour distance to the frame before (fitter.io.shots)
 
     def crop(self, size: int, margin: float) -> FitCrop:
         """The fitting crop around this frame's confidently detected landmarks."""

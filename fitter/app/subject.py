@@ -25,6 +25,7 @@ from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
 from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
 from ..io import load_rig, open_video, save_rig
+from ..io.shots import colour_change, colour_signature
 from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT
 from ..model.morphable import MorphableModel
@@ -147,7 +148,8 @@ def frames_evidence(records: list[dict]) -> Evidence:
         frames.append(FrameEvidence(face if face is not None else undetected_face(found), r["size"],
                                     exif_focal_35mm=r.get("exif"), view=r.get("view", 0), time_s=r.get("time"),
                                     detected=face is not None, instant=r.get("instant"),
-                                    frame_index=r.get("index"), sharpness=r.get("sharpness")))
+                                    frame_index=r.get("index"), sharpness=r.get("sharpness"),
+                                    colour_change=r.get("colour_change")))
     return Evidence(frames)
 
 
@@ -180,12 +182,15 @@ def missing_faces(records: list[dict], names: list[str] | None = None) -> list[s
 
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
-    images, records = [], []
+    images, records, previous = [], [], None
     for frame in clip:
         face, sharp = observe(frame.image)
         images.append(frame.image)
+        signature = colour_signature(frame.rgb)
         records.append({"face": face, "size": frame.image.size, "time": frame.time, "index": frame.index,
-                        "sharpness": sharp})
+                        "sharpness": sharp,
+                        "colour_change": None if previous is None else colour_change(previous, signature)})
+        previous = signature
     return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"],
                          [r["index"] for r in records], clip.fps, warnings=list(clip.warnings) + missing_faces(records),
                          observe_seconds=observe.seconds)

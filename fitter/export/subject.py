@@ -79,8 +79,10 @@ def landmark_arrays(fit: SubjectFit, table: np.ndarray) -> tuple[np.ndarray, np.
     return per_image(observed, table), per_image(fit.landmarks_fitted.astype(np.float32), table)
 
 
-def acceleration_px(points: np.ndarray, times: np.ndarray | None) -> float | None:
-    """RMS second difference per second^2 of landmark tracks (T, N, 2) in pixels (NaN-free triples only)."""
+def acceleration_px(points: np.ndarray, times: np.ndarray | None,
+                    segments: np.ndarray | None = None) -> float | None:
+    """RMS second difference per second^2 of landmark tracks (T, N, 2) in pixels (NaN-free triples only, each
+    within one segment: a cut is not motion)."""
     if times is None or len(points) < 3:
         return None
     dt1, dt2 = np.diff(times)[:-1], np.diff(times)[1:]
@@ -88,6 +90,8 @@ def acceleration_px(points: np.ndarray, times: np.ndarray | None) -> float | Non
     v2 = (points[2:] - points[1:-1]) / dt2[:, None, None]
     a = (v2 - v1) / (0.5 * (dt1 + dt2))[:, None, None]
     ok = np.isfinite(a).all(axis=(1, 2))
+    if segments is not None:
+        ok &= (segments[:-2] == segments[1:-1]) & (segments[1:-1] == segments[2:])
     if not ok.any():
         return None
     return float(np.sqrt((a[ok] ** 2).sum(-1).mean()))
@@ -221,8 +225,8 @@ def sequence_metrics(fit: SubjectFit, observed: np.ndarray, fitted: np.ndarray) 
         "segments": int(len(np.unique(fit.segments))),
     }
     if fit.ordered and fit.times is not None and observed.ndim == 3:
-        out["landmark_acceleration_px_s2"] = {"observed": acceleration_px(observed, fit.times),
-                                              "fitted": acceleration_px(fitted, fit.times)}
+        out["landmark_acceleration_px_s2"] = {"observed": acceleration_px(observed, fit.times, fit.segments),
+                                              "fitted": acceleration_px(fitted, fit.times, fit.segments)}
     return out
 
 

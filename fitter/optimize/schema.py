@@ -77,6 +77,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_gap_s": Setting("float", "a longer run without detections starts a new segment (s)", positive=True),
         "cut_jump": Setting("float", "a face jump between consecutive frames, in face sizes, that is a cut",
                             positive=True),
+        "shot_cut": Setting("float", "a colour change between consecutive frames (Bhattacharyya, 0-1) that is a "
+                                     "shot cut; 1 turns it off", low=0, high=1),
         "view_noise_deg": Setting("float", "off-axis angle at which a multi-view view counts as twice as noisy as "
                                            "its instant's most frontal view", positive=True),
         "view_noise_power": Setting("float", "how steeply a view's noise grows with its off-axis angle", positive=True),

@@ -156,12 +156,35 @@ def neutrality(frame: FrameEvidence) -> float:
 
 # -- segments and keyframes -----------------------------------------------------------------------------
 def find_segments(times: np.ndarray | None, detected: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-                  max_gap_s: float, cut_jump: float) -> np.ndarray:
+                  max_gap_s: float, cut_jump: float, changes: np.ndarray | None = None,
+                  shot_cut: float = 1.0) -> np.ndarray:
     """Segment of each instant (T,): a new one after a run without detections longer than ``max_gap_s``, or at
-    a cut (the face centre jumping more than ``cut_jump`` face sizes between consecutive detections)."""
+    a cut: the face centre jumping more than ``cut_jump`` face sizes between consecutive detections, or a shot
+    cut (``changes``: (T,) each instant's colour change from the one before, NaN where unknown; a cut where it
+    exceeds ``shot_cut``, also when it falls on an undetected instant between two detections)."""
     segments = np.zeros(len(detected), np.int64)
     if times is None:
         return segments
+    shot = np.zeros(len(detected), bool) if changes is None else np.nan_to_num(changes, nan=0.0) > shot_cut
+    current, last, cut_since = 0, None, False
+    for i in range(len(detected)):
+        cut_since = cut_since or bool(shot[i])
+        if detected[i] and last is not None:
+            gap = times[i] - times[last]
+            jump = np.linalg.norm(centres[i] - centres[last]) / max(sizes[last], 1e-6)
+            if (i - last > 1 and gap > max_gap_s) or jump > cut_jump or cut_since:
+                current += 1
+        segments[i] = current
+        if detected[i]:
+            last, cut_since = i, False
+    return segments
+
+
+def shot_cuts(changes: np.ndarray | None, shot_cut: float) -> list[int]:
+    """Instants whose colour change from the one before exceeds ``shot_cut`` (a shot cut precedes them)."""
+    if changes is None:
+        return []
+    return [int(i) for i in np.flatnonzero(np.nan_to_num(changes, nan=0.0) > shot_cut)]
     current, last = 0, None
     for i in range(len(detected)):
         if detected[i] and last is not None:
@@ -292,8 +315,11 @@ class SubjectFitter:
         self.multiview = rig is not None and self.num_views > 1
         self.freedom = self._freedom()
         centres, sizes = self._face_centres(frames)
+        changes = self._colour_changes(frames)
         self.segments = find_segments(self.times, self.instant_detected, centres, sizes,
-                                      float(self.video["max_gap_s"]), float(self.video["cut_jump"]))
+                                      float(self.video["max_gap_s"]), float(self.video["cut_jump"]), changes,
+                                      float(self.video["shot_cut"]))
+        self._warn_shot_cuts(frames, shot_cuts(changes, float(self.video["shot_cut"])))
         self.evidence = Evidence([dataclasses.replace(f, segment=int(self.segments[i]))
                                   for f, i in zip(frames, self.instant)])
 
@@ -306,6 +332,28 @@ class SubjectFitter:
         scale_known = str(self.rig.source.get("units", "cm")) != "unknown"
         return RigFreedom(focal=not known_k, extrinsics=self.multiview and not self.rig.calibrated,
                           scale=self.multiview and self.rig.calibrated and not scale_known)
+
+    def _colour_changes(self, frames: list[FrameEvidence]) -> np.ndarray | None:
+        """(T,) each instant's colour change from the instant before (a one-camera clip; None otherwise)."""
+        if self.num_views > 1 or all(f.colour_change is None for f in frames):
+            return None
+        out = np.full(self.num_instants, np.nan)
+        for f, i in zip(frames, self.instant):
+            out[i] = np.nan if f.colour_change is None else f.colour_change
+        return out
+
+    def _warn_shot_cuts(self, frames: list[FrameEvidence], cuts: list[int]) -> None:
+        """Say where shot cuts split the clip: its shots still share one identity, which is wrong when they
+        show different people."""
+        if not cuts:
+            return
+        index = {int(i): f.frame_index for f, i in zip(frames, self.instant)}
+        where = ", ".join(str(index[i] if index.get(i) is not None else i) for i in cuts[:8])
+        where += ", ..." if len(cuts) > 8 else ""
+        plural = "s" if len(cuts) > 1 else ""
+        self.warnings.append(f"{len(cuts)} shot cut{plural} (before frame{plural} {where}): the {len(cuts) + 1} shots "
+                             "are not linked in time but are fitted with one identity; if they show different "
+                             "people, fit each shot on its own (--start/--end)")
 
     def _face_centres(self, frames: list[FrameEvidence]) -> tuple[np.ndarray, np.ndarray]:
         """Per instant: the centre and size (px) of the face in the first view that detected it."""

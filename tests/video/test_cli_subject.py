@@ -1,6 +1,6 @@
 """`facefit fit clip.mp4` and `facefit fit --subject DIR` end to end: real frames (a rendered synthetic clip
-written as an mp4), the real detector, short stages; one folder and one summary line per subject, resume, and
-one-line refusals of bad option combinations."""
+written as an mp4), the real detector, short stages; one folder and one summary line per subject, resume, a
+shot cut splitting a clip, and one-line refusals of bad option combinations."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,7 @@ from sequences import tiny_preset
 
 FPS = 10.0
 FRAMES = 4
+CUT_TO_SEED = 6  # cut.mp4: two frames of talk.mp4's person, then two of this seed's (colour change 0.65)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,8 @@ def inputs(ict, tmp_path_factory):
     clip = sample_clip(ict, seed=1, fps=FPS, duration=FRAMES / FPS, size=256)
     frames = [r.image for r in render_clip(ict, clip, supersample=1)]
     write_video(d / "talk.mp4", frames, FPS)
+    other = sample_clip(ict, seed=CUT_TO_SEED, fps=FPS, duration=2 / FPS, size=256)
+    write_video(d / "cut.mp4", frames[:2] + [r.image for r in render_clip(ict, other, supersample=1)], FPS)
     photos = d / "person"
     for k in (0, 3):
         write_image(photos / f"photo{k}.png", frames[k])
@@ -59,6 +62,18 @@ def test_clip_is_one_subject_and_resumes(inputs, tmp_path):
     assert report["kind"] == "video" and report["subject_options"]["every"] == 2 and report["resume_key"]
     again = run(*args)
     assert again.exit_code == 0 and json.loads((out / "summary.json").read_text())["skipped"] == 1
+
+
+def test_shot_cut_splits_the_clip_and_is_reported(inputs, tmp_path):
+    d, config = inputs
+    out = tmp_path / "out"
+    result = run("fit", d / "cut.mp4", "-o", out, "--preset", "fast", "--config", config,
+                 "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cut" / "report.json").read_text())
+    assert report["sequence"]["segments"] == 2
+    assert [f["segment"] for f in report["frames"]] == [0, 0, 1, 1]
+    assert any(w.startswith("1 shot cut (before frame 2): the 2 shots") for w in report["warnings"]), report["warnings"]
 
 
 def test_photos_of_one_person(inputs, tmp_path):

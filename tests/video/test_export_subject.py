@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fitter.export.subject import export_subject
+from fitter.export.subject import acceleration_px, export_subject
 from fitter.model.obj_reader import read_obj
 from fitter.optimize.subject import SubjectFit, measure_subject
 from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
@@ -116,3 +116,13 @@ def test_multiview_arrays_have_a_view_axis(ict_random_embedding, tmp_path):
     assert p["K"].shape == (2, 3, 3) and p["view_R"].shape == (2, 3, 3) and p["view_t"].shape == (2, 3)
     np.testing.assert_allclose(p["view_t"], np.stack([c.t for c in rig.cameras.values()]), atol=1e-4)
     assert p["view_names"].tolist() == list(rig.cameras) and p["detected"].shape == (2, 2)
+
+
+def test_landmark_acceleration_skips_triples_across_a_cut():
+    times = np.arange(6) / 10.0
+    track = np.zeros((6, 2, 2))
+    track[:, :, 0] = 5.0 * times[:, None] ** 2 / 2  # constant acceleration 5 px/s^2 on x ...
+    track[3:, :, 0] += 100.0  # ... and a jump at a cut before instant 3
+    segments = np.array([0, 0, 0, 1, 1, 1])
+    assert acceleration_px(track, times, segments) == pytest.approx(5.0)
+    assert acceleration_px(track, times) > 1000.0  # the jump read as motion

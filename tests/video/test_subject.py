@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from fitter.io.rig import Rig, RigCamera
 from fitter.optimize.subject import (RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes,
-                                     time_coordinate)
+                                     shot_cuts, time_coordinate)
 from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
 
 FPS = 10.0
@@ -29,6 +29,20 @@ def test_segments_split_at_long_gaps_and_cuts():
     detected[3:8] = True
     assert find_segments(times, detected, np.zeros((10, 2)), sizes, 0.5, 0.5).tolist() == [0] * 10
     assert find_segments(None, detected, centres, sizes, 0.5, 0.5).tolist() == [0] * 10  # photos: no time
+
+
+def test_segments_split_at_shot_cuts():
+    times = np.arange(8) / FPS
+    detected = np.ones(8, bool)
+    detected[5] = False
+    changes = np.full(8, 0.05)
+    changes[0] = np.nan  # the first frame has nothing before it
+    changes[3] = 0.9  # a cut before instant 3
+    changes[5] = 0.9  # a cut onto an undetected instant: the next detection starts the segment
+    args = (times, detected, np.zeros((8, 2)), np.full(8, 100.0), 0.5, 0.5)
+    assert find_segments(*args, changes, 0.4).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert find_segments(*args, changes, 1.0).tolist() == [0] * 8  # 1 turns it off
+    assert shot_cuts(changes, 0.4) == [3, 5] and shot_cuts(None, 0.4) == []
 
 
 def test_keyframes_are_good_and_spread():
