@@ -21,3 +21,8 @@ def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def procrustes_error(estimate: np.ndarray, truth: np.ndarray) -> float:
     """Mean point distance after the best similarity transform of ``estimate`` onto ``truth``."""
     return float(np.linalg.norm(similarity_align(estimate, truth) - truth, axis=1).mean())
+
+
+def rms_mm(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS distance (mm) between corresponding points (N, 3) given in model units (cm)."""
+    return float(np.sqrt(((a - b) ** 2).sum(1).mean()) * MM_PER_CM)

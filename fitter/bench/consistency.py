@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__
 from ..common.files import write_json
 from ..io import LoadedImage, is_video_path, load_image, open_video, video_info
-from ..metrics import MM_PER_CM, similarity_align
+from ..metrics import rms_mm, similarity_align
 from ..model import load_ict
-from ..model.morphable import MorphableModel
+from ..model.morphable import MorphableModel, neutral_face
 from ..observe import observe_image, segment_faces
 from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset
@@ -41,12 +40,6 @@ def person_frames(source: Path, frames: int) -> list[LoadedImage]:
     return [load_image(p) for p in images]
 
 
-def neutral_face(model: MorphableModel, identity: torch.Tensor, region: np.ndarray) -> np.ndarray:
-    """The identity's face region at zero expression (N, 3), model units."""
-    with torch.no_grad():
-        return model.vertices(identity, torch.zeros(1, model.num_expression, device=identity.device))[0].cpu().numpy()[region]
-
-
 def aligned_mean(faces: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Generalised Procrustes: faces aligned by similarity to their (re-estimated) mean, and the mean."""
     mean = faces[0]
@@ -54,10 +47,6 @@ def aligned_mean(faces: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]
         aligned = [similarity_align(f, mean) for f in faces]
         mean = np.mean(aligned, 0)
     return mean, aligned
-
-
-def rms_mm(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(((a - b) ** 2).sum(1).mean()) * MM_PER_CM)
 
 
 def consistency(people: dict[str, list[np.ndarray]]) -> dict:

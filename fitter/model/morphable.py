@@ -124,6 +124,13 @@ class MorphableModel:
         return out.reshape(frames, -1, 3)
 
 
+def neutral_face(model: MorphableModel, identity: torch.Tensor, region: np.ndarray) -> np.ndarray:
+    """The identity's face region at zero expression (N, 3), model units: what identities are compared by."""
+    with torch.no_grad():
+        zero = torch.zeros(1, model.num_expression, device=identity.device)
+        return model.vertices(identity, zero)[0].cpu().numpy()[region]
+
+
 def _infer_frames(identity, expression) -> int:
     if expression is not None:
         return math.prod(expression.shape[:-1])

@@ -77,6 +77,10 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_gap_s": Setting("float", "a longer run without detections starts a new segment (s)", positive=True),
         "cut_jump": Setting("float", "a face jump between consecutive frames, in face sizes, that is a cut",
                             positive=True),
+        "shot_frames": Setting("int", "frames each segment of a cut clip reads its own identity from", low=1),
+        "shot_frames_min": Setting("int", "fewest detected frames a segment needs to be compared", low=1),
+        "shot_identity_mm": Setting("float", "face distance (mm) above which a segment may be another person",
+                                    positive=True),
         "shot_cut": Setting("float", "a colour change between consecutive frames (Bhattacharyya, 0-1) that is a "
                                      "shot cut; 1 turns it off", low=0, high=1),
         "view_noise_deg": Setting("float", "off-axis angle at which a multi-view view counts as twice as noisy as "

@@ -56,6 +56,7 @@ from ..state import RIG_PARAMETERS, VIEW_PARAMETERS, FitState
 from .fit import focal_guess, fit_subject
 from .init import InitSettings, embedding_bases, initialise
 from .schedule import StageLog
+from .shot_identity import identity_distances_mm, landmark_stages, shot_instants
 
 PER_INSTANT = ("expression", "rotation", "translation")
 CONTEXT_INSTANTS = 2  # a second difference reaches two instants back
@@ -100,6 +101,7 @@ class SubjectFit:
     nme: np.ndarray | None = None  # (F,)
     landmarks_fitted: np.ndarray | None = None  # (F, N, 2) projected model landmarks
     rig: dict = field(default_factory=dict)  # calibrated / scale_known / fitted extrinsics
+    shots: list[dict] = field(default_factory=list)  # a cut clip: each segment's own identity's distance (mm)
 
     @property
     def num_instants(self) -> int:
@@ -574,6 +576,36 @@ class SubjectFitter:
         if self.progress:
             self.progress(phase, done, total)
 
+    def shot_identities(self, state: FitState, focals: list[float]) -> list[dict]:
+        """A clip cut into segments: each segment's own identity from a few of its frames (the preset's
+        landmark-only photo stages, from the starts) and its distance from the first segment's; a warning for
+        a segment that looks like another person (fitter.optimize.shot_identity)."""
+        if not self.ordered or len(np.unique(self.segments)) < 2:
+            return []
+        picks = shot_instants(self.segments, self.instant_detected, int(self.video["shot_frames_min"]),
+                              int(self.video["shot_frames"]))
+        if len(picks) < 2:
+            return []
+        stages = landmark_stages(self.preset["stages"])
+        identities = [self._run("shots", state, instants, stages, True, focals).identity.detach()
+                      for instants in picks.values()]
+        index = {int(i): f.frame_index if f.frame_index is not None else int(i)
+                 for f, i in zip(self.evidence.frames, self.instant)}
+        rows = []
+        for segment, distance in zip(picks, identity_distances_mm(self.model, identities)):
+            members = np.flatnonzero(self.segments == segment)
+            rows.append({"segment": segment, "frames": f"{index[int(members[0])]}-{index[int(members[-1])]}",
+                         "identity_distance_mm": distance})
+        limit = float(self.video["shot_identity_mm"])
+        for row in rows[1:]:
+            if row["identity_distance_mm"] > limit:
+                self.warnings.append(
+                    f"frames {row['frames']} may show another person than frames {rows[0]['frames']}: their "
+                    f"faces differ by {row['identity_distance_mm']:.2f} mm (one person's shots differ by less than "
+                    f"{limit:g} mm, [video] shot_identity_mm); one identity is fitted to both: fit each on its own "
+                    "(--start/--end)")
+        return rows
+
     def keyframe_instants(self, state: FitState) -> list[int]:
         candidates = np.flatnonzero(self.instant_detected)
         count = int(np.clip(math.ceil(len(candidates) / int(self.video["keyframe_spacing"])),
@@ -598,6 +630,9 @@ class SubjectFitter:
         self.detected &= np.array([s is not None for s in starts])
         state = self.initial_state(starts, focals)
         self.timings["starts"] = time.perf_counter() - start
+        t = time.perf_counter()
+        shots = self.shot_identities(state, focals)
+        self.timings["shots"] = time.perf_counter() - t
 
         t = time.perf_counter()
         keys = self.keyframe_instants(state)
@@ -629,7 +664,7 @@ class SubjectFitter:
         fill_undetected(state, self.instant_detected, self.segments, self.times)
         result = SubjectFit(state, self.evidence, self.detected, self.instant_detected, keys, self.segments,
                             self.times, self.ordered, focals, self.phases, self.timings,
-                            list(dict.fromkeys(self.warnings)), self.suspects)
+                            list(dict.fromkeys(self.warnings)), self.suspects, shots=shots)
         t = time.perf_counter()
         measure_subject(self.model, result, self.preset)
         result.rig = self.rig_summary(state)

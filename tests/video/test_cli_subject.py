@@ -37,6 +37,10 @@ def inputs(ict, tmp_path_factory):
     config = d / "tiny.toml"
     config.write_text(toml_text({key: preset[key] for key in ("stages", "track_stages", "window_stages",
                                                                "polish_stages", "video")}))
+    # two-frame shots are compared, and any difference is flagged (the tiny stages barely move the identity)
+    video = dict(preset["video"], shot_frames_min=2, shot_identity_mm=0.001)
+    (d / "cut.toml").write_text(toml_text({key: preset[key] for key in ("stages", "track_stages", "window_stages",
+                                                                         "polish_stages")} | {"video": video}))
     return d, config
 
 
@@ -67,13 +71,19 @@ def test_clip_is_one_subject_and_resumes(inputs, tmp_path):
 def test_shot_cut_splits_the_clip_and_is_reported(inputs, tmp_path):
     d, config = inputs
     out = tmp_path / "out"
-    result = run("fit", d / "cut.mp4", "-o", out, "--preset", "fast", "--config", config,
+    result = run("fit", d / "cut.mp4", "-o", out, "--preset", "fast", "--config", d / "cut.toml",
                  "--cache-dir", tmp_path / "c")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "cut" / "report.json").read_text())
     assert report["sequence"]["segments"] == 2
     assert [f["segment"] for f in report["frames"]] == [0, 0, 1, 1]
-    assert any(w.startswith("1 shot cut (before frame 2): the 2 shots") for w in report["warnings"]), report["warnings"]
+    warnings = report["warnings"]
+    assert any(w.startswith("1 shot cut (before frame 2): the 2 shots") for w in warnings), warnings
+    first, second = report["sequence"]["shots"]
+    assert (first["frames"], second["frames"]) == ("0-1", "2-3") and first["identity_distance_mm"] < 1e-3
+    assert any(w.startswith("frames 2-3 may show another person than frames 0-1: their faces differ by")
+               for w in warnings), warnings
+    assert "shots" in report["timings_s"]
 
 
 def test_photos_of_one_person(inputs, tmp_path):
