@@ -597,13 +597,14 @@ class SubjectFitter:
             rows.append({"segment": segment, "frames": f"{index[int(members[0])]}-{index[int(members[-1])]}",
                          "identity_distance_mm": distance})
         limit = float(self.video["shot_identity_mm"])
-        for row in rows[1:]:
-            if row["identity_distance_mm"] > limit:
-                self.warnings.append(
-                    f"frames {row['frames']} may show another person than frames {rows[0]['frames']}: their "
-                    f"faces differ by {row['identity_distance_mm']:.2f} mm (one person's shots differ by less than "
-                    f"{limit:g} mm, [video] shot_identity_mm); one identity is fitted to both: fit each on its own "
-                    "(--start/--end)")
+        far = [row for row in rows[1:] if row["identity_distance_mm"] > limit]
+        if far:
+            self.warnings.append(
+                f"frames {', '.join(r['frames'] for r in far)} may show another person than frames "
+                f"{rows[0]['frames']}: their faces differ by "
+                f"{', '.join(format(r['identity_distance_mm'], '.2f') for r in far)} mm (one person's shots differ "
+                f"by less than {limit:g} mm, [video] shot_identity_mm); one identity is fitted to all: fit each "
+                "shot on its own (--start/--end)")
         return rows
 
     def keyframe_instants(self, state: FitState) -> list[int]:
