@@ -25,9 +25,9 @@ from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
 from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
 from ..io import load_rig, open_video, save_rig
-from ..io.shots import colour_change, colour_signature
 from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT
+from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
 from ..observe import observe_image, segment_faces
 from ..observe.types import FaceObservation

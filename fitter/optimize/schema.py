@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from ..common.settings import Setting, SettingError, check_table, did_you_mean
 from ..energy.base import TermSpec, registered_terms
+from ..model.ict import ict_expression_names
 from ..observe.segmentation import BACKENDS, PARSERS
 from ..render import BACKENDS as RENDERERS
-from ..model.ict import ict_expression_names
 from ..state import PARAMETER_NAMES
 from .partial import STAGE_KEY as PARTIAL_KEY, expression_mask
 
@@ -102,8 +102,8 @@ STAGE_KEYS: dict[str, Setting] = {
     "optimizer": Setting("str", "optimiser", choices=OPTIMIZERS),
     "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
     "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
-    PARTIAL_KEY: Setting("strs", "expression names (shell patterns, e.g. jaw*) the stage may move; the "
-                                       "others stay fixed (default: all)"),
+    PARTIAL_KEY: Setting("strs", "expression names (shell patterns, e.g. jaw*) the stage may move; the others "
+                                 "stay fixed (default: all)"),
 }
 STAGE_REQUIRED = ("name", "free", "iterations", "weights")
 # The photo schedule ([[stages]], [[append_stages]]) and the video phases after its keyframe fit

@@ -187,17 +187,6 @@ def shot_cuts(changes: np.ndarray | None, shot_cut: float) -> list[int]:
     if changes is None:
         return []
     return [int(i) for i in np.flatnonzero(np.nan_to_num(changes, nan=0.0) > shot_cut)]
-    current, last = 0, None
-    for i in range(len(detected)):
-        if detected[i] and last is not None:
-            gap = times[i] - times[last]
-            jump = np.linalg.norm(centres[i] - centres[last]) / max(sizes[last], 1e-6)
-            if (i - last > 1 and gap > max_gap_s) or jump > cut_jump:
-                current += 1
-        segments[i] = current
-        if detected[i]:
-            last = i
-    return segments
 
 
 def select_keyframes(quality: np.ndarray, angles: np.ndarray, count: int, spread_deg: float) -> list[int]:
