@@ -573,9 +573,9 @@ class SubjectFitter:
             return []
         picks = shot_instants(self.segments, self.instant_detected, int(self.video["shot_frames_min"]),
                               int(self.video["shot_frames"]))
-        if len(picks) < 2:
-            return []
         stages = landmark_stages(self.preset["stages"])
+        if len(picks) < 2 or not stages:  # a config of image stages only: nothing cheap to compare shots with
+            return []
         identities = [self._run("shots", state, instants, stages, True, focals).identity.detach()
                       for instants in picks.values()]
         index = {int(i): f.frame_index if f.frame_index is not None else int(i)
