@@ -5,7 +5,7 @@ with enough detected frames gets an identity of its own from the preset's landma
 stages whose terms need neither photos nor part masks: cheap, and blind to lighting that changes with the
 shot), and the neutral faces are compared after a similarity alignment, as `facefit bench consistency`
 compares speakers. With `fast`, a GRID speaker's clip whose second half has another colour grade differs by
-0.35 mm between its shots, two GRID speakers spliced by 1.08 mm (docs/video.md has more)."""
+0.30-0.35 mm between its shots, two GRID speakers spliced by 1.02-1.08 mm (docs/video.md has more)."""
 from __future__ import annotations
 
 import numpy as np
