@@ -43,7 +43,7 @@ from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..io import LoadedImage, Rig, RigCamera
 from ..metrics import MM_PER_CM, procrustes_error
 from ..model import load_ict
-from ..model.morphable import MorphableModel
+from ..model.morphable import MorphableModel, neutral_face
 from ..observe import observe_image, segment_faces
 from ..optimize.fit import fit_face, focal_guess, uses_term
 from ..optimize.init import InitSettings, initialise
@@ -54,7 +54,6 @@ from ..state import FitState
 from ..synth.cases import render_case, sample_case
 from ..synth.clips import BLINK_NAMES, JAW_NAME, render_clip, sample_clip, sample_multiview, view_case
 from ..synth.clips import with_look
-from .consistency import neutral_face
 from .synthetic import PreparedCase, match_face
 
 REGION = "face"

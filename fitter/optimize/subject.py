@@ -158,16 +158,16 @@ def neutrality(frame: FrameEvidence) -> float:
 
 # -- segments and keyframes -----------------------------------------------------------------------------
 def find_segments(times: np.ndarray | None, detected: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-                  max_gap_s: float, cut_jump: float, changes: np.ndarray | None = None,
-                  shot_cut: float = 1.0) -> np.ndarray:
+                  max_gap_s: float, cut_jump: float, cuts: list[int] = ()) -> np.ndarray:
     """Segment of each instant (T,): a new one after a run without detections longer than ``max_gap_s``, or at
     a cut: the face centre jumping more than ``cut_jump`` face sizes between consecutive detections, or a shot
-    cut (``changes``: (T,) each instant's colour change from the one before, NaN where unknown; a cut where it
-    exceeds ``shot_cut``, also when it falls on an undetected instant between two detections)."""
+    cut before one of the instants ``cuts`` (:func:`shot_cuts`; also when it falls on an undetected instant
+    between two detections)."""
     segments = np.zeros(len(detected), np.int64)
     if times is None:
         return segments
-    shot = np.zeros(len(detected), bool) if changes is None else np.nan_to_num(changes, nan=0.0) > shot_cut
+    shot = np.zeros(len(detected), bool)
+    shot[list(cuts)] = True
     current, last, cut_since = 0, None, False
     for i in range(len(detected)):
         cut_since = cut_since or bool(shot[i])
@@ -306,11 +306,10 @@ class SubjectFitter:
         self.multiview = rig is not None and self.num_views > 1
         self.freedom = self._freedom()
         centres, sizes = self._face_centres(frames)
-        changes = self._colour_changes(frames)
+        cuts = shot_cuts(self._colour_changes(frames), float(self.video["shot_cut"]))
         self.segments = find_segments(self.times, self.instant_detected, centres, sizes,
-                                      float(self.video["max_gap_s"]), float(self.video["cut_jump"]), changes,
-                                      float(self.video["shot_cut"]))
-        self._warn_shot_cuts(frames, shot_cuts(changes, float(self.video["shot_cut"])))
+                                      float(self.video["max_gap_s"]), float(self.video["cut_jump"]), cuts)
+        self._warn_shot_cuts(frames, cuts)
         self.evidence = Evidence([dataclasses.replace(f, segment=int(self.segments[i]))
                                   for f, i in zip(frames, self.instant)])
 
@@ -338,13 +337,17 @@ class SubjectFitter:
         show different people."""
         if not cuts:
             return
-        index = {int(i): f.frame_index for f, i in zip(frames, self.instant)}
-        where = ", ".join(str(index[i] if index.get(i) is not None else i) for i in cuts[:8])
+        number = self._frame_numbers(frames)
+        where = ", ".join(str(number[i]) for i in cuts[:8])
         where += ", ..." if len(cuts) > 8 else ""
         plural = "s" if len(cuts) > 1 else ""
         self.warnings.append(f"{len(cuts)} shot cut{plural} (before frame{plural} {where}): the {len(cuts) + 1} shots "
                              "are not linked in time but are fitted with one identity; if they show different "
                              "people, fit each shot on its own (--start/--end)")
+
+    def _frame_numbers(self, frames: list[FrameEvidence]) -> dict[int, int]:
+        """Each instant's source frame number (the instant's own index where its frame has none), for messages."""
+        return {int(i): f.frame_index if f.frame_index is not None else int(i) for f, i in zip(frames, self.instant)}
 
     def _face_centres(self, frames: list[FrameEvidence]) -> tuple[np.ndarray, np.ndarray]:
         """Per instant: the centre and size (px) of the face in the first view that detected it."""
@@ -578,12 +581,11 @@ class SubjectFitter:
             return []
         identities = [self._run("shots", state, instants, stages, True, focals).identity.detach()
                       for instants in picks.values()]
-        index = {int(i): f.frame_index if f.frame_index is not None else int(i)
-                 for f, i in zip(self.evidence.frames, self.instant)}
+        number = self._frame_numbers(self.evidence.frames)
         rows = []
         for segment, distance in zip(picks, identity_distances_mm(self.model, identities)):
             members = np.flatnonzero(self.segments == segment)
-            rows.append({"segment": segment, "frames": f"{index[int(members[0])]}-{index[int(members[-1])]}",
+            rows.append({"segment": segment, "frames": f"{number[int(members[0])]}-{number[int(members[-1])]}",
                          "identity_distance_mm": distance})
         limit = float(self.video["shot_identity_mm"])
         far = [row for row in rows[1:] if row["identity_distance_mm"] > limit]

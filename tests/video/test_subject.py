@@ -40,8 +40,8 @@ def test_segments_split_at_shot_cuts():
     changes[3] = 0.9  # a cut before instant 3
     changes[5] = 0.9  # a cut onto an undetected instant: the next detection starts the segment
     args = (times, detected, np.zeros((8, 2)), np.full(8, 100.0), 0.5, 0.5)
-    assert find_segments(*args, changes, 0.4).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
-    assert find_segments(*args, changes, 1.0).tolist() == [0] * 8  # 1 turns it off
+    assert find_segments(*args, shot_cuts(changes, 0.4)).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert find_segments(*args, shot_cuts(changes, 1.0)).tolist() == [0] * 8  # 1 turns it off
     assert shot_cuts(changes, 0.4) == [3, 5] and shot_cuts(None, 0.4) == []
 
 
