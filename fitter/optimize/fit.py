@@ -134,6 +134,7 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
     t = time.perf_counter()
     before = measure(model, state, evidence, lm, crops, {})
     fit.quality["init"] = before
+    best_iou = before["iou_mean"]
     initialised: set[str] = set()
     for stage in preset["stages"]:
         if "prdl" in terms and "iou_before_prdl" not in fit.parts and stage_weight(stage, "prdl"):
@@ -151,7 +152,7 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
         after = measure(model, state, evidence, lm, crops, active)
-        reason = guard.check(stage, before, after)
+        reason = guard.check(stage, before, after, best_iou)
         if reason:  # the stage moved the face away from the image evidence: keep the earlier result
             restore_geometry(state, snapshot)
             after = dict(measure(model, state, evidence, lm, crops, {}), reverted=reason)
@@ -160,6 +161,8 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
             if fit.suspect is None:
                 fit.suspect = {"stage": stage["name"], "reason": reason}
         fit.quality[stage["name"]] = after
+        if after["iou_mean"] is not None:
+            best_iou = after["iou_mean"] if best_iou is None else max(best_iou, after["iou_mean"])
         before = after
     timings["fit"] = time.perf_counter() - t
 

@@ -78,8 +78,9 @@ def restore_geometry(state: FitState, snapshot: dict[str, torch.Tensor]) -> None
 
 @dataclass
 class Guard:
-    """The no-harm rule: a stage may lower the mean part IoU by at most ``max_iou_drop`` (absolute) and raise
-    the mean landmark NME by at most ``max_nme_rise`` (relative); beyond that the stage is rejected."""
+    """The no-harm rule. A stage is rejected when the mean part IoU ends more than ``max_iou_drop`` (absolute)
+    below the best IoU of the stages kept so far (``best_iou``: a run of small falls cannot add up to a large
+    one), or when it raises the mean landmark NME by more than ``max_nme_rise`` (relative)."""
 
     enabled: bool = True
     max_iou_drop: float = 0.03
@@ -90,17 +91,17 @@ class Guard:
         cfg = preset["guard"]
         return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]))
 
-    def check(self, stage: dict, before: dict, after: dict) -> str | None:
-        """Why the stage must be rejected, or None."""
+    def check(self, stage: dict, before: dict, after: dict, best_iou: float | None = None) -> str | None:
+        """Why the stage must be rejected, or None. ``before``: the measures of the state the stage started
+        from; ``best_iou``: the best mean IoU of the states kept so far (default: ``before``'s)."""
         if not self.enabled or not stage.get("guarded", True):
             return None
-        if before["iou_mean"] is not None and after["iou_mean"] is not None:
-            drop = before["iou_mean"] - after["iou_mean"]
-            if drop > self.max_iou_drop:
-                return f"part IoU fell from {before['iou_mean']:.3f} to {after['iou_mean']:.3f}"
-        rise = after["nme_mean"] / max(before["nme_mean"], 1e-9) - 1.0
-        if rise > self.max_nme_rise:
-            return f"landmark NME rose from {before['nme_mean']:.4f} to {after['nme_mean']:.4f}"
         if not np.isfinite(after["nme_mean"]):
             return "landmark NME is not finite"
+        if before["iou_mean"] is not None and after["iou_mean"] is not None:
+            best = before["iou_mean"] if best_iou is None else max(best_iou, before["iou_mean"])
+            if best - after["iou_mean"] > self.max_iou_drop:
+                return f"part IoU fell from {best:.3f} to {after['iou_mean']:.3f}"
+        if after["nme_mean"] / max(before["nme_mean"], 1e-9) - 1.0 > self.max_nme_rise:
+            return f"landmark NME rose from {before['nme_mean']:.4f} to {after['nme_mean']:.4f}"
         return None

@@ -123,7 +123,7 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
         for name, term in active.items():
             value = frame_sum(term(scene), frame_weights.get(name))
             if not bool(torch.isfinite(value)):  # blame the first term to go non-finite, before its NaN
-                raise NonFiniteFit(f"stage {stage['name']!r}: energy term {name!r} is {float(value)} "
+                raise NonFiniteFit(f"stage {stage['name']!r}: energy term {name!r} is {float(value.detach())} "
                                    "(non-finite); the fit is discarded — check the term's weights and settings "
                                    "in the preset/config")  # gradient spreads to every parameter and term
             total = total + weights[name] * value

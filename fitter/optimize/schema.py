@@ -54,7 +54,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
     "albedo": {"modes": Setting("int", "Laplacian-harmonic albedo modes per channel", low=1)},
     "guard": {
         "enabled": Setting("bool", "reject stages that move the face away from the image evidence"),
-        "max_iou_drop": Setting("float", "largest allowed fall of the mean part IoU in a stage", low=0, high=1),
+        "max_iou_drop": Setting("float", "largest allowed fall of the mean part IoU below the best kept stage's",
+                                low=0, high=1),
         "max_nme_rise": Setting("float", "largest allowed relative rise of the landmark NME in a stage", low=0),
     },
     "export": {

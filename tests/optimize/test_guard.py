@@ -3,6 +3,7 @@ thresholds."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from fitter.optimize.presets import load_preset
 from fitter.optimize.quality import Guard
@@ -37,7 +38,68 @@ class TestGuard:
         off = Guard(enabled=False)
         assert off.check({"name": "s"}, BEFORE, after(0.1, 1.0)) is None
 
+    def test_falls_add_up_against_the_best_kept_stage(self, guard):
+        # 0.70 -> 0.67 in an earlier stage (kept), now 0.67 -> 0.64 with the NME better: 0.06 below the best
+        before = {"iou_mean": 0.67, "nme_mean": 0.020}
+        assert guard.check({"name": "s"}, before, after(0.64, 0.019)) is None  # against the stage's start
+        assert "part IoU fell from 0.700 to 0.640" == guard.check({"name": "s"}, before, after(0.64, 0.019), 0.70)
+
+    def test_non_finite_nme_is_rejected(self, guard):
+        assert guard.check({"name": "s"}, BEFORE, after(0.70, float("nan"))) == "landmark NME is not finite"
+
     def test_preset_thresholds(self):
         preset = load_preset("default")
         g = Guard.from_preset(preset)
-        assert (g.max_iou_drop, g.max_nme_rise) == (preset["guard"]["max_iou_drop"], preset["guard"]["max_nme_rise"])
+        cfg = preset["guard"]
+        assert (g.max_iou_drop, g.max_nme_rise) == (cfg["max_iou_drop"], cfg["max_nme_rise"])
+
+
+class TestDriverKeepsTheBestEvidence:
+    """fit_subject measures every stage and hands the guard the best IoU kept so far; a rejected stage's
+    geometry is put back and the face is flagged. Stages and measures are scripted (no optimisation)."""
+
+    def run(self, ict, monkeypatch, ious: list[float], nmes: list[float]):
+        from fitter.optimize import fit as driver
+        from fitter.optimize.schedule import StageLog
+        from synthetic_faces import ground_truth, observe
+
+        script = iter(zip(ious, nmes))
+        kept = {}
+
+        def scripted_measure(model, state, evidence, landmarks, crops, terms):
+            if not kept.get("restoring"):
+                kept["iou"], kept["nme"] = next(script)
+            kept["restoring"] = False
+            return {"nme": [kept["nme"]], "iou": [kept["iou"]], "nme_mean": kept["nme"], "iou_mean": kept["iou"]}
+
+        def scripted_stage(model, state, stage, terms, optimizer):
+            kept.setdefault("start", state.identity.detach().clone())
+            state.identity = state.identity + 1.0  # every stage moves the face
+            return StageLog(stage["name"])
+
+        real_restore = driver.restore_geometry
+
+        def restore(state, snapshot):
+            real_restore(state, snapshot)
+            kept["restoring"] = True  # the measure after a restore repeats the kept state's
+
+        monkeypatch.setattr(driver, "measure", scripted_measure)
+        monkeypatch.setattr(driver, "run_stage", scripted_stage)
+        monkeypatch.setattr(driver, "restore_geometry", restore)
+        monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: float("nan"))
+        preset = load_preset("fast")
+        stages = [{"name": f"s{k}", "free": ["identity"], "weights": {"landmarks": 1.0}} for k in range(3)]
+        preset = dict(preset, stages=stages)
+        obs = observe(ict, ground_truth(ict), noise_px=0.5)
+        return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]
+
+    def test_small_falls_that_add_up_are_rejected(self, ict, monkeypatch):
+        # init 0.70; s0 -> 0.72 (kept); s1 -> 0.69 (0.03 below the best, kept); s2 -> 0.66 (0.06 below: rejected)
+        fit, start = self.run(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02, 0.02, 0.019, 0.018])
+        assert fit.suspect == {"stage": "s2", "reason": "part IoU fell from 0.720 to 0.660"}
+        assert torch.allclose(fit.state.identity, start + 2.0)  # s2's move was put back
+
+    def test_falls_within_the_bound_are_kept(self, ict, monkeypatch):
+        fit, start = self.run(ict, monkeypatch, [0.70, 0.72, 0.69, 0.68], [0.02, 0.02, 0.022, 0.021])
+        assert fit.suspect is None
+        assert torch.allclose(fit.state.identity, start + 3.0)
