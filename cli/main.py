@@ -502,9 +502,15 @@ def _critic_bar() -> Progress:
               help="Photos whose `fast` fits become negatives (default: the recipe's; 0: none).")
 @click.option("--descent-photos", type=click.IntRange(0, 100000),
               help="Photos per adversarial round (critic descended from the truth; 0: none).")
+@click.option("--exploit-photos", type=click.IntRange(0, 100000),
+              help="Photos per exploit round (fitted with the `critic` preset and the critic being trained; "
+                   "default 0: none).")
+@click.option("--mined-margin-floor", type=click.FloatRange(0, None),
+              help="Mined negatives ask at least this many millimetres' score gap (default 0: the graded margin).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Photo pool cache (default $FACEFIT_CACHE/critic_pool or ~/.cache/facefit/critic_pool).")
-def critic_train(out_dir, seed, minutes, steps, photos, heldout_photos, fit_photos, descent_photos, cache_dir) -> None:
+def critic_train(out_dir, seed, minutes, steps, photos, heldout_photos, fit_photos, descent_photos, exploit_photos,
+                 mined_margin_floor, cache_dir) -> None:
     """Train the critic from a seed; writes OUT/critic_shape.npz and OUT/critic_shape.json."""
     from dataclasses import replace
 
@@ -512,10 +518,10 @@ def critic_train(out_dir, seed, minutes, steps, photos, heldout_photos, fit_phot
     from fitter.critic.train import Recipe
 
     recipe = Recipe(seed=seed)
-    changes = {k: v for k, v in {"steps": steps, "photos": photos, "heldout_photos": heldout_photos}.items()
-               if v is not None}
+    changes = {k: v for k, v in {"steps": steps, "photos": photos, "heldout_photos": heldout_photos,
+                                 "mined_margin_floor_mm": mined_margin_floor}.items() if v is not None}
     mining = {name: dict(cfg) for name, cfg in recipe.mining.items()}
-    for name, count in (("fits", fit_photos), ("descent", descent_photos)):
+    for name, count in (("fits", fit_photos), ("descent", descent_photos), ("exploits", exploit_photos)):
         if count is not None:
             mining[name]["photos"] = count
     recipe = replace(recipe, mining=mining, **changes)

@@ -211,6 +211,39 @@ class DescentMiner:
         return out
 
 
+class ExploitMiner:
+    """The fitter's answers that exploit the critic being trained: fits of randomly chosen pool photos with a
+    preset that weighs the critic (``critic`` in the recipe), the critic's weights being the current network's
+    (written to ``work_dir`` for the round). These are what `facefit critic eval`'s exploited fraction counts:
+    fits the critic scores above their own truth."""
+
+    name = "exploits"
+
+    def __init__(self, model: MorphableModel, photos: int, preset: dict, work_dir: Path,
+                 progress: Progress | None = None):
+        self.model = model
+        self.photos = photos
+        self.preset = preset
+        self.work_dir = Path(work_dir)
+        self.progress = progress
+        self.rounds = 0
+
+    def mine(self, critic: CriticNet, photos: list[PoolPhoto], rng: np.random.Generator) -> list[tuple[int, Geometry]]:
+        self.rounds += 1
+        weights = self.work_dir / f"critic_round{self.rounds}.npz"
+        save_weights(weights, critic, {"what": "the critic being trained, at an exploit-mining round"})
+        preset = dict(self.preset, critic=dict(self.preset["critic"], weights=str(weights)))
+        chosen = rng.choice(len(photos), size=min(self.photos, len(photos)), replace=False)
+        out = []
+        for k, position in enumerate(chosen):
+            fit = fit_photo(self.model, photos[position], preset)
+            if fit is not None:
+                out.append((int(position), geometry_of(fit.state)))
+            if self.progress:
+                self.progress(f"mine:{self.name}", k + 1, len(chosen), {})
+        return out
+
+
 # -- the commands -----------------------------------------------------------------------------------------
 def training_seeds(card_data: dict) -> set[int]:
     """The seeds of sample_case a critic's card says it trained or was held out on."""
@@ -229,6 +262,10 @@ def run_train(out_dir: Path, recipe: Recipe, minutes: float | None = None, cache
         miners.append(FitMiner(model, int(fits["photos"]), load_preset(fits["preset"]), cache_dir, progress))
     if descent.get("photos"):
         miners.append(DescentMiner(model, int(descent["photos"]), load_preset(descent["preset"]), progress))
+    exploits = recipe.mining.get("exploits", {})
+    if exploits.get("photos"):
+        miners.append(ExploitMiner(model, int(exploits["photos"]), load_preset(exploits["preset"]),
+                                   Path(out_dir) / "mining", progress))
     result = train(model, recipe, cache_dir, miners, minutes, progress)
     return save_weights(Path(out_dir) / SHIPPED, result.net, card(result))
 

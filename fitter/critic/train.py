@@ -58,6 +58,9 @@ class Recipe:
     betas: tuple[float, float] = (0.5, 0.99)
     margin_per_mm: float = 0.2  # score gap asked per millimetre of a negative's error ...
     margin_cap_mm: float = 6.0  # ... up to this error
+    mined_margin_floor_mm: float = 0.0  # > 0: a mined negative (a fit, a descent) asks at least this error's gap
+                                        # (descents sit 0.3 mm from the truth, where the graded margin asks almost
+                                        # none); 2.0 with exploit rounds did not help (docs/critic.md)
     anchor: float = 1e-3  # weight of mean D(x, g+)^2 (the score's free offset)
     r1_gamma: float = 0.1  # R1 weight (gamma / 2 * |grad D(x, g+)|^2)
     r1_every: int = 4  # lazy R1: every this many steps, scaled by it
@@ -71,7 +74,8 @@ class Recipe:
     # miners by name: how many photos each mines per round, with which preset, at which fractions of the steps
     mining: dict = field(default_factory=lambda: {
         "fits": {"photos": 96, "preset": "fast", "at": [0.0]},
-        "descent": {"photos": 32, "preset": "critic", "at": [0.3, 0.55, 0.8]}})
+        "descent": {"photos": 32, "preset": "critic", "at": [0.3, 0.55, 0.8]},
+        "exploits": {"photos": 0, "preset": "critic", "at": [0.45, 0.7]}})  # 0: off (docs/critic.md)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -149,7 +153,11 @@ def pair_loss(net: CriticNet, pairs: Pairs, recipe: Recipe, r1: bool) -> tuple[t
         photo, positive = photo.clone().requires_grad_(True), positive.clone().requires_grad_(True)
     sp = net(photo, positive)
     sn = net(pairs.photo, pairs.negative)
-    margin = recipe.margin_per_mm * pairs.error_mm.clamp(max=recipe.margin_cap_mm)
+    error = pairs.error_mm
+    if recipe.mined_margin_floor_mm > 0:
+        mined = torch.tensor([k == MINED for k in pairs.kinds], dtype=torch.bool)
+        error = torch.where(mined, error.clamp(min=recipe.mined_margin_floor_mm), error)
+    margin = recipe.margin_per_mm * error.clamp(max=recipe.margin_cap_mm)
     ranking = nnf.softplus(sn - sp + margin).mean()
     loss = ranking + recipe.anchor * (sp**2).mean()
     info = {"ranking": float(ranking.detach()), "batch_accuracy": float((sp > sn).float().mean())}

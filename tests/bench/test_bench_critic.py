@@ -61,6 +61,27 @@ def test_fits_are_cached_beside_the_pool(ict, photo, tmp_path, monkeypatch):
     assert np.array_equal(again.identity, first.identity) and again.focal == first.focal
 
 
+def test_exploit_miner_fits_with_the_network_it_is_given(ict, photo, tmp_path, monkeypatch):
+    """Each round writes the current network beside the run and fits through a preset that loads it."""
+    seen = []
+
+    def fake_fit(model, p, preset):
+        net, _ = bench_critic.load_critic(preset["critic"]["weights"])
+        seen.append((preset["critic"]["weights"], net))
+        return None  # no detection: nothing mined
+
+    monkeypatch.setattr(bench_critic, "fit_photo", fake_fit)
+    miner = bench_critic.ExploitMiner(ict, 1, load_preset("critic"), tmp_path / "mining")
+    net = freeze(CriticNet(SMALL, spectral=False))
+    assert miner.mine(net, [photo], np.random.default_rng(0)) == []
+    weights, loaded = seen[0]
+    assert weights == str(tmp_path / "mining" / "critic_round1.npz")
+    x, g = torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32)
+    assert torch.allclose(loaded(x, g), net(x, g), atol=1e-2)  # float16 storage
+    miner.mine(net, [photo], np.random.default_rng(0))
+    assert seen[1][0].endswith("critic_round2.npz")
+
+
 def test_matching_face_needs_overlap(photo):
     face = bench_critic.truth_observation(photo)
     assert bench_critic.matching_face([face], photo.landmarks) is face

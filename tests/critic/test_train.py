@@ -8,7 +8,7 @@ import torch
 
 from fitter.critic.align import NO_JITTER, CropJitter, training_crop
 from fitter.critic.network import Architecture, CriticNet
-from fitter.critic.pairs import PairSource, heldout_pairs
+from fitter.critic.pairs import MINED, PairSource, heldout_pairs
 from fitter.critic.train import Recipe, pair_loss, ranking_metrics, roc_auc, train
 from fitter.crop import FitCrop
 from critic_photos import clean_photos
@@ -68,6 +68,22 @@ def test_loss_prefers_a_wide_gap(ict, photos):
     assert float(far.detach()) > float(near.detach())
     with_r1, info = pair_loss(net, pairs, recipe, r1=True)
     assert info["r1"] > 0 and float(with_r1.detach()) > float(far.detach())
+
+
+def test_mined_negatives_ask_a_minimum_gap(ict, photos):
+    """A mined negative 0.3 mm from the truth (a descent of the critic) is asked the gap of
+    ``mined_margin_floor_mm``; another kind with the same label is not."""
+    source = PairSource(ict, photos, {"random": 1.0}, 32, 0.25, NO_JITTER, np.random.default_rng(3))
+    pairs = source.batch(2)
+    pairs.error_mm = torch.full_like(pairs.error_mm, 0.3)
+    net = CriticNet(SMALL)
+    recipe = Recipe(margin_per_mm=1.0, mined_margin_floor_mm=2.0)
+    sampled, _ = pair_loss(net, pairs, recipe, r1=False)
+    pairs.kinds = [MINED] * len(pairs)
+    mined, _ = pair_loss(net, pairs, recipe, r1=False)
+    assert float(mined.detach()) > float(sampled.detach()) + 0.5
+    off, _ = pair_loss(net, pairs, Recipe(margin_per_mm=1.0, mined_margin_floor_mm=0.0), r1=False)
+    assert float(off.detach()) == pytest.approx(float(sampled.detach()), rel=1e-4)
 
 
 def test_steps_raise_the_truth_above_negatives(ict, photos):
