@@ -155,7 +155,7 @@ def pair_loss(net: CriticNet, pairs: Pairs, recipe: Recipe, r1: bool) -> tuple[t
     sn = net(pairs.photo, pairs.negative)
     error = pairs.error_mm
     if recipe.mined_margin_floor_mm > 0:
-        mined = torch.tensor([k == MINED for k in pairs.kinds], dtype=torch.bool)
+        mined = torch.tensor([k == MINED for k in pairs.kinds], dtype=torch.bool, device=error.device)
         error = torch.where(mined, error.clamp(min=recipe.mined_margin_floor_mm), error)
     margin = recipe.margin_per_mm * error.clamp(max=recipe.margin_cap_mm)
     ranking = nnf.softplus(sn - sp + margin).mean()
