@@ -88,14 +88,9 @@ def frame_source(images: list[np.ndarray], evidence: Evidence, preset: dict) -> 
     return FrameSource(photo=lambda k: images[k].astype(np.float32) / 255.0, masks=masks)
 
 
-def neutral_region(model: MorphableModel, identity, region: np.ndarray) -> np.ndarray:
-    """The face region of an identity (array-like) at neutral expression, model frame (cm)."""
-    return neutral_face(model, torch.as_tensor(np.asarray(identity), dtype=torch.float32), region)
-
-
 def identity_error(model: MorphableModel, identity, truth_identity, region: np.ndarray) -> float:
-    return procrustes_error(neutral_region(model, identity, region),
-                            neutral_region(model, truth_identity, region)) * MM_PER_CM
+    return procrustes_error(neutral_face(model, identity, region),
+                            neutral_face(model, truth_identity, region)) * MM_PER_CM
 
 
 def jitter(vertices: np.ndarray, times: np.ndarray, valid: np.ndarray | None = None) -> float | None:
@@ -441,7 +436,7 @@ def head_scale(model: MorphableModel, identity, truth_identity, region: np.ndarr
     and the rig's scale error against it: the only scale an uncalibrated rig can know (images are unchanged when
     the head and the cameras are scaled together)."""
     def size(ident) -> float:
-        face = neutral_region(model, ident, region)
+        face = neutral_face(model, ident, region)
         return float(np.sqrt(((face - face.mean(0)) ** 2).sum(1).mean()))
 
     ratio = size(identity) / size(truth_identity)

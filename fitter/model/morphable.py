@@ -124,8 +124,11 @@ class MorphableModel:
         return out.reshape(frames, -1, 3)
 
 
-def neutral_face(model: MorphableModel, identity: torch.Tensor, region: np.ndarray) -> np.ndarray:
-    """The identity's face region at zero expression (N, 3), model units: what identities are compared by."""
+def neutral_face(model: MorphableModel, identity: torch.Tensor | np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The identity's face region at zero expression (N, 3), model units: what identities are compared by.
+    ``identity``: a tensor, or an array (e.g. from params.npz), taken as float32."""
+    if not isinstance(identity, torch.Tensor):
+        identity = torch.as_tensor(np.asarray(identity), dtype=torch.float32)
     with torch.no_grad():
         zero = torch.zeros(1, model.num_expression, device=identity.device)
         return model.vertices(identity, zero)[0].cpu().numpy()[region]
