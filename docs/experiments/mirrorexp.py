@@ -1,4 +1,5 @@
-"""Would averaging MediaPipe's landmarks with those of the mirrored image lower their error? (not adopted)
+"""Would averaging MediaPipe's landmarks with those of the mirrored image lower their error? (adopted late on 2026-12-03:
+the detector setting ``mirror``, docs/observations.md)
 
 1. MediaPipe's left/right permutation of its 478 points, derived from the detector itself: on renders of seed 11
    (clean, 24 faces), detect the image and its mirror image, map the mirror's points back (x -> W - x) and solve
@@ -24,7 +25,8 @@ POINTS = 478
 
 
 def detect(image: np.ndarray, label: str):
-    return observe_image(LoadedImage.from_array(np.ascontiguousarray(image), path=label), cache=False).faces
+    return observe_image(LoadedImage.from_array(np.ascontiguousarray(image), path=label), cache=False,
+                         mirror=False).faces
 
 
 def mirrored_back(points: np.ndarray, width: int, permutation: np.ndarray | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ from PIL import Image
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
 from fitter.observe.geometry import extract_region
+from fitter.observe.mediapipe_backend import mirror_back, mirror_permutation
 from paths import EXAMPLES
 
 EXAMPLE_FILES = ["grace_hopper.jpg", "astronaut.png", "Bryan.png", "Luciano.png", "Chris.jpeg"]
@@ -264,3 +265,36 @@ def test_landmarker_closed_cleanly_at_exit():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "TypeError" not in proc.stderr, proc.stderr
+
+
+class TestMirrorAveraging:
+    """Each face's landmarks are the mean of the image's and the mirror image's (mapped back)."""
+
+    def test_pairing_is_an_involution_that_swaps_the_eyes(self):
+        perm = mirror_permutation()
+        assert perm.shape == (478,) and np.array_equal(perm[perm], np.arange(478))
+        assert perm[R_EYE] == L_EYE and perm[L_EYE] == R_EYE
+        assert perm[NOSE] == NOSE and perm[CHIN] == CHIN and perm[UPPER_LIP] == UPPER_LIP
+        assert set(perm[468:473]) == set(range(473, 478))  # one iris's points are the other's
+
+    def test_mirror_image_gives_the_mirrored_face(self):
+        """Averaging is mirror-equivariant: both averages see the same two detections. A detector alone is
+        not (its error is not mirror-symmetric), which is the error averaging cancels."""
+        rgb = load_image(EXAMPLES / "Luciano.png").rgb
+        width = rgb.shape[1]
+        roi = np.array([0, 0, width, rgb.shape[0]], np.float32)
+        gaps = {}
+        for mirror in (False, True):
+            a = observe(LoadedImage.from_array(rgb, "image.png"), mirror=mirror).faces[0]
+            b = observe(LoadedImage.from_array(np.ascontiguousarray(rgb[:, ::-1]), "mirror.png"),
+                        mirror=mirror).faces[0]
+            gaps[mirror] = float(np.abs(mirror_back(b.landmarks, roi) - a.landmarks).mean())
+            if mirror:
+                assert a.blendshapes["eyeBlinkLeft"] == pytest.approx(b.blendshapes["eyeBlinkRight"], abs=1e-4)
+        assert gaps[True] < 0.02, gaps
+        assert gaps[False] > 10 * gaps[True], gaps
+
+    def test_setting_must_be_a_boolean(self):
+        with pytest.raises(TypeError, match="mirror"):
+            resolve_settings("mediapipe", mirror="yes")
+        assert resolve_settings("mediapipe")["mirror"] is True
