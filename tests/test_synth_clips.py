@@ -129,3 +129,20 @@ def test_view_case_needs_a_centred_principal_point(ict):
     cam.K[0, 2] += 3
     with pytest.raises(ValueError, match="centred principal point"):
         view_case(scene.head, cam)
+
+
+def test_views_share_one_world_fixed_light(ict):
+    """Each camera sees the head's light from its own side: a world direction is lit alike in every view."""
+    from fitter.render import sh_shading
+    from fitter.synth.lighting import key_light, sample_lighting, seen_from
+
+    scene = sample_multiview(ict, seed=1, n_cameras=4, size=64)
+    normals = torch.nn.functional.normalize(torch.randn(1, 200, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    world = sh_shading(normals, torch.as_tensor(scene.head.light))
+    for name, cam in scene.rig.cameras.items():
+        R = torch.as_tensor(cam.R, dtype=torch.float32)
+        seen = sh_shading(normals @ R.T, torch.as_tensor(scene.views[name].light))
+        assert torch.allclose(seen, world, atol=1e-4), name
+    lighting = sample_lighting(3, 0)[0]  # a wild render's key light turns with the camera as well
+    R = scene.rig.cameras["cam0"].R
+    assert np.allclose(key_light(seen_from(lighting, R))[0].numpy(), R @ key_light(lighting)[0].numpy(), atol=1e-5)

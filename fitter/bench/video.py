@@ -369,8 +369,8 @@ def render_scene_views(model: MorphableModel, scene, seed: int, instants: int, a
     out = []
     for i, head in enumerate(multiview_instants(scene, seed, instants)):
         for v, (name, camera) in enumerate(scene.rig.cameras.items()):
-            case = dataclasses.replace(view_case(head, camera), appearance=look.appearance, effects=look.effects,
-                                       index=i)
+            case = dataclasses.replace(view_case(dataclasses.replace(head, appearance=look.appearance,
+                                                                     effects=look.effects), camera), index=i)
             rendered = render_case(model, case)
             face, _, sharp = observe_rendered(rendered.image, case, model, rendered, f"<multiview {seed}:{i}:{name}>")
             out.append(ViewImage(case, rendered, face, sharp, v, i))

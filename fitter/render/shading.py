@@ -102,6 +102,23 @@ def sh_directional(
     return (coeff[:, None] * torch.as_tensor(colour, dtype=torch.float64)[None]).float()
 
 
+def sh_rotation(rotation: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(9, 9) matrix taking SH coefficients of a radiance in frame A to those of the same radiance in frame B,
+    where ``rotation`` (3, 3) maps A's directions to B's (``w_B = R w_A``): ``sh_B = M @ sh_A``.
+
+    Used to light the views of a rig by one world-fixed light: each camera sees it rotated into its own frame.
+    Each SH band is closed under rotation, so M is found exactly by least squares over a fixed spread of
+    directions (no Wigner-D recurrences): ``Y(w) M = Y(R^T w)`` for row vectors of basis values.
+    """
+    R = torch.as_tensor(np.asarray(rotation, np.float64)).reshape(3, 3)
+    k = torch.arange(64, dtype=torch.float64) + 0.5  # a Fibonacci sphere: well spread, deterministic
+    z = 1.0 - 2.0 * k / 64
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    w = torch.stack([torch.sqrt(1 - z * z) * torch.cos(phi), torch.sqrt(1 - z * z) * torch.sin(phi), z], dim=-1)
+    target = sh_basis(w @ R)  # row w R = (R^T w)^T: where each direction of frame B came from in frame A
+    return torch.linalg.lstsq(sh_basis(w), target).solution.float()
+
+
 #: Uniform white light: shading 1 for every normal (9, 3).
 SH_NEUTRAL = sh_directional((0.0, 0.0, -1.0), diffuse=0.0, ambient=1.0)
 #: Default light of grey renders: ambient 0.3 + a key light from the camera, slightly above and left.

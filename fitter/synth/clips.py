@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation
 
 from ..io.rig import Rig, RigCamera, intrinsic_matrix
 from ..model.morphable import MorphableModel
+from ..render import sh_rotation
 from .cases import render_case, sample_case
+from .lighting import seen_from
 from .scenes import RenderedCase, SyntheticCase
 
 # Head pose: amplitude limits (deg) of yaw, pitch and roll, each a sum of POSE_TERMS sinusoids whose
@@ -240,7 +243,9 @@ class MultiViewScene:
 
 def view_case(head: SyntheticCase, camera: RigCamera) -> SyntheticCase:
     """The world-frame head pose of ``head`` seen from ``camera``: ``R_view = R_cam R_head`` and
-    ``t_view = R_cam t_head + t_cam`` (``x_cam = R_cam x_world + t_cam``), with the camera's focal length.
+    ``t_view = R_cam t_head + t_cam`` (``x_cam = R_cam x_world + t_cam``), with the camera's focal length, and
+    ``head``'s light (SH, or a wild render's lighting effect) fixed in the world: each camera sees it from its
+    own side, as a rig in one room does (before late 2026-12-03 every view was lit from its own camera's side).
 
     render_case puts the principal point at the image centre, so the camera's K must too."""
     h, w = camera.image_size
@@ -250,8 +255,11 @@ def view_case(head: SyntheticCase, camera: RigCamera) -> SyntheticCase:
     r_head = Rotation.from_rotvec(head.rotation).as_matrix()
     rotation = Rotation.from_matrix(camera.R @ r_head).as_rotvec()
     translation = camera.R @ head.translation + camera.t
+    light = (sh_rotation(camera.R) @ torch.as_tensor(head.light, dtype=torch.float32)).numpy()
+    effects = [seen_from(e, camera.R) if e.name == "lighting" else e for e in head.effects]
     return dataclasses.replace(head, rotation=rotation, translation=translation, focal=float(K[0, 0]),
-                               image_size=(int(h), int(w)), extras={**head.extras, "camera": camera.name})
+                               image_size=(int(h), int(w)), light=light, effects=effects,
+                               extras={**head.extras, "camera": camera.name})
 
 
 def look_at(centre: np.ndarray, target: np.ndarray, down: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> np.ndarray:
@@ -295,5 +303,5 @@ def render_multiview(model: MorphableModel, scene: MultiViewScene, appearance: s
                      supersample: int = 2) -> dict[str, RenderedCase]:
     """The instant rendered from every camera of the scene."""
     look = with_look(model, scene.head, appearance)
-    return {name: render_case(model, dataclasses.replace(case, appearance=look.appearance, effects=look.effects),
-                              supersample=supersample) for name, case in scene.views.items()}
+    return {name: render_case(model, view_case(look, camera), supersample=supersample)
+            for name, camera in scene.rig.cameras.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..render import sh_directional
+from ..render import sh_directional, sh_rotation
 from .effects import Effect, effect_rng
 
 
@@ -29,10 +29,22 @@ def sample_lighting(seed: int, index: int) -> list[Effect]:
         "bounce": rng.uniform(0.0, 0.15)})]
 
 
+def seen_from(effect: Effect, rotation: np.ndarray) -> Effect:
+    """The light of ``effect`` fixed in the world and seen by a camera whose world -> camera rotation is
+    ``rotation`` (the views of a rig share one light; each sees it from its own side)."""
+    frame = np.asarray(rotation, np.float64) @ np.asarray(effect.params.get("frame", np.eye(3)), np.float64)
+    return Effect(effect.name, effect.family, {**effect.params, "frame": frame})
+
+
+def _frame(effect: Effect) -> np.ndarray:
+    """Rotation from the frame the light was drawn in to the camera's (the identity for a single photo)."""
+    return np.asarray(effect.params.get("frame", np.eye(3)), np.float64)
+
+
 def key_light(effect: Effect) -> tuple[torch.Tensor, torch.Tensor]:
     """(direction (3,) towards the light, camera frame; radiance (3,) RGB)."""
     p = effect.params
-    d = torch.as_tensor(np.asarray(p["key_direction"], np.float32))
+    d = torch.as_tensor((_frame(effect) @ np.asarray(p["key_direction"], np.float64)).astype(np.float32))
     return d / d.norm(), torch.as_tensor(p["key_intensity"] * kelvin_tint(p["key_temperature"]))
 
 
@@ -45,4 +57,4 @@ def environment_sh(effect: Effect) -> torch.Tensor:
     sh = sh + sh_directional((0, -1, -0.2), diffuse=p["sky"], colour=tuple(sky))
     sh = sh + sh_directional((np.sin(a), 0.1, -np.cos(a)), diffuse=p["fill"])
     sh = sh + sh_directional((0, 1, -0.3), diffuse=p["bounce"], colour=(1.0, 0.9, 0.8))
-    return sh.float()
+    return (sh_rotation(_frame(effect)) @ sh.float()).float()

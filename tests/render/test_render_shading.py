@@ -17,6 +17,7 @@ from fitter.render import (
     sample_texture,
     sh_basis,
     sh_directional,
+    sh_rotation,
     sh_shading,
     shade_grey,
     vertex_normals,
@@ -144,3 +145,25 @@ def test_interpolate_over_an_image_background():
     assert torch.allclose(out[frags.mask], torch.ones(1), atol=1e-5)
     out.sum().backward()
     assert torch.equal(photo.grad[0, ..., 0] > 0, ~frags.mask[0])
+
+
+class TestShRotation:
+    """One world-fixed light seen from a rotated camera: rotated coefficients shade rotated normals alike."""
+
+    def test_rotated_light_shades_rotated_normals_the_same(self):
+        from scipy.spatial.transform import Rotation
+
+        R = torch.as_tensor(Rotation.from_euler("YXZ", [50, -20, 10], degrees=True).as_matrix(), dtype=torch.float32)
+        sh = sh_directional((0.4, -0.6, -0.7), diffuse=0.8, ambient=0.3, colour=(1.0, 0.8, 0.6))
+        sh = sh + 0.1 * torch.randn(9, 3, generator=torch.Generator().manual_seed(0))  # every band non-zero
+        normals = torch.nn.functional.normalize(torch.randn(1, 500, 3, generator=torch.Generator().manual_seed(1)), dim=-1)
+        before = sh_shading(normals, sh)
+        after = sh_shading(normals @ R.T, sh_rotation(R) @ sh)
+        assert torch.allclose(before, after, atol=1e-5)
+
+    def test_a_directional_light_follows_the_rotation(self):
+        R = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # 90 deg about y
+        d = torch.tensor([0.0, 0.0, -1.0])
+        rotated = sh_rotation(R) @ sh_directional(d, diffuse=1.0)
+        assert torch.allclose(rotated, sh_directional(R @ d, diffuse=1.0), atol=1e-5)
+        assert torch.allclose(sh_rotation(torch.eye(3)), torch.eye(9), atol=1e-6)
