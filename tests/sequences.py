@@ -83,15 +83,15 @@ def rig_evidence(model, rig: Rig, heads: list[tuple[np.ndarray, np.ndarray]], id
 
 
 def tiny_preset(name: str = "fast", iterations: int = 10) -> dict:
-    """A preset for fast tests: landmark stages only (no masks needed), few iterations, few keyframes."""
+    """A preset for fast tests: landmark stages only (no masks or photos needed), few iterations, few keyframes."""
     preset = load_preset(name)
 
     def shrink(stages):
         return [dict(s, iterations=min(int(s["iterations"]), iterations), rounds=1) for s in stages
-                if "prdl" not in s["weights"] and "photometric" not in s["weights"]]
+                if not {"prdl", "photometric", "crossview"} & set(s["weights"])]
 
-    for key in ("stages", "track_stages", "window_stages", "polish_stages"):
-        preset[key] = shrink(preset[key])
+    for key in ("stages", "rig_stages", "track_stages", "window_stages", "polish_stages"):
+        preset[key] = shrink(preset.get(key, []))
     preset["landmarks"] = dict(preset["landmarks"], sigma=0.005)  # exact synthetic landmarks: trust them
     preset["video"] = dict(preset["video"], keyframes_min=3, keyframes_max=4, window=6, window_overlap=2)
     return preset

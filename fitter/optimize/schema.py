@@ -107,9 +107,10 @@ STAGE_KEYS: dict[str, Setting] = {
                                  "stay fixed (default: all)"),
 }
 STAGE_REQUIRED = ("name", "free", "iterations", "weights")
-# The photo schedule ([[stages]], [[append_stages]]) and the video phases after its keyframe fit
-# (fitter.optimize.subject): tracking frame by frame, refinement over windows, a final polish.
-STAGE_LISTS = ("stages", "append_stages", "track_stages", "window_stages", "polish_stages")
+# The photo schedule ([[stages]], [[append_stages]]), a multi-view rig's refinement of its keyframe fit, and the
+# video phases after the keyframe fit (fitter.optimize.subject): tracking frame by frame, refinement over
+# windows, a final polish.
+STAGE_LISTS = ("stages", "append_stages", "rig_stages", "track_stages", "window_stages", "polish_stages")
 RESERVED = ("extends", "preset") + STAGE_LISTS
 
 

@@ -16,7 +16,9 @@ frames needs on top of it, every phase being ``fit_subject`` runs of the preset'
    shared, the per-frame terms of ``[video] averaged_terms`` divided by the number of instants, so that many
    correlated frames count like one photo against the identity prior instead of being over-trusted (eos scales
    its prior by the image count to the same effect); the views of one instant add up (they are independent
-   evidence), each weighted by how far the face is turned from it (fitter.optimize.views).
+   evidence), each weighted by how far the face is turned from it (fitter.optimize.views). A multi-view subject
+   then runs ``[[rig_stages]]`` on the same keyframes: the views of one instant compared with each other
+   (``crossview``: one skin point, one colour), the cue that places cameras the landmarks cannot.
 3. **Tracking** (``[[track_stages]]``), identity fixed: instants in time order, ``track_chunk`` at a time, each
    warm-started from the previous one's result, the temporal term seeing the two instants before as constants.
    Unordered photos have no time: each is refitted alone with the photo stages and the shared identity.
@@ -632,6 +634,10 @@ class SubjectFitter:
         sub = self._run("keyframes", state, keys, self.preset["stages"], True, focals, rig_moves=True)
         state.assign(sub, keys, PER_INSTANT + ("identity", "log_focal") + RIG_PARAMETERS)
         state.albedo = sub.albedo
+        rig_stages = self.preset.get("rig_stages", [])
+        if self.multiview and rig_stages:  # views of one instant compared with each other (crossview)
+            sub = self._run("rig", state, keys, rig_stages, True, focals, rig_moves=True)
+            state.assign(sub, keys, PER_INSTANT + ("identity", "log_focal") + RIG_PARAMETERS)
         self._tick("keyframes", 1, 1)
         self.timings["keyframes"] = time.perf_counter() - t
         self.timings["keyframe_count"] = float(len(keys))

@@ -129,6 +129,7 @@ class TestMissingEvidence:
         weighed = {name for stage in preset["stages"] for name, w in stage["weights"].items() if w}
         # every term but those of clips (temporal, in the video stage lists), the optional pose guidance and the
         # optional trust region (anchor: no preset weighs it, docs/photometric.md says why) and the critic (only
-        # the `critic` preset weighs it, docs/critic.md)
-        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor", "critic"}
+        # the `critic` preset weighs it, docs/critic.md) and the cross-view colours (multi-view rigs only, in the
+        # rig stage list)
+        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor", "critic", "crossview"}
         assert warnings == []

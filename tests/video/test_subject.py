@@ -130,6 +130,21 @@ def angle(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)))
 
 
+def test_rig_stages_run_for_a_rig_only(ict_random_embedding):
+    """[[rig_stages]] refine a multi-view subject's keyframes (the views compared with each other); a clip of one
+    camera has no views to compare and skips them."""
+    model = ict_random_embedding
+    stage = {"name": "views", "free": ["rotation", "translation", "identity", "expression"], "iterations": 3,
+             "rounds": 1, "weights": {"landmarks": 1.0, "identity_prior": 10.0}}
+    preset = dict(tiny_preset(), rig_stages=[stage])
+    rig = ring_rig(3)
+    identity = torch.randn(model.num_identity, generator=torch.Generator().manual_seed(3))
+    fit = fit_sequence(model, rig_evidence(model, rig, heads(), identity), preset, rig, list(rig.cameras))
+    assert [log.name for log in fit.phases["rig"]] == ["views"]
+    clip = fit_sequence(model, sequence_evidence(model, moving_face(model, 6, FPS), FPS), preset)
+    assert "rig" not in clip.phases
+
+
 def test_calibrated_rig_recovers_the_head_in_the_world(ict_random_embedding):
     model = ict_random_embedding
     rig = ring_rig(3)
