@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from fitter.camera import model_to_camera
+from fitter.render import sh_shading
 from fitter.synth import clips
 from fitter.synth.clips import render_clip, render_multiview, sample_clip, sample_multiview, view_case
+from fitter.synth.lighting import key_light, sample_lighting, seen_from
 from fitter.synth.scenes import project_points
 
 DURATION = 8.0
@@ -133,9 +135,6 @@ def test_view_case_needs_a_centred_principal_point(ict):
 
 def test_views_share_one_world_fixed_light(ict):
     """Each camera sees the head's light from its own side: a world direction is lit alike in every view."""
-    from fitter.render import sh_shading
-    from fitter.synth.lighting import key_light, sample_lighting, seen_from
-
     scene = sample_multiview(ict, seed=1, n_cameras=4, size=64)
     normals = torch.nn.functional.normalize(torch.randn(1, 200, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
     world = sh_shading(normals, torch.as_tensor(scene.head.light))

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 from fitter.render import (
     SH_GREY,
@@ -151,8 +152,6 @@ class TestShRotation:
     """One world-fixed light seen from a rotated camera: rotated coefficients shade rotated normals alike."""
 
     def test_rotated_light_shades_rotated_normals_the_same(self):
-        from scipy.spatial.transform import Rotation
-
         R = torch.as_tensor(Rotation.from_euler("YXZ", [50, -20, 10], degrees=True).as_matrix(), dtype=torch.float32)
         sh = sh_directional((0.4, -0.6, -0.7), diffuse=0.8, ambient=0.3, colour=(1.0, 0.8, 0.6))
         sh = sh + 0.1 * torch.randn(9, 3, generator=torch.Generator().manual_seed(0))  # every band non-zero
