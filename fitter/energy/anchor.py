@@ -8,7 +8,6 @@ from the image evidence; decreasing weights over the stages anneal the region op
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..common.settings import Setting
@@ -22,9 +21,7 @@ class AnchorTerm(Term):
 
     def __init__(self, model: MorphableModel, face_size: torch.Tensor, sigma: float = 0.01, points: int = 500,
                  region: str = "face") -> None:
-        vertices = np.flatnonzero(model.topology.region(region))
-        step = max(1, len(vertices) // max(points, 1))
-        self.index = torch.as_tensor(vertices[::step][:points], device=model.device)
+        self.index = torch.as_tensor(model.topology.region_sample(region, points), device=model.device)
         self.scale = face_size * sigma  # (F,) pixels
         self.reference: torch.Tensor | None = None  # (F, N, 2) pixels
 

@@ -15,8 +15,9 @@ over evenly spaced vertices p_i of the face region; c_f: photo f (linear RGB ins
 balance differ per camera), w: how squarely the surface faces each camera (0 below ``facing_min``, 1 above
 ``facing_full``) times the photo's comparable pixels (segmented skin without occluders), rho the pseudo-Huber
 loss. The weighted mean (times the N points, so the term is O(its residuals) like the others) cannot be lowered
-by turning the surface so that fewer points are shared. Occlusion by the face itself (the nose over a cheek) is not modelled: the facing weight keeps points near
-a view's silhouette out. A single photo, or an instant seen by one camera, has no pairs and costs 0.
+by turning the surface so that fewer points are shared. Occlusion by the face itself (the nose over a cheek) is
+not modelled: the facing weight keeps points near a view's silhouette out. A single photo, or an instant seen by
+one camera, has no pairs and costs 0.
 """
 from __future__ import annotations
 
@@ -64,9 +65,7 @@ class CrossViewTerm(Term):
     def __init__(self, model: MorphableModel, targets: PhotoTargets, pairs: np.ndarray, resolution: int = 128,
                  points: int = 1500, region: str = "face", facing: tuple[float, float] = (0.3, 0.6),
                  scale: float = 0.05) -> None:
-        vertices = np.flatnonzero(model.topology.region(region))
-        step = max(1, len(vertices) // max(points, 1))
-        self.index = torch.as_tensor(vertices[::step][:points], device=model.device)
+        self.index = torch.as_tensor(model.topology.region_sample(region, points), device=model.device)
         self.triangles = torch.as_tensor(model.topology.triangles, device=model.device).long()
         self.targets = targets
         self.pairs = torch.as_tensor(pairs, device=model.device)

@@ -55,6 +55,13 @@ class Topology:
             raise KeyError(f"unknown region {name!r}; this model has {sorted(self.regions)}")
         return self.regions[name]
 
+    def region_sample(self, name: str, count: int) -> np.ndarray:
+        """At most ``count`` vertex indices of a region, evenly spaced through its index order (every k-th):
+        the points a term follows when all of the region would cost more than it tells."""
+        vertices = np.flatnonzero(self.region(name))
+        step = max(1, len(vertices) // max(count, 1))
+        return vertices[::step][:count]
+
     def triangles_in(self, vertex_mask: np.ndarray) -> np.ndarray:
         """Indices of triangles whose three corners all lie in ``vertex_mask``."""
         return np.flatnonzero(vertex_mask[self.triangles].all(axis=1))

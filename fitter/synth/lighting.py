@@ -32,7 +32,8 @@ def sample_lighting(seed: int, index: int) -> list[Effect]:
 def seen_from(effect: Effect, rotation: np.ndarray) -> Effect:
     """The light of ``effect`` fixed in the world and seen by a camera whose world -> camera rotation is
     ``rotation`` (the views of a rig share one light; each sees it from its own side)."""
-    return Effect(effect.name, effect.family, {**effect.params, "frame": np.asarray(rotation, np.float64) @ _frame(effect)})
+    frame = np.asarray(rotation, np.float64) @ _frame(effect)
+    return Effect(effect.name, effect.family, {**effect.params, "frame": frame})
 
 
 def _frame(effect: Effect) -> np.ndarray:

@@ -14,6 +14,14 @@ def test_ict_sizes_and_regions(ict):
     assert set(ict.expression_names[:2]) == {"browDown_L", "browDown_R"}
 
 
+def test_region_sample_is_evenly_spaced_and_bounded(ict):
+    face = np.flatnonzero(ict.topology.region("face"))
+    picked = ict.topology.region_sample("face", 500)
+    assert len(picked) == 500 and np.isin(picked, face).all()
+    assert len(set(np.diff(np.searchsorted(face, picked)).tolist())) == 1  # every k-th vertex of the region
+    assert np.array_equal(ict.topology.region_sample("face", 10 ** 6), face)  # fewer vertices than asked: all
+
+
 def test_vertices_batched_shared_identity(ict):
     identity = torch.randn(100)
     expression = torch.rand(3, 53)
