@@ -148,7 +148,7 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
                 initialised.add(name)
         snapshot = {name: getattr(state, name).detach().clone() for name in GEOMETRY + RIG_PARAMETERS
                     if getattr(state, name) is not None}  # a rejected stage puts a rig's cameras back too
-        log = run_stage(model, state, stage, terms, preset["optimizer"])
+        log = run_stage(model, state, with_turn_weights(stage, preset), terms, preset["optimizer"])
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
         after = measure(model, state, evidence, lm, crops, active)
@@ -183,6 +183,16 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit
+
+
+def with_turn_weights(stage: dict, preset: dict) -> dict:
+    """The stage with the preset's ``[turn_noise]`` (fitter.optimize.views.turn_weights) for the schedule; as it is
+    when that is off (0 degrees or no terms)."""
+    cfg = preset.get("turn_noise") or {}
+    if not float(cfg.get("degrees", 0.0)) or not cfg.get("terms"):
+        return stage
+    return dict(stage, turn_weights={"degrees": float(cfg["degrees"]), "power": float(cfg["power"]),
+                                     "terms": list(cfg["terms"])})
 
 
 def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> float:

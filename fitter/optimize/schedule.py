@@ -17,7 +17,7 @@ from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import FitState
 from .partial import STAGE_KEY, expression_mask, hold_expression
-from .views import view_weights
+from .views import turn_weights, view_weights
 
 
 class NonFiniteFit(RuntimeError):
@@ -56,13 +56,19 @@ def frame_sum(values: torch.Tensor, frame_weights: torch.Tensor | None) -> torch
 
 
 def stage_frame_weights(state: FitState, stage: dict, names) -> dict[str, torch.Tensor]:
-    """Per-image weights of the stage's view-weighted terms (multi-view phases put ``view_weights`` in the stage,
-    fitter.optimize.views); none for a photo."""
-    spec = stage.get("view_weights")
-    if not spec:
-        return {}
-    weights = view_weights(state, float(spec["degrees"]), float(spec["power"]))
-    return {name: weights for name in names if name in spec["terms"]}
+    """Per-image weights of the stage's turn- and view-weighted terms (fitter.optimize.views): the fit driver puts
+    the preset's ``turn_weights`` in every stage, multi-view phases ``view_weights``; a term in both gets their
+    product; none when neither is set."""
+    out: dict[str, torch.Tensor] = {}
+    for key, weigh in (("turn_weights", turn_weights), ("view_weights", view_weights)):
+        spec = stage.get(key)
+        if not spec or not any(name in spec["terms"] for name in names):
+            continue
+        weights = weigh(state, float(spec["degrees"]), float(spec["power"]))
+        for name in names:
+            if name in spec["terms"]:
+                out[name] = out[name] * weights if name in out else weights
+    return out
 
 
 def adam_groups(state: FitState, names: list[str], lr) -> list[dict]:

@@ -62,6 +62,12 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "albedo_size": Setting("int", "albedo.png side in texels", low=16),
         "detail_levels": Setting("int", "subdivision levels of mesh_detail.obj", low=0, high=4),
     },
+    "turn_noise": {  # every fit (fitter.optimize.views.turn_weights)
+        "degrees": Setting("float", "off-axis angle at which a face's landmarks and parts count as twice as noisy "
+                                    "as a frontal face's; 0 turns it off", low=0),
+        "power": Setting("float", "how steeply the noise grows with the off-axis angle", positive=True),
+        "terms": Setting("strs", "per-image terms weighed by 1 / noise^2 against the priors"),
+    },
     "video": {  # subjects of many frames (fitter.optimize.subject); photos never read it
         "keyframes_min": Setting("int", "fewest keyframes the identity is fitted from (all frames when fewer)", low=1),
         "keyframes_max": Setting("int", "most keyframes the identity is fitted from", low=1),
@@ -208,10 +214,10 @@ def check_merged(preset: dict, source: str) -> None:
     if not preset.get("stages"):
         raise SettingError(f"{source}: the configuration defines no [[stages]]")
     terms = registered_terms()
-    for key in ("averaged_terms", "view_weighted_terms"):
-        for name in preset.get("video", {}).get(key, []):
+    for section, key in (("video", "averaged_terms"), ("video", "view_weighted_terms"), ("turn_noise", "terms")):
+        for name in preset.get(section, {}).get(key, []):
             if name not in terms:
-                raise SettingError(f"{source}: [video] {key}: unknown energy term {name!r}"
+                raise SettingError(f"{source}: [{section}] {key}: unknown energy term {name!r}"
                                    f"{did_you_mean(name, terms)}; known: {', '.join(sorted(terms))}")
     for stage in (st for list_name in STAGE_LISTS for st in preset.get(list_name, [])):
         lr = stage.get("lr")

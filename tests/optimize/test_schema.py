@@ -54,6 +54,14 @@ class TestSectionsAndKeys:
         assert "[[stages]] #1 ('mine') iteration: unknown stage setting" in msg
         assert "(did you mean 'iterations'?)" in msg
 
+    @pytest.mark.parametrize("text, expected", [
+        ('[turn_noise]\nterms = ["landmark"]\n', "[turn_noise] terms: unknown energy term 'landmark'"),
+        ('[video]\nview_weighted_terms = ["prld"]\n', "[video] view_weighted_terms: unknown energy term 'prld'"),
+    ])
+    def test_term_lists_name_registered_terms(self, tmp_path, text, expected):
+        msg = error_of(tmp_path, text)
+        assert expected in msg and "(did you mean" in msg, msg
+
     def test_term_stage_setting_is_known(self, tmp_path):
         path = tmp_path / "ok.toml"
         path.write_text(f"[[stages]]\n{STAGE}resolution = 32\nweights = {{ landmarks = 1.0 }}\n")

@@ -1,5 +1,6 @@
-"""Per-view trust in multi-view fits (fitter.optimize.views) and the schedule's use of it: a view turned further
-from the face than its instant's most frontal view counts less; one view per instant changes nothing."""
+"""Per-image trust (fitter.optimize.views) and the schedule's use of it: a view turned further from the face than
+its instant's most frontal view counts less (one view per instant changes nothing), and a turned face's evidence
+counts less against the priors (an instant by its most frontal view)."""
 from __future__ import annotations
 
 import math
@@ -8,10 +9,12 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from fitter.energy.identity_prior import IdentityPrior
 from fitter.energy.landmarks import LandmarkTargets, LandmarkTerm
+from fitter.optimize.fit import with_turn_weights
 from fitter.optimize.schedule import evaluate, run_stage
 from fitter.optimize.subject import RigFreedom, phase_preset
-from fitter.optimize.views import off_axis_deg, view_weights
+from fitter.optimize.views import off_axis_deg, turn_weights, view_weights
 from fitter.scene import Scene
 from fitter.state import FitState
 from frames import posed_frames
@@ -64,6 +67,52 @@ class TestViewWeights:
 
     def test_one_view_per_instant_is_unchanged(self, ict):
         torch.testing.assert_close(view_weights(turned_heads(ict), 30.0, 4.0), torch.ones(3))
+
+
+class TestTurnWeights:
+    def test_a_turned_face_counts_less(self, ict):
+        noise = 1.0 + (torch.tensor([0.0, 30.0, 60.0]) / 32.0) ** 2.5
+        torch.testing.assert_close(turn_weights(turned_heads(ict), 32.0, 2.5), noise ** -2, rtol=1e-4, atol=0)
+
+    def test_a_rig_instant_by_its_most_frontal_view(self, ict):
+        state = rig_state(ict, 40.0)
+        state.rotation = torch.tensor([[0.0, math.radians(10.0), 0.0], [0.0, 0.0, 0.0]])  # instant 0 turned 10 deg
+        front = (1.0 + (10.0 / 32.0) ** 2.5) ** -2  # its front view; the other view is turned 30 or 50 deg
+        torch.testing.assert_close(turn_weights(state, 32.0, 2.5), torch.tensor([front, front, 1.0]), rtol=1e-4,
+                                   atol=0)
+
+    def test_the_driver_adds_the_presets_setting(self):
+        stage = tiny_preset()["stages"][0]
+        preset = dict(tiny_preset(), turn_noise={"degrees": 32.0, "power": 2.5, "terms": ["landmarks"]})
+        assert with_turn_weights(stage, preset)["turn_weights"] == {"degrees": 32.0, "power": 2.5,
+                                                                   "terms": ["landmarks"]}
+        off = dict(preset, turn_noise={"degrees": 0.0, "power": 2.5, "terms": ["landmarks"]})
+        assert "turn_weights" not in with_turn_weights(stage, off)
+
+    def test_a_turned_face_leans_on_the_identity_prior(self, ict):
+        """Landmarks of a face turned 50 deg that the mean shape cannot explain (the detector's error): with the
+        turn weights the identity moves less far from the prior's mean to fit them."""
+        state = turned_heads(ict)
+        state.rotation = torch.tensor([[0.0, math.radians(50.0), 0.0]]).expand(3, 3).clone()
+        scene = Scene(ict, state)
+        with torch.no_grad():
+            targets = scene.project(scene.embedded("mediapipe478"))[0]
+            targets = targets + 2.0 * torch.randn(targets.shape, generator=torch.Generator().manual_seed(0))
+        term = LandmarkTerm(ict, LandmarkTargets(targets, torch.ones(3, 478), "mediapipe478"), sigma=SIGMA,
+                            visibility=False, reliability=False)
+        prior = IdentityPrior()
+        stage = {"name": "s", "free": ["identity"], "iterations": 30, "rounds": 1,
+                 "weights": {"landmarks": 1.0, "identity_prior": 1.0}}
+
+        def identity_norm(extra: dict) -> float:
+            fitted = state.detached()
+            run_stage(ict, fitted, dict(stage, **extra), {"landmarks": term, "identity_prior": prior},
+                      tiny_preset()["optimizer"])
+            return float(fitted.identity.norm())
+
+        plain = identity_norm({})
+        turned = identity_norm({"turn_weights": {"degrees": 32.0, "power": 2.5, "terms": ["landmarks"]}})
+        assert turned < 0.6 * plain
 
 
 class TestScheduleUsesViewWeights:
