@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fitter.bench.video import (blink_recall, jitter, lag_frames, off_axis_deg, run_multiview_bench, run_pose_start,
-                                run_video_bench)
+from fitter.bench.video import (aggregate_clips, blink_recall, jitter, lag_frames, off_axis_deg, run_multiview_bench,
+                                run_pose_start, run_video_bench)
 from sequences import tiny_preset
 
 
@@ -48,6 +48,30 @@ def test_off_axis_angle_of_a_view():
     assert off_axis_deg(side) == pytest.approx(45.0)
 
 
+def clip_row(identity: float, frames: list[float]) -> dict:
+    return {"fitted": True, "identity_error_mm": identity, "frame_error_mm_median": identity,
+            "jitter_mm_s2": {"fit": 1.0, "truth": 1.0}, "jitter_ratio": 5.0, "jaw_lag_frames": 0,
+            "blinks_found": 0, "blinks_counted": 0, "nme_ratio": 1.0, "seconds_per_frame": 0.1,
+            "seconds_per_frame_after_keyframes": 0.1, "keyframe_seconds": 1.0,
+            "independent": {"identity_error_mm": frames, "identity_error_mm_median": float(np.median(frames)),
+                            "jitter_mm_s2": 5.0, "blinks_found": 0}}
+
+
+def test_clip_identity_is_paired_with_its_own_frames():
+    # each clip's identity is below its own frames' median, yet the pooled median of both clips' frames falls
+    # below the median of the two clip errors: the paired count says 2 of 2, the pooled target says no
+    hard, easy = clip_row(3.10, [3.0, 3.0, 3.2, 3.2, 3.2]), clip_row(2.45, [2.4, 2.4, 2.5, 2.5, 2.5])
+    out = aggregate_clips([hard, easy])
+    assert out["single_image_identity_error_mm_median"] == pytest.approx(2.75)  # clips: 2.775
+    assert out["targets"]["identity_below_single_image_median"] is False
+    assert out["clips_identity_below_own_frames"] == 2
+    assert out["single_image_identity_error_mm_median_of_clips"] == pytest.approx(2.85)
+    assert out["targets"]["identity_below_own_frames_every_clip"] is True
+    worse = aggregate_clips([hard, clip_row(2.60, [2.4, 2.4, 2.5, 2.5, 2.5])])
+    assert worse["clips_identity_below_own_frames"] == 1
+    assert worse["targets"]["identity_below_own_frames_every_clip"] is False
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_tiny_runs(tmp_path):
     preset = tiny_preset(iterations=5)
@@ -58,7 +82,8 @@ def test_tiny_runs(tmp_path):
     assert {"fit", "truth"} <= set(clip["jitter_mm_s2"]) and clip["jitter_ratio"] > 0
     saved = json.loads((tmp_path / "video.json").read_text())
     assert set(saved["aggregate"]["targets"]) == {"identity_below_single_image_median", "jitter_at_most_1.5x_truth",
-                                                  "jitter_3x_below_independent", "no_jaw_lag"}
+                                                  "jitter_3x_below_independent", "no_jaw_lag",
+                                                  "identity_below_own_frames_every_clip"}
     multi = run_multiview_bench(tmp_path, preset, count=1, cameras=2, instants=1, size=256)
     scene = multi["scenes"][0]
     assert scene["fitted"] and len(scene["single_view_identity_error_mm"]) == 2
