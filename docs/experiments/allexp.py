@@ -1,5 +1,6 @@
 """One variant over wild (shape error), real photos (IoU/NME) and GRID (identity consistency).
-usage: allexp.py NAME '{"prdl": {stage edits}, "photo": {stage edits}, "top": {...}, "prdl_name": "P0"}'"""
+usage: allexp.py NAME '{"prdl": {stage edits}, "photo": {stage edits}, "top": {...}, "prdl_name": "P0"}'
+("turn": false leaves out the preset's turn weights, as every run before 2026-12-04 did)"""
 import sys, json, copy, time, glob; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photexp import *
 from gridexp import prepare_grid
@@ -14,6 +15,9 @@ def edit(stage, edits):
 def preset_for(spec):
     p = load_preset('default')
     if spec.get('top'): p = merge(p, spec['top'])
+    if spec.get('turn', True):  # the preset's [turn_noise] on every stage, as fit_subject applies it (2026-12-04)
+        from fitter.optimize.fit import with_turn_weights
+        p['stages'] = [with_turn_weights(s, p) for s in p['stages']]
     for s in p['stages']:
         if s['name'] == 'prdl': edit(s, spec.get('prdl', {}))
         if s['name'].startswith('photometric'): edit(s, spec.get('photo', {}))

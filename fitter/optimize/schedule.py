@@ -93,6 +93,15 @@ def check_finite(stage: str, energies: dict[str, float], state: FitState) -> Non
             raise NonFiniteFit(f"stage {stage!r}: parameter {name!r} became non-finite; the fit is discarded")
 
 
+def adam_rate_factor(step: int, iterations: int, end: float) -> float:
+    """Cosine decay of Adam's rate from 1 at the first step to ``end`` at the last: a constant rate ends the stage
+    wherever the last steps' oscillation left it (on the photometric energy, whose gradient changes with
+    visibility, Adam keeps stepping by about its rate), a decayed one settles."""
+    if end >= 1.0 or iterations <= 1:
+        return 1.0
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * step / (iterations - 1)))
+
+
 def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, settings: dict) -> StageLog:
     """Optimise ``stage['free']`` for ``stage['rounds']`` rounds of L-BFGS (or Adam) iterations.
 
@@ -179,7 +188,11 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
         elif optimizer_name == "adam":
             lr = stage.get("lr", settings["adam_lr"])
             opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), lr))
-            for _ in range(int(stage["iterations"])):
+            iterations = int(stage["iterations"])
+            rates = [g["lr"] for g in opt.param_groups]
+            for k in range(iterations):
+                for g, rate in zip(opt.param_groups, rates):
+                    g["lr"] = rate * adam_rate_factor(k, iterations, float(stage.get("lr_end", 1.0)))
                 opt.zero_grad()
                 e = energy()
                 e.backward()

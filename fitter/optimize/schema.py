@@ -108,6 +108,8 @@ STAGE_KEYS: dict[str, Setting] = {
     "rounds": Setting("int", "rounds (discrete updates between them)", low=1),
     "optimizer": Setting("str", "optimiser", choices=OPTIMIZERS),
     "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
+    "lr_end": Setting("float", "Adam: the rate at the stage's last iteration as a fraction of `lr` (cosine decay; "
+                               "default 1, constant)", low=0.0, high=1.0),
     "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
     PARTIAL_KEY: Setting("strs", "expression names (shell patterns, e.g. jaw*) the stage may move; the others "
                                  "stay fixed (default: all)"),

@@ -10,7 +10,7 @@ import torch
 
 from fitter.energy.base import Term
 from fitter.optimize.presets import load_preset
-from fitter.optimize.schedule import NonFiniteFit, check_finite, run_stage
+from fitter.optimize.schedule import NonFiniteFit, adam_rate_factor, check_finite, run_stage
 from fitter.state import FitState
 from small_models import plane_model
 
@@ -32,6 +32,16 @@ class Quadratic(Term):
     def __call__(self, scene) -> torch.Tensor:
         s = scene.state
         return ((s.translation - TARGET) ** 2).sum(-1) + ((s.expression - EXPRESSION_TARGET) ** 2).sum(-1)
+
+
+class Absolute(Term):
+    """|translation - TARGET|_1 per frame: a V whose gradient never shrinks, so Adam at a constant rate keeps
+    stepping across the minimum."""
+
+    name = "absolute"
+
+    def __call__(self, scene) -> torch.Tensor:
+        return (scene.state.translation - TARGET).abs().sum(-1)
 
 
 class NotANumber(Term):
@@ -198,6 +208,23 @@ class TestAdamLearningRates:
         run_stage(model, state, stage(free=["translation"], optimizer="adam", iterations=20),
                   {"quadratic": Quadratic()}, settings)
         assert float((state.translation - torch.tensor([0.0, 0.0, 60.0])).abs().max()) <= 20 * 1e-3 * 1.01
+
+    def test_decayed_rate_settles(self, model):
+        errors = {}
+        for end in (1.0, 0.1):
+            state = fresh_state(model)
+            run_stage(model, state, stage(optimizer="adam", lr=0.5, iterations=100, lr_end=end,
+                                          weights={"absolute": 1.0}), {"absolute": Absolute()}, SETTINGS)
+            errors[end] = float((state.translation - TARGET).abs().max())
+        assert errors[1.0] > 0.03 and errors[0.1] < 0.02  # constant: left mid-oscillation; decayed: settled
+
+    def test_rate_factor(self):
+        assert adam_rate_factor(0, 80, 0.1) == pytest.approx(1.0)
+        assert adam_rate_factor(79, 80, 0.1) == pytest.approx(0.1)
+        assert adam_rate_factor(40, 81, 0.1) == pytest.approx(0.55)
+        factors = [adam_rate_factor(k, 80, 0.1) for k in range(80)]
+        assert all(a >= b for a, b in zip(factors, factors[1:]))
+        assert adam_rate_factor(50, 80, 1.0) == 1.0 and adam_rate_factor(0, 1, 0.1) == 1.0
 
     def test_table_missing_a_rate(self, model):
         with pytest.raises(ValueError, match=r"no rate for \['expression'\]"):

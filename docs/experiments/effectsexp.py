@@ -1,0 +1,58 @@
+"""Which wild effects the photometric stages cannot see through: wild renders of seed 0 (the first N cases) with
+named effects left out (fitter.synth.wild.sample_wild's ``without``; every other effect exactly as before), fitted
+with default's stages (guarded, the preset's turn weights), Procrustes error after the PRDL stage and after the
+photometric stages, per case. Behind the "Which effects" table of docs/photometric.md; see README.md here.
+usage: effectsexp.py NAME WITHOUT [N]     (WITHOUT: comma-separated effect names, or none)
+  effectsexp.py full none 24
+  effectsexp.py noshadow cast_shadows,ambient_occlusion 24"""
+import json, pickle, sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photexp import CACHE, MODEL, load_preset, np, proc_error, run
+from fitter.optimize.fit import with_turn_weights
+
+name, without = sys.argv[1:3]
+n = int(sys.argv[3]) if len(sys.argv) > 3 else 24
+without = () if without == 'none' else tuple(without.split(','))
+
+
+def prepare(i):
+    """One wild case of seed 0 rendered without ``without``, detected and segmented (cached)."""
+    from fitter.synth.cases import sample_case, render_case
+    from fitter.io import LoadedImage
+    from fitter.observe import observe_image, segment_faces
+    from fitter.bench.synthetic import PreparedCase, match_face
+    f = CACHE / f"wild_0_{i}_without_{'+'.join(sorted(without)) or 'none'}.pkl"
+    if f.exists():
+        return pickle.load(open(f, 'rb'))
+    case = sample_case(MODEL, i, 0, 512, appearance='wild', without=without)
+    r = render_case(MODEL, case)
+    img = LoadedImage.from_array(r.image, path=f'<wild 0:{i} without {without}>')
+    obs = observe_image(img, cache=False)
+    rec = {'name': f'wild{i}', 'truth': r.camera_vertices, 'size': case.image_size,
+           'photo': r.image.astype(np.float32) / 255.0}
+    face = match_face(PreparedCase(case, r, obs, 0.0), MODEL) if obs.faces else None
+    if face is not None:
+        rec['face'] = face
+        rec['masks'] = segment_faces(img, [face], cache=False)[0]
+    pickle.dump(rec, open(f, 'wb'))
+    return rec
+
+
+preset = load_preset('default')
+preset['stages'] = [with_turn_weights(s, preset) for s in preset['stages']]
+shape_stages = dict(preset, stages=[s for s in preset['stages'] if s['name'] in ('rigid', 'landmarks', 'prdl')])
+photo_from = next(s['name'] for s in preset['stages'] if s['name'].startswith('photometric'))
+rows = {}
+for i in range(n):
+    rec = prepare(i)
+    if 'face' not in rec:
+        continue
+    state, _ = run(rec, shape_stages, guard=True)
+    before = proc_error(rec, state)
+    state, q = run(rec, preset, stages_from=photo_from, start_state=state, guard=True)
+    rows[rec['name']] = (round(float(before), 3), round(float(proc_error(rec, state)), 3))
+b, a = np.array([v[0] for v in rows.values()]), np.array([v[1] for v in rows.values()])
+print(name, 'n', len(rows), 'post-PRDL %.3f (%.3f) photometric %.3f (%.3f) paired %+.3f better %d worse %d'
+      % (np.median(b), b.mean(), np.median(a), a.mean(), np.median(a - b), (a < b).sum(), (a > b).sum()),
+      json.dumps(rows), flush=True)
