@@ -180,7 +180,7 @@ def make_overlay(model: MorphableModel, fit: FaceFit, rgb: np.ndarray) -> np.nda
         scene = Scene(model, fit.state)
         cam = scene.camera_vertices()[:1]
         K = scene.K()[:1].clone()
-        K[:, :2] *= torch.tensor([size[1] / w, size[0] / h], dtype=K.dtype)[:, None]
+        K[:, :2] *= torch.tensor([size[1] / w, size[0] / h], dtype=K.dtype, device=K.device)[:, None]
         frags = rasterize(cam, model.topology.triangles, K, size)
         if fit.state.albedo is not None and fit.state.sh is not None:
 
