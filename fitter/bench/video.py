@@ -289,8 +289,8 @@ def aggregate_clips(rows: list[dict]) -> dict:
         # median of its own frames fitted one by one.
         "single_image_identity_error_mm_median_of_clips": median([r["independent"]["identity_error_mm_median"]
                                                                   for r in ok if r.get("independent")]),
-        "clips_identity_below_own_frames": sum(1 for r in paired_clips(ok)
-                                               if r["identity_error_mm"] < r["independent"]["identity_error_mm_median"]),
+        "clips_identity_below_own_frames": sum(
+            1 for r in paired_clips(ok) if r["identity_error_mm"] < r["independent"]["identity_error_mm_median"]),
         "frame_error_mm_median": med("frame_error_mm_median"),
         "jitter_fit_mm_s2_median": median([r["jitter_mm_s2"]["fit"] for r in ok]),
         "jitter_truth_mm_s2_median": median([r["jitter_mm_s2"]["truth"] for r in ok]),
