@@ -10,6 +10,7 @@ def edit(stage, edits):
     for k, v in edits.items():
         if k == 'weights': stage['weights'].update(v)
         elif k == 'lr_scale': stage['lr'] = {a: b * v.get(a, 1.0) for a, b in stage['lr'].items()}
+        elif k == 'iter_scale': stage['iterations'] = int(round(stage['iterations'] * v))
         else: stage[k] = v
 
 def preset_for(spec):
