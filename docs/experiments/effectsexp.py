@@ -2,7 +2,8 @@
 named effects left out (fitter.synth.wild.sample_wild's ``without``; every other effect exactly as before), fitted
 with default's stages (guarded, the preset's turn weights), Procrustes error after the PRDL stage and after the
 photometric stages, per case. Behind the "Which effects" table of docs/photometric.md; see README.md here.
-usage: effectsexp.py NAME WITHOUT [N]     (WITHOUT: comma-separated effect names, or none)
+usage: effectsexp.py NAME WITHOUT [N]     (WITHOUT: comma-separated effect names, none, or clean: the same cases
+                                           rendered with the clean appearance)
   effectsexp.py full none 24
   effectsexp.py noshadow cast_shadows,ambient_occlusion 24"""
 import json, pickle, sys
@@ -13,7 +14,8 @@ from fitter.optimize.fit import with_turn_weights
 
 name, without = sys.argv[1:3]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 24
-without = () if without == 'none' else tuple(without.split(','))
+appearance = 'clean' if without == 'clean' else 'wild'
+without = () if without in ('none', 'clean') else tuple(without.split(','))
 
 
 def prepare(i):
@@ -22,12 +24,13 @@ def prepare(i):
     from fitter.io import LoadedImage
     from fitter.observe import observe_image, segment_faces
     from fitter.bench.synthetic import PreparedCase, match_face
-    f = CACHE / f"wild_0_{i}_without_{'+'.join(sorted(without)) or 'none'}.pkl"
+    f = CACHE / (f"clean_0_{i}.pkl" if appearance == 'clean' else
+                 f"wild_0_{i}_without_{'+'.join(sorted(without)) or 'none'}.pkl")
     if f.exists():
         return pickle.load(open(f, 'rb'))
-    case = sample_case(MODEL, i, 0, 512, appearance='wild', without=without)
+    case = sample_case(MODEL, i, 0, 512, appearance=appearance, without=without)
     r = render_case(MODEL, case)
-    img = LoadedImage.from_array(r.image, path=f'<wild 0:{i} without {without}>')
+    img = LoadedImage.from_array(r.image, path=f'<{appearance} 0:{i} without {without}>')
     obs = observe_image(img, cache=False)
     rec = {'name': f'wild{i}', 'truth': r.camera_vertices, 'size': case.image_size,
            'photo': r.image.astype(np.float32) / 255.0}
