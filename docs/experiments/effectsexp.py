@@ -6,10 +6,10 @@ usage: effectsexp.py NAME WITHOUT [N]     (WITHOUT: comma-separated effect names
                                            rendered with the clean appearance)
   effectsexp.py full none 24
   effectsexp.py noshadow cast_shadows,ambient_occlusion 24"""
-import json, pickle, sys
+import json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photexp import CACHE, MODEL, load_preset, np, proc_error, run
+from photexp import load_preset, np, prepare_synthetic, proc_error, run
 from fitter.optimize.fit import with_turn_weights
 
 name, without = sys.argv[1:3]
@@ -17,40 +17,12 @@ n = int(sys.argv[3]) if len(sys.argv) > 3 else 24
 appearance = 'clean' if without == 'clean' else 'wild'
 without = () if without in ('none', 'clean') else tuple(without.split(','))
 
-
-def prepare(i):
-    """One wild case of seed 0 rendered without ``without``, detected and segmented (cached)."""
-    from fitter.synth.cases import sample_case, render_case
-    from fitter.io import LoadedImage
-    from fitter.observe import observe_image, segment_faces
-    from fitter.bench.synthetic import PreparedCase, match_face
-    f = CACHE / (f"clean_0_{i}.pkl" if appearance == 'clean' else
-                 f"wild_0_{i}_without_{'+'.join(sorted(without)) or 'none'}.pkl")
-    if f.exists():
-        return pickle.load(open(f, 'rb'))
-    case = sample_case(MODEL, i, 0, 512, appearance=appearance, without=without)
-    r = render_case(MODEL, case)
-    img = LoadedImage.from_array(r.image, path=f'<{appearance} 0:{i} without {without}>')
-    obs = observe_image(img, cache=False)
-    rec = {'name': f'wild{i}', 'truth': r.camera_vertices, 'size': case.image_size,
-           'photo': r.image.astype(np.float32) / 255.0}
-    face = match_face(PreparedCase(case, r, obs, 0.0), MODEL) if obs.faces else None
-    if face is not None:
-        rec['face'] = face
-        rec['masks'] = segment_faces(img, [face], cache=False)[0]
-    pickle.dump(rec, open(f, 'wb'))
-    return rec
-
-
 preset = load_preset('default')
 preset['stages'] = [with_turn_weights(s, preset) for s in preset['stages']]
 shape_stages = dict(preset, stages=[s for s in preset['stages'] if s['name'] in ('rigid', 'landmarks', 'prdl')])
 photo_from = next(s['name'] for s in preset['stages'] if s['name'].startswith('photometric'))
 rows = {}
-for i in range(n):
-    rec = prepare(i)
-    if 'face' not in rec:
-        continue
+for rec in prepare_synthetic(n, 0, appearance, without):  # the detected cases
     state, _ = run(rec, shape_stages, guard=True)
     before = proc_error(rec, state)
     state, q = run(rec, preset, stages_from=photo_from, start_state=state, guard=True)

@@ -24,17 +24,20 @@ MODEL = load_ict()
 REGION = MODEL.topology.region('face')
 
 
-def prepare_synthetic(n, seed, appearance):
+def prepare_synthetic(n, seed, appearance, without=()):
+    """The first ``n`` cases of ``seed`` rendered, detected and segmented (cached); ``without`` leaves named wild
+    effects out (fitter.synth.wild.sample_wild), every other effect as it was."""
     from fitter.synth.cases import sample_case, render_case
     from fitter.io import LoadedImage
     from fitter.observe import observe_image, segment_faces
     from fitter.bench.synthetic import PreparedCase
     out = []
+    tag = f"_without_{'+'.join(sorted(without))}" if without else ''
     for i in range(n):
-        f = CACHE / f'{appearance}_{seed}_{i}.pkl'
+        f = CACHE / f'{appearance}_{seed}_{i}{tag}.pkl'
         if f.exists():
             out.append(pickle.load(open(f, 'rb'))); continue
-        case = sample_case(MODEL, i, seed, 512, appearance=appearance)
+        case = sample_case(MODEL, i, seed, 512, appearance=appearance, without=tuple(without))
         r = render_case(MODEL, case)
         img = LoadedImage.from_array(r.image, path=f'<{appearance} {seed}:{i}>')
         obs = observe_image(img, cache=False)

@@ -275,6 +275,7 @@ def paired_clips(rows: list[dict]) -> list[dict]:
 
 def aggregate_clips(rows: list[dict]) -> dict:
     ok = [r for r in rows if r.get("fitted")]
+    paired = paired_clips(ok)
 
     def med(key, sub=None):
         return median([(r[sub] if sub else r).get(key) if (not sub or r.get(sub)) else None for r in ok])
@@ -290,7 +291,7 @@ def aggregate_clips(rows: list[dict]) -> dict:
         "single_image_identity_error_mm_median_of_clips": median([r["independent"]["identity_error_mm_median"]
                                                                   for r in ok if r.get("independent")]),
         "clips_identity_below_own_frames": sum(
-            1 for r in paired_clips(ok) if r["identity_error_mm"] < r["independent"]["identity_error_mm_median"]),
+            1 for r in paired if r["identity_error_mm"] < r["independent"]["identity_error_mm_median"]),
         "frame_error_mm_median": med("frame_error_mm_median"),
         "jitter_fit_mm_s2_median": median([r["jitter_mm_s2"]["fit"] for r in ok]),
         "jitter_truth_mm_s2_median": median([r["jitter_mm_s2"]["truth"] for r in ok]),
@@ -315,8 +316,8 @@ def aggregate_clips(rows: list[dict]) -> dict:
         "identity_below_single_image_median": (out["identity_error_mm_median"] < out["single_image_identity_error_mm_median"]
                                                if out["identity_error_mm_median"] is not None and
                                                out["single_image_identity_error_mm_median"] is not None else None),
-        "identity_below_own_frames_every_clip": (out["clips_identity_below_own_frames"] == len(paired_clips(ok))
-                                                 if paired_clips(ok) else None),
+        "identity_below_own_frames_every_clip": (out["clips_identity_below_own_frames"] == len(paired)
+                                                 if paired else None),
         "jitter_at_most_1.5x_truth": out["jitter_over_truth"] <= 1.5 if out["jitter_over_truth"] else None,
         "jitter_3x_below_independent": out["jitter_ratio_median"] >= 3.0 if out["jitter_ratio_median"] else None,
         "no_jaw_lag": all(lag == 0 for lag in out["jaw_lag_frames"] if lag is not None),

@@ -188,11 +188,12 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
         elif optimizer_name == "adam":
             lr = stage.get("lr", settings["adam_lr"])
             opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), lr))
-            iterations = int(stage["iterations"])
+            iterations, end = int(stage["iterations"]), float(stage.get("lr_end", 1.0))
             rates = [g["lr"] for g in opt.param_groups]
             for k in range(iterations):
+                factor = adam_rate_factor(k, iterations, end)
                 for g, rate in zip(opt.param_groups, rates):
-                    g["lr"] = rate * adam_rate_factor(k, iterations, float(stage.get("lr_end", 1.0)))
+                    g["lr"] = rate * factor
                 opt.zero_grad()
                 e = energy()
                 e.backward()
