@@ -74,6 +74,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "keyframe_spacing": Setting("int", "one keyframe per this many instants, within the min and max", low=1),
         "keyframe_spread_deg": Setting("float", "yaw/pitch distance at which keyframes count as spread", positive=True),
         "averaged_terms": Setting("strs", "per-frame terms averaged over the frames of a joint fit"),
+        "averaged_power": Setting("float", "those terms are divided by (instants fitted together)^power: 1 = a "
+                                           "clip counts like one photo against the identity prior", low=0, high=1),
         "start_rotation": Setting("str", "starting head rotation of every frame",
                                   choices=("landmarks3d", "transform", "pnp")),
         "track_chunk": Setting("int", "instants tracked at once (1: frame by frame)", low=1),

@@ -237,6 +237,7 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
     the view-weighted terms trust each view by how far the face is turned from it (fitter.optimize.views)."""
     video = preset["video"]
     averaged = set(video["averaged_terms"])
+    divisor = float(instants) ** float(video["averaged_power"])
     out = dict(preset)
     out["stages"] = []
     for stage in stages:
@@ -245,7 +246,7 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
         if rig_moves and {"rotation", "translation"} & set(free):  # the head moves: so do the cameras
             free += list(VIEW_PARAMETERS) if freedom.extrinsics else []
             free += ["rig_log_scale"] if freedom.scale else []
-        weights = {k: (float(v) / instants if k in averaged else float(v)) for k, v in stage["weights"].items()}
+        weights = {k: (float(v) / divisor if k in averaged else float(v)) for k, v in stage["weights"].items()}
         extra = rig_rates(stage, free)
         if views and video["view_weighted_terms"]:
             extra["view_weights"] = {"degrees": float(video["view_noise_deg"]),

@@ -78,6 +78,9 @@ def test_phase_presets_average_and_free():
     assert s["free"] == ["rotation", "translation", "expression", "view_rotation", "view_translation"]
     out = phase_preset(preset, [stage], 1, RigFreedom(focal=True), identity=True, rig_moves=False)
     assert out["stages"][0]["free"] == stage["free"]
+    root = dict(preset, video=dict(preset["video"], averaged_power=0.5))  # 4 instants weigh like 2 photos
+    out = phase_preset(root, [stage], 4, RigFreedom(focal=False), identity=True, rig_moves=False)
+    assert out["stages"][0]["weights"] == {"landmarks": 0.5, "identity_prior": 10.0, "focal_prior": 1.0}
 
 
 def test_adam_rates_for_the_rig(ict_random_embedding):
