@@ -181,9 +181,8 @@ class PRDLTerm(Term):
         if points not in POINT_MODES:
             raise ValueError(f"[prdl] points must be one of {POINT_MODES}, not {points!r}")
         self.points = points
-        weights = part_weights or {}
-        base = torch.tensor([float(weights.get(p, 1.0)) for p in PART_NAMES])
-        self.weights = [base * t.present.cpu() for t in self.targets]  # (P,) per frame
+        self.part_weights = dict(part_weights or {})
+        self.set_part_weights(self.part_weights)
         labels = model.topology.vertex_labels["parts"]
         self.part_vertices = [np.flatnonzero(labels == k + 1) for k in range(len(PART_NAMES))]
         self.index: list[torch.Tensor] | None = None  # per frame: visible part vertices, concatenated
@@ -192,6 +191,15 @@ class PRDLTerm(Term):
         self.segments: list[list[tuple[int, int]]] = []  # per frame: (start, end) per part in its index
         self.rngs = [np.random.default_rng(f) for f in range(len(self.targets))]
         self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
+
+    def set_part_weights(self, part_weights: dict[str, float]) -> None:
+        """Weight per part (missing parts: 1), zero for a frame where the target lacks the part."""
+        base = torch.tensor([float(part_weights.get(p, 1.0)) for p in PART_NAMES])
+        self.weights = [base * t.present.cpu() for t in self.targets]  # (P,) per frame
+
+    def configure(self, stage: dict) -> None:
+        """A stage's ``prdl_part_weights`` replace the named parts' weights of ``[prdl] part_weights`` for it."""
+        self.set_part_weights({**self.part_weights, **dict(stage.get("prdl_part_weights", {}))})
 
     @torch.no_grad()
     def crop_raster(self, scene: Scene, frame: int = 0):
@@ -329,4 +337,6 @@ SPEC = register(TermSpec(
         "raster_size": Setting("int", "visibility raster of the crop (pixels)", low=16),
         "part_weights": Setting("table", "weight per part", low=0, choices=PART_NAMES),
     },
+    stage_settings={"prdl_part_weights": Setting("table", "this stage's weight per part (others: [prdl] "
+                                                          "part_weights)", low=0, choices=PART_NAMES)},
     doc="part segmentation compared through distance statistics from grid anchors"))

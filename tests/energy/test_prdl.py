@@ -96,3 +96,28 @@ def test_prdl_is_lowest_at_the_truth_and_pulls_a_shifted_face_back(ict, scene_ca
     run_stage(ict, shifted, stage, {"prdl": term}, load_preset("fast")["optimizer"])
     assert float(term(Scene(ict, shifted))) < 0.5 * before
     assert image_error(shifted) < 0.35 * start, (image_error(shifted), start)
+
+
+def test_a_stage_sets_its_own_part_weights(ict, scene_case):
+    """``prdl_part_weights`` in a stage replace the named parts' weights of ``[prdl] part_weights`` for that
+    stage only: the brows' share of the energy goes with their weight, and a stage without the key restores them."""
+    case, masks, gt, crop = scene_case
+    targets = build_targets(masks, crop, grid=24, skin_points=800, part_points=400)
+    shifted = gt.detached()
+    shifted.translation = shifted.translation + torch.tensor([[0.5, -0.3, 0.0]])
+    scene = Scene(ict, shifted)
+
+    def energy(term, stage):
+        term.configure(stage)
+        term.index = None
+        term.rngs = [np.random.default_rng(0)]  # the same predicted points every time
+        return float(term(scene))
+
+    both = PRDLTerm(ict, targets, {"left_brow": 0.5}, max_points=300)
+    full = energy(both, {})
+    no_brows = energy(both, {"prdl_part_weights": {"left_brow": 0.0, "right_brow": 0.0}})
+    only_brows = PRDLTerm(ict, targets, {p: (1.0 if p.endswith("brow") else 0.0) for p in PART_NAMES}, max_points=300)
+    brows = energy(only_brows, {"prdl_part_weights": {"left_brow": 0.5}})
+    assert 0 < no_brows < full
+    assert no_brows + brows == pytest.approx(full, rel=1e-4)
+    assert energy(both, {}) == pytest.approx(full, rel=1e-6)  # the next stage without the key: [prdl]'s weights
