@@ -24,39 +24,44 @@ def preset_for(spec):
         if s['name'].startswith('photometric'): edit(s, spec.get('photo', {}))
     return p
 
-name, spec = sys.argv[1], json.loads(sys.argv[2])
-preset = preset_for(spec)
-key = spec.get('prdl_name', 'P0')
-guard = spec.get('guard', False)
-res = {}
-t0 = time.time()
-for ds in spec.get('datasets', ['wild', 'real', 'grid']):
-    recs = {'wild': lambda: prepare_synthetic(20, 0, 'wild'),
-            'real': lambda: prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*')))),
-            'grid': prepare_grid}[ds]()
-    pp = prdl_states(recs, preset, key)
-    finals = []
-    for rec, (st, q) in zip(recs, pp):
-        if spec.get('no_photo'):
-            finals.append((st, q))
+def main():
+    name, spec = sys.argv[1], json.loads(sys.argv[2])
+    preset = preset_for(spec)
+    key = spec.get('prdl_name', 'P0')
+    guard = spec.get('guard', False)
+    res = {}
+    t0 = time.time()
+    for ds in spec.get('datasets', ['wild', 'real', 'grid']):
+        recs = {'wild': lambda: prepare_synthetic(20, 0, 'wild'),
+                'real': lambda: prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*')))),
+                'grid': prepare_grid}[ds]()
+        pp = prdl_states(recs, preset, key)
+        finals = []
+        for rec, (st, q) in zip(recs, pp):
+            if spec.get('no_photo'):
+                finals.append((st, q))
+            else:
+                state, qq = run(rec, preset, stages_from='photometric-64', start_state=st, guard=guard)
+                finals.append((state, qq))
+        if ds == 'wild':
+            res['wild_pp'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, pp)]))
+            res['wild'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, finals)]))
+        elif ds == 'real':
+            last = lambda q: q[list(q)[-1]]
+            res['real_iou_pp'] = float(np.median([last(q)['iou_mean'] for _, q in pp]))
+            res['real_iou'] = float(np.median([last(q)['iou_mean'] for _, q in finals]))
+            res['real_nme'] = float(np.median([last(q)['nme_mean'] for _, q in finals]))
+            res['real_iou_min_delta'] = float(np.min([last(q)['iou_mean'] - last(q0)['iou_mean'] for (_, q), (_, q0) in zip(finals, pp)]))
         else:
-            state, qq = run(rec, preset, stages_from='photometric-64', start_state=st, guard=guard)
-            finals.append((state, qq))
-    if ds == 'wild':
-        res['wild_pp'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, pp)]))
-        res['wild'] = float(np.median([proc_error(r, s) for r, (s, _) in zip(recs, finals)]))
-    elif ds == 'real':
-        last = lambda q: q[list(q)[-1]]
-        res['real_iou_pp'] = float(np.median([last(q)['iou_mean'] for _, q in pp]))
-        res['real_iou'] = float(np.median([last(q)['iou_mean'] for _, q in finals]))
-        res['real_nme'] = float(np.median([last(q)['nme_mean'] for _, q in finals]))
-        res['real_iou_min_delta'] = float(np.min([last(q)['iou_mean'] - last(q0)['iou_mean'] for (_, q), (_, q0) in zip(finals, pp)]))
-    else:
-        for tag, states in (('pp', pp), ('', finals)):
-            people = {}
-            for rec, (s, _) in zip(recs, states):
-                people.setdefault(rec['person'], []).append(neutral_face(MODEL, s.identity, REGION))
-            c = consistency(people)
-            res[f'grid_within{tag and "_"+tag}'] = c['within_mm']; res[f'grid_between{tag and "_"+tag}'] = c['between_mm']
-            res[f'grid_ratio{tag and "_"+tag}'] = c['ratio']
-    print(name, ds, json.dumps({k: round(v, 4) for k, v in res.items()}), 'min %.1f' % ((time.time() - t0) / 60), flush=True)
+            for tag, states in (('pp', pp), ('', finals)):
+                people = {}
+                for rec, (s, _) in zip(recs, states):
+                    people.setdefault(rec['person'], []).append(neutral_face(MODEL, s.identity, REGION))
+                c = consistency(people)
+                res[f'grid_within{tag and "_"+tag}'] = c['within_mm']; res[f'grid_between{tag and "_"+tag}'] = c['between_mm']
+                res[f'grid_ratio{tag and "_"+tag}'] = c['ratio']
+        print(name, ds, json.dumps({k: round(v, 4) for k, v in res.items()}), 'min %.1f' % ((time.time() - t0) / 60), flush=True)
+
+
+if __name__ == '__main__':
+    main()

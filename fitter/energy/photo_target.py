@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 import torch
 
-from ..common.colour import srgb_to_linear
+from ..common.colour import linear_to_srgb, srgb_to_linear
 from ..crop import FitCrop
 from ..evidence import Evidence
 from ..model.morphable import MorphableModel
+from ..observe.background import face_background
 from ..observe.segmentation import PartMasks
 from .base import TermContext
 
@@ -31,7 +32,10 @@ class PhotoTarget:
     image: np.ndarray  # (S, S, 3) float32 linear RGB at crop.size
     valid: np.ndarray  # (S, S) bool: segmented face pixels without occluders (all True without masks)
     segmented: bool = True  # False: no part masks, ``valid`` is the whole crop (no fixed comparison domain)
+    face: np.ndarray | None = None  # (S, S) bool: every segmented part (None without masks)
+    brow_line: tuple | None = None  # (px, py, nx, ny) in image pixels: the brows' upper edge, normal to the mouth
     _pyramid: dict = field(default_factory=dict)
+    _background: np.ndarray | None = None
 
     @classmethod
     def from_photo(cls, rgb_float: np.ndarray, crop: FitCrop, masks: PartMasks | None = None,
@@ -43,11 +47,44 @@ class PhotoTarget:
         if masks is None:
             return cls(crop, image, np.ones((crop.size, crop.size), bool), segmented=False)
         else:
-            face = np.zeros(masks.labels.shape, bool)
+            origin = (float(masks.region[0]), float(masks.region[1]))
+            compared = np.zeros(masks.labels.shape, bool)
             for part in parts:
-                face |= masks.mask(part)
-            valid = crop.mask(face & ~masks.occlusion, (float(masks.region[0]), float(masks.region[1])))
-        return cls(crop, image, valid)
+                compared |= masks.mask(part)
+            valid = crop.mask(compared & ~masks.occlusion, origin)
+        return cls(crop, image, valid, face=crop.mask(masks.labels > 0, origin), brow_line=masks.brow_line)
+
+    @property
+    def background(self) -> np.ndarray:
+        """(S, S) bool: pixels of the crop that show background, read from the colours (fitter.observe.background;
+        computed on first use; all False without masks)."""
+        if self._background is None:
+            if self.face is None:
+                self._background = np.zeros(self.valid.shape, bool)
+            else:
+                srgb = (np.clip(linear_to_srgb(self.image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+                self._background = face_background(srgb, self.face, self.valid)
+        return self._background
+
+    def below_brows(self) -> np.ndarray:
+        """(S, S) bool: crop pixels on the mouth's side of the brow line (all True without one)."""
+        size = self.crop.size
+        if self.brow_line is None:
+            return np.ones((size, size), bool)
+        px, py, nx, ny = (float(v) for v in self.brow_line)
+        centres = (np.arange(size) + 0.5) / self.crop.scale  # pixel centres in image pixels from the crop's corner
+        x, y = self.crop.x0 + centres, self.crop.y0 + centres
+        return ((y[:, None] - py) * ny + (x[None, :] - px) * nx) >= 0.0
+
+    def background_level(self, size: int, device, below_brows: bool = False) -> torch.Tensor:
+        """(size, size) bool background at ``size`` (a pixel counts when nearly all of it is background); with
+        ``below_brows`` only below the brow line (a fringe over the forehead is not background for the face)."""
+        key = ("background", size, str(device), below_brows)
+        if key not in self._pyramid:
+            full = self.background & self.below_brows() if below_brows else self.background
+            level = cv2.resize(full.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            self._pyramid[key] = torch.as_tensor(level > VALID_COVERAGE, device=device)
+        return self._pyramid[key]
 
     def level(self, size: int, device) -> tuple[FitCrop, torch.Tensor, torch.Tensor]:
         """(crop at ``size``, image (size, size, 3), valid (size, size)) on ``device``."""
@@ -82,6 +119,10 @@ class PhotoTargets:
         """Whether every frame knows where its face skin is (part masks)."""
         return all(t.segmented for t in self.frames)
 
+    def background_level(self, size: int, device, below_brows: bool = False) -> torch.Tensor:
+        """(F, size, size) bool: each frame's background pixels at ``size``."""
+        return torch.stack([t.background_level(size, device, below_brows) for t in self.frames])
+
     def level(self, size: int, device) -> tuple[list[FitCrop], torch.Tensor, torch.Tensor]:
         """(crops at ``size``, images (F, size, size, 3), valid (F, size, size)) on ``device``."""
         levels = [t.level(size, device) for t in self.frames]
@@ -97,6 +138,17 @@ def face_triangle_mask(model: MorphableModel) -> torch.Tensor:
     """(T,) bool over the model's triangles: the face skin that photometric terms compare."""
     mask = np.zeros(len(model.topology.triangles), bool)
     mask[model.topology.face_triangles()] = True
+    return torch.as_tensor(mask, device=model.device)
+
+
+def region_triangle_mask(model: MorphableModel, region: str) -> torch.Tensor:
+    """(T,) bool over the model's triangles: those of a named vertex region (the face skin's when the model
+    has no such region, as small test models do not)."""
+    topology = model.topology
+    if region not in topology.regions:
+        return face_triangle_mask(model)
+    mask = np.zeros(len(topology.triangles), bool)
+    mask[topology.triangles_in(topology.region(region))] = True
     return torch.as_tensor(mask, device=model.device)
 
 

@@ -14,6 +14,11 @@ stops pulling) and ``kappa`` the cost of an uncovered pixel (the saturation leve
 nothing). The energy is the mean over the domain, whose size does not change as the face moves. The older
 behaviour (a pseudo-Huber mean over the pixels that happen to be both rendered and segmented) is
 ``domain = "overlap"``, ``loss = "pseudo_huber"``.
+
+The domain says where the skin is, not where it is not: with ``background_cost`` > 0 every pixel that the photo
+shows as background (GrabCut on the crop, fitter.observe.background) and the front of the face
+(``background_region``) covers costs ``background_cost * delta^2`` too, so the rendered outline cannot spill past
+the face's real one (where masks drawn from landmarks put the detector's outline) for free.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from ..model.morphable import MorphableModel
 from ..render import antialias, bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, geman_mcclure, pseudo_huber, register
-from .photo_target import PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets
+from .photo_target import PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets, region_triangle_mask
 
 UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
 LIGHT_SOLVE_RIDGE = 1e-3  # Tikhonov term of the SH least-squares solve (numerical safety only)
@@ -43,7 +48,8 @@ class PhotometricTerm(Term):
                  robust_delta: float = 3.0, resolution: int = 128, backend: str = "auto",
                  init_resolution: int = 64, init_rounds: int = 3, init_albedo_level: float = 0.5,
                  init_min_pixels: int = 20, domain: str = "fixed", loss: str = "geman_mcclure",
-                 uncovered_cost: float = 1.0) -> None:
+                 uncovered_cost: float = 1.0, background_cost: float = 0.0,
+                 background_region: str = "narrow_face", background_below_brows: bool = False) -> None:
         self.model = model
         self.target = target
         self.albedo = albedo
@@ -56,6 +62,10 @@ class PhotometricTerm(Term):
         self.domain = domain if target.segmented else "overlap"
         self.loss = loss
         self.uncovered_cost = uncovered_cost  # in units of the robust loss's saturation (delta^2)
+        # front-of-face pixels rendered over the photo's background cost this (units of delta^2; 0 = off)
+        self.background_cost = background_cost if self.domain == "fixed" else 0.0
+        self.front_triangles = region_triangle_mask(model, background_region)
+        self.background_below_brows = background_below_brows
         self.init = {"size": init_resolution, "rounds": init_rounds, "level": init_albedo_level,
                      "min_pixels": init_min_pixels}
         self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
@@ -92,6 +102,10 @@ class PhotometricTerm(Term):
                    "crops": crops, "valid": valid}
             if self.domain == "fixed":  # the antialiased skin coverage: gradients at the outline
                 out["coverage"] = antialias(skin[..., None].to(colour.dtype), frags)[..., 0].clamp(0.0, 1.0)
+            if self.background_cost:  # the front of the face's coverage, against the photo's background
+                front = frags.mask & self.front_triangles[frags.triangle_id.clamp(min=0)]
+                out["front"] = antialias(front[..., None].to(colour.dtype), frags)[..., 0].clamp(0.0, 1.0)
+                out["background"] = self.target.background_level(size, state.device, self.background_below_brows)
             return out
 
         return scene.memo(("photometric", size), compute)
@@ -125,8 +139,10 @@ class PhotometricTerm(Term):
         if self.domain == "fixed":
             domain = r["valid"].to(cost.dtype)
             kappa = self.uncovered_cost * self.delta**2
-            per_pixel = r["coverage"] * cost + (1.0 - r["coverage"]) * kappa
-            return (per_pixel * domain).flatten(1).sum(1) / domain.flatten(1).sum(1).clamp(min=1)
+            per_pixel = (r["coverage"] * cost + (1.0 - r["coverage"]) * kappa) * domain
+            if self.background_cost:  # the face's outline may not spill over what the photo shows as background
+                per_pixel = per_pixel + self.background_cost * self.delta**2 * r["front"] * r["background"]
+            return per_pixel.flatten(1).sum(1) / domain.flatten(1).sum(1).clamp(min=1)
         mask = r["mask"]
         count = mask.flatten(1).sum(1).clamp(min=1)
         return (cost * mask).flatten(1).sum(1) / count
@@ -209,7 +225,10 @@ def build(ctx: TermContext) -> PhotometricTerm:
                            init_resolution=int(cfg["init_resolution"]), init_rounds=int(cfg["init_rounds"]),
                            init_albedo_level=float(cfg["init_albedo_level"]),
                            init_min_pixels=int(cfg["init_min_pixels"]), domain=str(cfg["domain"]),
-                           loss=str(cfg["loss"]), uncovered_cost=float(cfg["uncovered_cost"]))
+                           loss=str(cfg["loss"]), uncovered_cost=float(cfg["uncovered_cost"]),
+                           background_cost=float(cfg["background_cost"]),
+                           background_region=str(cfg["background_region"]),
+                           background_below_brows=bool(cfg["background_below_brows"]))
 
 
 SPEC = register(TermSpec(
@@ -227,6 +246,12 @@ SPEC = register(TermSpec(
         "loss": Setting("str", "robust loss of the residual", choices=("geman_mcclure", "pseudo_huber")),
         "uncovered_cost": Setting("float", "cost of an uncovered domain pixel, in units of the loss's "
                                   "saturation", low=0),
+        "background_cost": Setting("float", "cost of a background pixel (read by GrabCut) covered by the front "
+                                   "of the face, in units of the loss's saturation; 0: off", low=0),
+        "background_region": Setting("str", "model region whose outline is held against the background",
+                                     choices=("narrow_face", "face", "face_and_head")),
+        "background_below_brows": Setting("bool", "hold the outline against the background below the brow line "
+                                          "only (a fringe over the forehead is not background)"),
     },
     stage_settings={
         "resolution": Setting("int", "render size of the crop in this stage", low=8),

@@ -240,3 +240,45 @@ class TestFixedDomain:
         term(Scene(model, state)).sum().backward()
         # moving the dome towards the camera covers more skin: the energy falls, so d E / d z > 0
         assert float(state.translation.grad[0, 2]) > 0
+
+
+class TestBackgroundCost:
+    """background_cost: each background pixel the front of the face covers costs background_cost x kappa (over
+    the domain's size), so the face's outline is held to the photo's own outline, not only the masks'."""
+
+    def setup_method(self):
+        self.model = dome_model()
+        self.state = state_for(self.model)
+        own = rendered(self.model, self.state, IMAGE)[0]
+        self.covered = term_for(self.model, [own]).render(Scene(self.model, self.state))["mask"][0].numpy()
+        self.own = own
+
+    def term(self, cost: float, below_brows: bool = False) -> PhotometricTerm:
+        targets = segmented_targets(self.own, self.covered)
+        background = np.zeros((IMAGE, IMAGE), bool)
+        background[:, : IMAGE // 3] = True  # the photo says: the left third is background
+        targets.frames[0]._background = background
+        targets.frames[0].brow_line = (0.0, IMAGE / 2, 0.0, 1.0)  # a level brow line across the middle
+        return PhotometricTerm(self.model, targets, uniform_albedo(self.model), sigma=SIGMA, robust_delta=DELTA,
+                               resolution=IMAGE, background_cost=cost, background_below_brows=below_brows)
+
+    def test_covered_background_costs(self):
+        base = float(self.term(0.0)(Scene(self.model, self.state))[0])
+        value = float(self.term(0.5)(Scene(self.model, self.state))[0])
+        spill = (self.covered[:, : IMAGE // 3]).sum() / self.covered.sum()
+        assert spill > 0.05
+        assert value - base == pytest.approx(0.5 * DELTA**2 * spill, rel=0.1)
+
+    def test_the_outline_is_pushed_off_the_background(self):
+        state = state_for(self.model)
+        state.translation = state.translation.clone().requires_grad_(True)
+        self.term(1.0)(Scene(self.model, state)).sum().backward()
+        # moving the dome right (+x) uncovers the background on the left: the energy falls
+        assert float(state.translation.grad[0, 0]) < 0
+
+    def test_below_the_brows_only(self):
+        """background_below_brows: background above the brow line (a fringe over the forehead) costs nothing."""
+        base = float(self.term(0.0)(Scene(self.model, self.state))[0])
+        value = float(self.term(0.5, below_brows=True)(Scene(self.model, self.state))[0])
+        spill = (self.covered[IMAGE // 2 :, : IMAGE // 3]).sum() / self.covered.sum()
+        assert value - base == pytest.approx(0.5 * DELTA**2 * spill, rel=0.1)
