@@ -37,6 +37,17 @@ class FitCrop:
         offset = torch.tensor([self.x0, self.y0], dtype=pixels.dtype, device=pixels.device)
         return (pixels - offset) * self.scale
 
+    def line(self, line) -> np.ndarray:
+        """A line ``(px, py, nx, ny)`` through an image point with a unit normal -> the same line in crop pixels."""
+        px, py, nx, ny = (float(v) for v in line)
+        return np.array([(px - self.x0) * self.scale, (py - self.y0) * self.scale, nx, ny], np.float64)
+
+    def pixel_centres(self) -> np.ndarray:
+        """(size * size, 2) crop coordinates (x, y) of the crop's pixel centres, row by row."""
+        c = np.arange(self.size) + 0.5
+        x, y = np.meshgrid(c, c)
+        return np.stack([x.ravel(), y.ravel()], 1)
+
     def K(self, K: torch.Tensor) -> torch.Tensor:
         """Intrinsics (F, 3, 3) of the full image -> intrinsics that project straight into the crop."""
         s = self.scale
@@ -63,3 +74,11 @@ class FitCrop:
     def mask(self, mask: np.ndarray, origin: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """A boolean mask resampled to the crop (bool (size, size))."""
         return self.image(mask.astype(np.uint8) * 255, origin) > 127
+
+
+def below_line(points: np.ndarray, line: np.ndarray | None) -> np.ndarray:
+    """(N,) bool: crop points (N, 2) on the normal's side of a line ``(px, py, nx, ny)`` in crop pixels (the
+    mouth's side of a brow line; all True without one)."""
+    if line is None:
+        return np.ones(len(points), bool)
+    return (points[:, 0] - line[0]) * line[2] + (points[:, 1] - line[1]) * line[3] >= 0.0

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..common.colour import linear_to_srgb, srgb_to_linear
-from ..crop import FitCrop
+from ..crop import FitCrop, below_line
 from ..evidence import Evidence
 from ..model.morphable import MorphableModel
 from ..observe.background import face_background
@@ -68,13 +68,8 @@ class PhotoTarget:
 
     def below_brows(self) -> np.ndarray:
         """(S, S) bool: crop pixels on the mouth's side of the brow line (all True without one)."""
-        size = self.crop.size
-        if self.brow_line is None:
-            return np.ones((size, size), bool)
-        px, py, nx, ny = (float(v) for v in self.brow_line)
-        centres = (np.arange(size) + 0.5) / self.crop.scale  # pixel centres in image pixels from the crop's corner
-        x, y = self.crop.x0 + centres, self.crop.y0 + centres
-        return ((y[:, None] - py) * ny + (x[None, :] - px) * nx) >= 0.0
+        line = None if self.brow_line is None else self.crop.line(self.brow_line)
+        return below_line(self.crop.pixel_centres(), line).reshape(self.crop.size, self.crop.size)
 
     def background_level(self, size: int, device, below_brows: bool = False) -> torch.Tensor:
         """(size, size) bool background at ``size`` (a pixel counts when nearly all of it is background); with
@@ -134,11 +129,16 @@ def crop_intrinsics(crops: list[FitCrop], K: torch.Tensor) -> torch.Tensor:
     return torch.cat([crop.K(K[f : f + 1]) for f, crop in enumerate(crops)])
 
 
+def triangle_mask(model: MorphableModel, triangles: np.ndarray) -> torch.Tensor:
+    """(T,) bool over the model's triangles: True at the indices ``triangles``."""
+    mask = np.zeros(len(model.topology.triangles), bool)
+    mask[triangles] = True
+    return torch.as_tensor(mask, device=model.device)
+
+
 def face_triangle_mask(model: MorphableModel) -> torch.Tensor:
     """(T,) bool over the model's triangles: the face skin that photometric terms compare."""
-    mask = np.zeros(len(model.topology.triangles), bool)
-    mask[model.topology.face_triangles()] = True
-    return torch.as_tensor(mask, device=model.device)
+    return triangle_mask(model, model.topology.face_triangles())
 
 
 def region_triangle_mask(model: MorphableModel, region: str) -> torch.Tensor:
@@ -147,9 +147,7 @@ def region_triangle_mask(model: MorphableModel, region: str) -> torch.Tensor:
     topology = model.topology
     if region not in topology.regions:
         return face_triangle_mask(model)
-    mask = np.zeros(len(topology.triangles), bool)
-    mask[topology.triangles_in(topology.region(region))] = True
-    return torch.as_tensor(mask, device=model.device)
+    return triangle_mask(model, topology.triangles_in(topology.region(region)))
 
 
 def photo_targets(ctx: TermContext) -> PhotoTargets:

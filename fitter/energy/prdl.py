@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..common.settings import Setting
-from ..crop import FitCrop
+from ..crop import FitCrop, below_line
 from ..model.morphable import MorphableModel
 from ..observe.segmentation import PART_NAMES, PartMasks
 from ..render import rasterize, render_labels, vertex_normals
@@ -112,13 +112,6 @@ class PRDLTargets:
     brow_line: np.ndarray | None = None  # (px, py, nx, ny) in crop pixels: target skin lies on the (n) side
 
 
-def below_line(points: np.ndarray, line: np.ndarray | None) -> np.ndarray:
-    """(N,) bool: crop points (N, 2) on the mouth's side of a brow line (all True without one)."""
-    if line is None:
-        return np.ones(len(points), bool)
-    return (points[:, 0] - line[0]) * line[2] + (points[:, 1] - line[1]) * line[3] >= 0.0
-
-
 def target_points(masks: PartMasks, part: str, max_points: int, crop: FitCrop) -> np.ndarray:
     """Crop coordinates (N, 2) of a part's pixels (skin: below the brows, without occluded pixels), one point
     per crop pixel (a big face in a big photo has far more pixels than anchors can tell apart), then reduced
@@ -152,10 +145,8 @@ def build_targets(masks: PartMasks, crop: FitCrop, grid: int = 48, skin_points: 
         crop_pts = torch.as_tensor(pts, dtype=torch.float32, device=device)
         stats.append(distance_stats(anchors, crop_pts, soft) / crop.size)
         present.append(True)
-    line = None
-    if masks.brow_line is not None:  # the skin targets stop at the brows: so must the predicted skin
-        px, py, nx, ny = (float(v) for v in masks.brow_line)
-        line = np.array([(px - crop.x0) * crop.scale, (py - crop.y0) * crop.scale, nx, ny], np.float64)
+    # the skin targets stop at the brows: so must the predicted skin
+    line = None if masks.brow_line is None else crop.line(masks.brow_line)
     return PRDLTargets(crop, anchors, torch.stack(stats), torch.tensor(present, device=device), counts, line)
 
 
