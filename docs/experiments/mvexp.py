@@ -2,6 +2,7 @@
 variants: the view-weighted terms, the true landmark positions instead of the detections, views left out.
 
 usage: mvexp.py PRESET SEEDS [--rig cal|none] [--weighted landmarks,prdl,...|none] [--exact] [--drop 0,3]
+                [--outline W [--outline-stages prdl,landmarks]]  (the outline term in those keyframe stages)
 e.g.   mvexp.py default 0,1,2 --drop 0,3      (scene 1 without its two near-profile views)"""
 import argparse, dataclasses, os, pickle, time
 from pathlib import Path
@@ -67,8 +68,16 @@ def main() -> None:
     ap.add_argument("--weighted", default=None)
     ap.add_argument("--exact", action="store_true")
     ap.add_argument("--drop", default="")
+    ap.add_argument("--outline", type=float, default=0.0)
+    ap.add_argument("--outline-stages", default="prdl")
+    ap.add_argument("--outline-delta", type=float, default=1.0)
     args = ap.parse_args()
     preset = load_preset(args.preset)
+    if args.outline:
+        preset["outline"] = dict(preset["outline"], robust_delta=args.outline_delta)
+        for stage in preset["stages"]:
+            if stage["name"] in args.outline_stages.split(","):
+                stage["weights"] = dict(stage["weights"], outline=args.outline)
     if args.weighted is not None:
         terms = [] if args.weighted == "none" else args.weighted.split(",")
         preset["video"] = dict(preset["video"], view_weighted_terms=terms)

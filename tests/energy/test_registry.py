@@ -130,6 +130,7 @@ class TestMissingEvidence:
         # every term but those of clips (temporal, in the video stage lists), the optional pose guidance and the
         # optional trust region (anchor: no preset weighs it, docs/photometric.md says why) and the critic (only
         # the `critic` preset weighs it, docs/critic.md) and the cross-view colours (multi-view rigs only, in the
-        # rig stage list)
-        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor", "critic", "crossview"}
+        # rig stage list) and the outline without rendering (no preset weighs it, docs/fitting.md says why)
+        assert set(terms) == weighed == set(TERMS) - {"temporal", "pose_guidance", "anchor", "critic", "crossview",
+                                                      "outline"}
         assert warnings == []
