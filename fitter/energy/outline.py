@@ -10,10 +10,12 @@ nearest face pixel):
 
     E = mean_v (D(proj(v)) / (sigma * S))^2        D: distance (crop px) into the background, 0 off it
 
-The term is one-sided: it never pulls the face outwards (hair, ears and the neck lie between face and
+With ``robust_delta`` > 0 each vertex's cost saturates (Geman-McClure): a vertex deep inside what GrabCut calls
+background, where GrabCut is likelier wrong, pulls little. The term is one-sided: it never pulls the face outwards (hair, ears and the neck lie between face and
 background on most of the outline, so where the outline ends is not known, only where it must not go).
 The photometric term holds the rendered outline against the same background (``background_cost``); this is the
-same evidence for stages that do not render.
+same evidence for stages that do not render. No preset weighs it: on the wild renders, real photos and uncalibrated
+rigs it gained nothing that held (docs/fitting.md, "The outline without rendering").
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ def sample_field(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 class OutlineTerm(Term):
-    """mean_v (D(proj(v)) / (sigma * S))^2 per frame over the front of the face's vertices."""
+    """mean_v rho(D(proj(v)) / (sigma * S)) per frame over the front of the face's vertices (rho: x^2, or
+    Geman-McClure with knee ``robust_delta``)."""
 
     name = "outline"
 

@@ -60,9 +60,9 @@ class TestOutlineTerm:
         state.translation = torch.tensor([[shift, 0.0, DEPTH]])
         return state
 
-    def term(self, width: int) -> OutlineTerm:
+    def term(self, width: int, robust_delta: float = 0.0) -> OutlineTerm:
         field = torch.as_tensor(intrusion_field(strip(width)))
-        return OutlineTerm(self.model, [self.crop], [field], sigma=SIGMA, points=10_000)
+        return OutlineTerm(self.model, [self.crop], [field], sigma=SIGMA, points=10_000, robust_delta=robust_delta)
 
     def test_value_is_the_mean_squared_intrusion(self):
         scene = Scene(self.model, self.state())
@@ -85,3 +85,10 @@ class TestOutlineTerm:
         assert pix[0, :, 0].min() > 3
         assert float(self.term(3)(scene)[0]) == 0.0
         assert float(self.term(20)(scene)[0]) > 0.0
+
+    def test_robust_cost_saturates(self):
+        """robust_delta: a vertex deep in the background costs at most delta^2 (GrabCut may be wrong there)."""
+        scene = Scene(self.model, self.state())
+        quadratic = float(self.term(40)(scene)[0])
+        robust = float(self.term(40, robust_delta=1.0)(scene)[0])
+        assert 0 < robust <= 1.0 < quadratic  # delta^2 = 1 bounds the mean; the quadratic cost is far above it
