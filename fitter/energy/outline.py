@@ -106,7 +106,8 @@ SPEC = register(TermSpec(
     "outline", build, needs=("photo", "masks"),
     settings={
         "sigma": Setting("float", "outline noise as a fraction of the crop side", positive=True),
-        "region": Setting("str", "model region that may not project onto the background"),
+        "region": Setting("str", "model region that may not project onto the background",
+                          choices=("narrow_face", "face", "face_and_head")),
         "points": Setting("int", "evenly spaced vertices of the region", low=1),
         "robust_delta": Setting("float", "Geman-McClure knee in units of sigma (a vertex deep inside what GrabCut "
                                 "calls background pulls little: GrabCut may be wrong there); 0 = quadratic", low=0),
