@@ -16,6 +16,7 @@ import torch
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import FitState
+from .dolly import dolly_free, dolly_translation
 from .partial import STAGE_KEY, expression_mask, hold_expression
 from .views import turn_weights, view_weights
 
@@ -111,7 +112,7 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
     weights = {k: float(v) for k, v in stage["weights"].items() if float(v) != 0.0}
     log.skipped_terms = sorted(k for k in weights if k not in terms)
     active = {k: terms[k] for k in weights if k in terms}
-    params = state.free(list(stage["free"]))
+    params = state.free(dolly_free(state, stage))
     if params and STAGE_KEY in stage and "expression" in stage["free"]:
         hold_expression(state.expression, expression_mask(model.expression_names, list(stage[STAGE_KEY]),
                                                           stage["name"]))
@@ -187,8 +188,10 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
                 log.line_search_failures += 1
         elif optimizer_name == "adam":
             lr = stage.get("lr", settings["adam_lr"])
-            opt = torch.optim.Adam(adam_groups(state, list(stage["free"]), lr))
+            free = dolly_free(state, stage)
+            opt = torch.optim.Adam(adam_groups(state, free, lr))
             iterations, end = int(stage["iterations"]), float(stage.get("lr_end", 1.0))
+            dolly = bool(stage.get("dolly", False)) and "log_focal" in free
             rates = [g["lr"] for g in opt.param_groups]
             for k in range(iterations):
                 factor = adam_rate_factor(k, iterations, end)
@@ -197,7 +200,10 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
                 opt.zero_grad()
                 e = energy()
                 e.backward()
+                before = state.log_focal.detach().clone() if dolly else None
                 opt.step()
+                if dolly:
+                    dolly_translation(model, state, before)
                 log.evaluations += 1
         else:
             raise ValueError(f"stage {stage['name']!r}: unknown optimizer {optimizer_name!r} (lbfgs or adam)")

@@ -230,3 +230,75 @@ class TestAdamLearningRates:
         with pytest.raises(ValueError, match=r"no rate for \['expression'\]"):
             run_stage(model, fresh_state(model), stage(free=["translation", "expression"], optimizer="adam",
                                                        lr={"translation": 0.1}), {"quadratic": Quadratic()}, SETTINGS)
+
+
+class FocalTarget(Term):
+    """(log focal - log 450)^2: wants the focal length 1.5 times the fresh state's 300 px."""
+
+    name = "focal_target"
+
+    def __call__(self, scene) -> torch.Tensor:
+        return (scene.state.log_focal[scene.state.frame_view] - torch.log(torch.tensor(450.0))) ** 2
+
+
+class TestDolly:
+    """``dolly = true``: Adam's steps of the focal length keep the face's centroid on its pixel and at its size
+    (fitter.optimize.dolly); multi-view subjects are left alone."""
+
+    @pytest.fixture()
+    def dome(self):
+        from small_models import dome_model
+        return dome_model()
+
+    @staticmethod
+    def placed(model, multiview: bool = False) -> FitState:
+        state = fresh_state(model)
+        state.translation = torch.tensor([[3.0, 1.0, 40.0]])  # off the principal point: a scale would move it
+        if multiview:
+            state.view_rotation, state.view_translation = torch.zeros(1, 3), torch.zeros(1, 3)
+        return state
+
+    @staticmethod
+    def centroid_and_spread(model, state):
+        from fitter.scene import Scene
+        with torch.no_grad():
+            pixels, _ = Scene(model, state).project(model.mean[None].expand(state.num_frames, -1, 3))
+        return pixels.mean(1), pixels.std(1).mean(-1)
+
+    @staticmethod
+    def towards_450(model, state, **kw) -> None:
+        st = stage(free=["log_focal"], optimizer="adam", iterations=20, lr={"log_focal": 0.02},
+                   weights={"focal_target": 1.0}, **kw)
+        run_stage(model, state, st, {"focal_target": FocalTarget()}, SETTINGS)
+
+    def test_focal_moves_but_the_face_keeps_its_place_and_size(self, dome):
+        state = self.placed(dome)
+        where, spread = self.centroid_and_spread(dome, state)
+        self.towards_450(dome, state, dolly=True)
+        assert float(state.log_focal.exp()[0]) > 400.0  # the focal moved
+        after, after_spread = self.centroid_and_spread(dome, state)
+        torch.testing.assert_close(after, where, atol=0.05, rtol=0)  # the centroid kept its pixel
+        assert float(after_spread / spread) == pytest.approx(1.0, abs=0.02)  # and its size: only perspective
+
+    def test_without_the_dolly_the_face_scales(self, dome):
+        state = self.placed(dome)
+        _, spread = self.centroid_and_spread(dome, state)
+        self.towards_450(dome, state)
+        _, after_spread = self.centroid_and_spread(dome, state)
+        assert abs(float(after_spread / spread) - 1.0) > 0.2
+
+    def test_multiview_is_left_alone(self, dome):
+        from fitter.optimize.dolly import dolly_translation
+        state = self.placed(dome, multiview=True)
+        before = state.translation.clone()
+        dolly_translation(dome, state, state.log_focal - 0.5)
+        assert torch.equal(state.translation, before)
+
+    def test_multiview_keeps_its_focal_lengths(self, dome):
+        state = self.placed(dome, multiview=True)
+        before = state.log_focal.clone()
+        st = stage(free=["log_focal", "translation"], optimizer="adam", iterations=5,
+                   lr={"log_focal": 0.02, "translation": 0.01}, weights={"focal_target": 1.0, "quadratic": 1.0},
+                   dolly=True)
+        run_stage(dome, state, st, {"focal_target": FocalTarget(), "quadratic": Quadratic()}, SETTINGS)
+        assert torch.equal(state.log_focal, before)
