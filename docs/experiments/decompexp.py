@@ -51,6 +51,12 @@ def main():
         print(f'{tag:10s} |identity| median {np.median([float(s.identity.norm()) for s in states]):.2f}'
               f' (truth {np.median([float(t.norm()) for t in truth_id]):.2f}, {len(truth_id[0])} modes)')
     base = np.array([proc_error(r, s) for r, s in zip(recs, finals)])
+    cosine = [float(s.identity.detach().ravel() @ t.to(s.identity) / (s.identity.norm() * t.norm()))
+              for s, t in zip(finals, truth_id)]
+    print(f'final      cosine of the fitted identity with the true one: median {np.median(cosine):.2f}')
+    for k in (0.5, 1.5, 2.0):
+        d = np.array([proc_error(r, with_(s, identity=s.identity * k)) for r, s in zip(recs, finals)]) - base
+        print(f'final      identity x {k}: paired {np.median(d):+.3f} (better {(d < 0).sum()}, worse {(d > 0).sum()})')
     for g, patterns in GROUPS.items():
         ii = [i for i, n in enumerate(names) if any(fnmatch.fnmatch(n, p) for p in patterns)]
         errs = []
