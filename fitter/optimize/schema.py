@@ -113,6 +113,8 @@ STAGE_KEYS: dict[str, Setting] = {
     "lr_end": Setting("float", "Adam: the rate at the stage's last iteration as a fraction of `lr` (cosine decay; "
                                "default 1, constant)", low=0.0, high=1.0),
     "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
+    "subjects": Setting("bool", "the stage also runs in the keyframe fits of videos, photo folders and rigs "
+                                "(default true; false: single photos only)"),
     "dolly": Setting("bool", "Adam: a step of log_focal also moves the head along its line of sight by the same "
                              "factor, so only perspective changes (fitter.optimize.dolly; default false)"),
     PARTIAL_KEY: Setting("strs", "expression names (shell patterns, e.g. jaw*) the stage may move; the others "

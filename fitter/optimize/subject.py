@@ -233,7 +233,8 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
                  rig_moves: bool, views: bool = False) -> dict:
     """``preset`` whose ``stages`` are a phase's: averaged terms divided by the number of instants fitted
     together (the views of one instant are independent evidence, consecutive instants are not); identity,
-    focal length and the rig freed only as the phase and the rig allow; with ``views`` (a multi-view subject)
+    focal length and the rig freed only as the phase and the rig allow; stages marked ``subjects = false`` left
+    out (they run for single photos only); with ``views`` (a multi-view subject)
     the view-weighted terms trust each view by how far the face is turned from it (fitter.optimize.views)."""
     video = preset["video"]
     averaged = set(video["averaged_terms"])
@@ -241,6 +242,8 @@ def phase_preset(preset: dict, stages: list[dict], instants: int, freedom: RigFr
     out = dict(preset)
     out["stages"] = []
     for stage in stages:
+        if not stage.get("subjects", True):  # a photo-only stage (default's 256-px photometric stage)
+            continue
         free = [p for p in stage["free"] if (identity or p != "identity") and (freedom.focal or p != "log_focal")]
         free = [p for p in free if p not in RIG_PARAMETERS]
         if rig_moves and {"rotation", "translation"} & set(free):  # the head moves: so do the cameras

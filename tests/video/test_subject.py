@@ -83,6 +83,14 @@ def test_phase_presets_average_and_free():
     assert out["stages"][0]["weights"] == {"landmarks": 0.5, "identity_prior": 10.0, "focal_prior": 1.0}
 
 
+def test_photo_only_stages_are_left_out():
+    """``subjects = false`` (default's 256-px photometric stage): a subject's phases skip the stage."""
+    base = {"free": ["rotation"], "iterations": 5, "weights": {"landmarks": 1.0}}
+    stages = [dict(base, name="both"), dict(base, name="photos", subjects=False), dict(base, name="also", subjects=True)]
+    out = phase_preset(tiny_preset(), stages, 2, RigFreedom(focal=False), identity=True, rig_moves=False)
+    assert [s["name"] for s in out["stages"]] == ["both", "also"]
+
+
 def test_adam_rates_for_the_rig(ict_random_embedding):
     """A stage with a learning-rate table (Adam, as default's photometric stages) gets rates for the rig parameters
     the phase adds, and an uncalibrated rig fits through it (it used to stop: no rate for view_rotation)."""
