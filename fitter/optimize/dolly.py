@@ -20,7 +20,7 @@ from ..state import FitState
 
 def dolly_free(state: FitState, stage: dict) -> list[str]:
     """The parameters a stage frees: a dolly stage keeps a multi-view subject's focal lengths (its views share
-    one head, so no single ray moves it; the focal would slide with the face's size as without the dolly)."""
+    one head, so no single axis moves it; the focal would slide with the face's size as without the dolly)."""
     free = list(stage["free"])
     if stage.get("dolly") and state.multiview:
         free = [p for p in free if p != "log_focal"]
@@ -29,8 +29,8 @@ def dolly_free(state: FitState, stage: dict) -> list[str]:
 
 def dolly_translation(model: MorphableModel, state: FitState, previous_log_focal: torch.Tensor) -> None:
     """Move each image's head along the optical axis so that its face's centroid is deeper by the factor its
-    view's focal length changed since ``previous_log_focal`` (V,). A multi-view subject's head is shared by its views, so there is no one
-    ray to move it along: it is left as it is."""
+    view's focal length changed since ``previous_log_focal`` (V,). A multi-view subject's head is shared by its
+    views, each with its own axis: it is left as it is (and :func:`dolly_free` keeps its focal lengths)."""
     if state.multiview:
         return
     with torch.no_grad():
