@@ -10,7 +10,7 @@ import glob, json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photexp import SHARED, np, prdl_states, prepare_real, prepare_synthetic, proc_error, run
-from allexp import preset_for
+from allexp import preset_for, without_256
 import torch
 from photexp import MODEL, REGION
 from fitter.scene import Scene
@@ -36,8 +36,7 @@ def main():
     stage = {'name': 'align', 'free': ['rotation', 'translation', 'expression'], 'iterations': 25, 'rounds': 2,
              'weights': {'landmarks': 0.3, 'prdl': 1.0, 'expression_prior': 0.3}}
     stage.update(spec)
-    preset = preset_for({})  # default before its 256-px stage (the figures of docs/photometric.md predate it)
-    preset['stages'] = [s for s in preset['stages'] if s['name'] != 'photometric-256']
+    preset = without_256(preset_for({}))  # the schedule its figures came from
     with_align = dict(preset, stages=preset['stages'] + [with_turn_weights(stage, preset)])
     for ds, recs, key in (('wild', prepare_synthetic(50, 0, 'wild'), 'S26wild'),
                           ('real', prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*')))), 'S26real')):

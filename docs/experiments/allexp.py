@@ -24,6 +24,12 @@ def preset_for(spec):
         if s['name'].startswith('photometric'): edit(s, spec.get('photo', {}))
     return p
 
+def without_256(preset):
+    """default before its 256-px photometric stage (2026-12-05): the schedule the earlier figures came from."""
+    preset['stages'] = [s for s in preset['stages'] if s['name'] != 'photometric-256']
+    return preset
+
+
 def main():
     name, spec = sys.argv[1], json.loads(sys.argv[2])
     preset = preset_for(spec)

@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from photexp import CACHE, MODEL, np, prdl_states, prepare_synthetic, proc_error, run
-from allexp import preset_for
+from allexp import preset_for, without_256
 from fitter.synth.cases import sample_case
 
 GROUPS = {'eye': ('eye*',), 'brow': ('brow*',), 'jaw': ('jaw*',), 'mouth': ('mouth*',), 'cheek/nose': ('cheek*', 'nose*')}
@@ -25,8 +25,7 @@ def with_(state, identity=None, expression=None):
 
 def main():
     recs = prepare_synthetic(50, 0, 'wild')
-    preset = preset_for({})  # default before its 256-px stage (the figures of docs/benchmark.md predate it)
-    preset['stages'] = [s for s in preset['stages'] if s['name'] != 'photometric-256']
+    preset = without_256(preset_for({}))  # the schedule its figures came from
     pp = [st for st, _ in prdl_states(recs, preset, 'S26wild')]
     f = CACHE / 'final_S26wild.pkl'
     if not f.exists():

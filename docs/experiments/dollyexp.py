@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from photexp import MODEL, np, prdl_states, prepare_synthetic, proc_error, run
-from allexp import preset_for
+from allexp import preset_for, without_256
 from clipfocalexp import clip, clip_recs
 from fitter.evidence import Evidence
 from fitter.energy.base import TermContext
@@ -19,12 +19,6 @@ from fitter.optimize.dolly import dolly_translation
 from fitter.optimize.fit import build_terms, focal_guess, stage_weight
 from fitter.optimize.schedule import evaluate
 from fitter.scene import Scene
-
-
-def without_256(preset):
-    """default before its 256-px stage: the figures of docs/photometric.md predate it."""
-    preset['stages'] = [s for s in preset['stages'] if s['name'] != 'photometric-256']
-    return preset
 
 
 def dolly(state, k):

@@ -6,7 +6,7 @@ import copy, json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photexp import np, prdl_states, prepare_synthetic, proc_error, run
-from allexp import preset_for
+from allexp import preset_for, without_256
 
 
 def main():
@@ -14,8 +14,7 @@ def main():
     recs = prepare_synthetic(50, 0, 'wild')
     shipped = preset_for({})
     pp = [st for st, _ in prdl_states(recs, shipped, 'S26wild')]
-    before = copy.deepcopy(shipped)
-    before['stages'] = [s for s in before['stages'] if s['name'] != 'photometric-256']
+    before = without_256(copy.deepcopy(shipped))
     p = copy.deepcopy(before)
     if variant == 'with256':
         p = shipped

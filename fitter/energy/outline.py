@@ -11,8 +11,9 @@ nearest face pixel):
     E = mean_v (D(proj(v)) / (sigma * S))^2        D: distance (crop px) into the background, 0 off it
 
 With ``robust_delta`` > 0 each vertex's cost saturates (Geman-McClure): a vertex deep inside what GrabCut calls
-background, where GrabCut is likelier wrong, pulls little. The term is one-sided: it never pulls the face outwards (hair, ears and the neck lie between face and
-background on most of the outline, so where the outline ends is not known, only where it must not go).
+background, where GrabCut is likelier wrong, pulls little. The term is one-sided: it never pulls the face
+outwards (hair, ears and the neck lie between face and background on most of the outline, so where the outline
+ends is not known, only where it must not go).
 The photometric term holds the rendered outline against the same background (``background_cost``); this is the
 same evidence for stages that do not render. No preset weighs it: on the wild renders, real photos and uncalibrated
 rigs it gained nothing that held (docs/fitting.md, "The outline without rendering").
@@ -29,7 +30,7 @@ from ..crop import FitCrop
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, geman_mcclure, register
-from .photo_target import PhotoTarget
+from .photo_target import BACKGROUND_REGIONS, PhotoTarget
 
 
 def intrusion_field(background: np.ndarray) -> np.ndarray:
@@ -106,8 +107,7 @@ SPEC = register(TermSpec(
     "outline", build, needs=("photo", "masks"),
     settings={
         "sigma": Setting("float", "outline noise as a fraction of the crop side", positive=True),
-        "region": Setting("str", "model region that may not project onto the background",
-                          choices=("narrow_face", "face", "face_and_head")),
+        "region": Setting("str", "model region that may not project onto the background", choices=BACKGROUND_REGIONS),
         "points": Setting("int", "evenly spaced vertices of the region", low=1),
         "robust_delta": Setting("float", "Geman-McClure knee in units of sigma (a vertex deep inside what GrabCut "
                                 "calls background pulls little: GrabCut may be wrong there); 0 = quadratic", low=0),

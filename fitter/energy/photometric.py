@@ -34,7 +34,7 @@ from ..model.morphable import MorphableModel
 from ..render import antialias, bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, geman_mcclure, pseudo_huber, register
-from .photo_target import PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets, region_triangle_mask
+from .photo_target import BACKGROUND_REGIONS, PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets, region_triangle_mask
 
 UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
 LIGHT_SOLVE_RIDGE = 1e-3  # Tikhonov term of the SH least-squares solve (numerical safety only)
@@ -249,7 +249,7 @@ SPEC = register(TermSpec(
         "background_cost": Setting("float", "cost of a background pixel (read by GrabCut) covered by the front "
                                    "of the face, in units of the loss's saturation; 0: off", low=0),
         "background_region": Setting("str", "model region whose outline is held against the background",
-                                     choices=("narrow_face", "face", "face_and_head")),
+                                     choices=BACKGROUND_REGIONS),
         "background_below_brows": Setting("bool", "hold the outline against the background below the brow line "
                                           "only (a fringe over the forehead is not background)"),
     },

@@ -112,12 +112,13 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
     weights = {k: float(v) for k, v in stage["weights"].items() if float(v) != 0.0}
     log.skipped_terms = sorted(k for k in weights if k not in terms)
     active = {k: terms[k] for k in weights if k in terms}
-    params = state.free(dolly_free(state, stage))
+    free = dolly_free(state, stage)
+    params = state.free(free)
     if params and STAGE_KEY in stage and "expression" in stage["free"]:
         hold_expression(state.expression, expression_mask(model.expression_names, list(stage[STAGE_KEY]),
                                                           stage["name"]))
     if params and active:
-        _optimise(model, state, stage, active, weights, params, settings, log)
+        _optimise(model, state, stage, active, weights, free, params, settings, log)
         bounds = model.expression_bounds
         if bounds is not None:
             with torch.no_grad():
@@ -130,7 +131,7 @@ def run_stage(model: MorphableModel, state: FitState, stage: dict, terms: dict, 
     return log
 
 
-def _optimise(model, state, stage, active, weights, params, settings, log) -> None:
+def _optimise(model, state, stage, active, weights, free, params, settings, log) -> None:
     frame_weights: dict[str, torch.Tensor] = {}
 
     def energy() -> torch.Tensor:
@@ -188,7 +189,6 @@ def _optimise(model, state, stage, active, weights, params, settings, log) -> No
                 log.line_search_failures += 1
         elif optimizer_name == "adam":
             lr = stage.get("lr", settings["adam_lr"])
-            free = dolly_free(state, stage)
             opt = torch.optim.Adam(adam_groups(state, free, lr))
             iterations, end = int(stage["iterations"]), float(stage.get("lr_end", 1.0))
             dolly = bool(stage.get("dolly", False)) and "log_focal" in free
