@@ -1,7 +1,8 @@
 """default's photometric schedule varied, from cached post-PRDL states (wild seed 0, 47 faces, guarded):
 docs/photometric.md, "A third photometric stage at 256 px". Prints each face's error and the paired summary
 against the schedule without the 256-px stage (as shipped before 2026-12-05).
-usage: stagevarexp.py with256|iters2"""
+usage: stagevarexp.py with256|iters2|it160|lr2
+(it160: the 256-px stage with 160 iterations; lr2: the 256-px stage at the 128-px stage's rates)"""
 import copy, json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -18,6 +19,13 @@ def main():
     p = copy.deepcopy(before)
     if variant == 'with256':
         p = shipped
+    elif variant in ('it160', 'lr2'):
+        p = copy.deepcopy(shipped)
+        s256 = next(s for s in p['stages'] if s['name'] == 'photometric-256')
+        if variant == 'it160':
+            s256['iterations'] = 160
+        else:
+            s256['lr'] = {k: 2 * v for k, v in s256['lr'].items()}
     elif variant == 'iters2':
         for s in p['stages']:
             if s['name'].startswith('photometric'):
