@@ -17,11 +17,11 @@ from ..crop import FitCrop, below_line
 from ..evidence import Evidence
 from ..model.morphable import MorphableModel
 from ..observe.background import face_background
+from ..observe.segmentation import PartMasks
+from .base import TermContext
 
 # Model regions whose outline the photometric and outline terms may hold against the photo's background.
 BACKGROUND_REGIONS = ("narrow_face", "face", "face_and_head")
-from ..observe.segmentation import PartMasks
-from .base import TermContext
 
 # A downsampled pixel is compared only when (nearly) all of it was comparable at full resolution.
 VALID_COVERAGE = 0.99

@@ -34,7 +34,8 @@ from ..model.morphable import MorphableModel
 from ..render import antialias, bump, interpolate, pixel_normals, rasterize, sh_basis, sh_shading
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, geman_mcclure, pseudo_huber, register
-from .photo_target import BACKGROUND_REGIONS, PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets, region_triangle_mask
+from .photo_target import (BACKGROUND_REGIONS, PhotoTargets, crop_intrinsics, face_triangle_mask, photo_targets,
+                           region_triangle_mask)
 
 UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
 LIGHT_SOLVE_RIDGE = 1e-3  # Tikhonov term of the SH least-squares solve (numerical safety only)
