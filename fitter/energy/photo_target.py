@@ -26,6 +26,10 @@ BACKGROUND_REGIONS = ("narrow_face", "face", "face_and_head")
 # A downsampled pixel is compared only when (nearly) all of it was comparable at full resolution.
 VALID_COVERAGE = 0.99
 
+# The background is read at most at this size: GrabCut's seed erosion and smoothness are in pixels, so a larger
+# crop (vfx's 512 px) would read a different outline from the same photo than default's 256 px.
+BACKGROUND_SIZE = 256
+
 
 @dataclass
 class PhotoTarget:
@@ -65,9 +69,23 @@ class PhotoTarget:
             if self.face is None:
                 self._background = np.zeros(self.valid.shape, bool)
             else:
-                srgb = (np.clip(linear_to_srgb(self.image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-                self._background = face_background(srgb, self.face, self.valid)
+                self._background = self._read_background(min(self.crop.size, BACKGROUND_SIZE))
         return self._background
+
+    def _read_background(self, size: int) -> np.ndarray:
+        """GrabCut's background (fitter.observe.background) read at ``size``, returned at the crop's size."""
+        srgb = (np.clip(linear_to_srgb(self.image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        face, valid = self.face, self.valid
+        if size != self.crop.size:
+            srgb = cv2.resize(srgb, (size, size), interpolation=cv2.INTER_AREA)
+            face = cv2.resize(face.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
+            valid = cv2.resize(valid.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > VALID_COVERAGE
+        background = face_background(srgb, face, valid)
+        if size != self.crop.size:
+            full = (self.crop.size, self.crop.size)
+            background = cv2.resize(background.astype(np.uint8), full, interpolation=cv2.INTER_NEAREST) > 0
+            background &= ~self.face
+        return background
 
     def below_brows(self) -> np.ndarray:
         """(S, S) bool: crop pixels on the mouth's side of the brow line (all True without one)."""
