@@ -30,6 +30,15 @@ def without_256(preset):
     return preset
 
 
+def records(dataset, wild_n=20):
+    """The cached cases of one dataset: 'wild' (the first ``wild_n`` of seed 0), 'real' or 'grid'."""
+    if dataset == 'wild':
+        return prepare_synthetic(wild_n, 0, 'wild')
+    if dataset == 'real':
+        return prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*'))))
+    return prepare_grid()
+
+
 def main():
     name, spec = sys.argv[1], json.loads(sys.argv[2])
     preset = preset_for(spec)
@@ -38,9 +47,7 @@ def main():
     res = {}
     t0 = time.time()
     for ds in spec.get('datasets', ['wild', 'real', 'grid']):
-        recs = {'wild': lambda: prepare_synthetic(20, 0, 'wild'),
-                'real': lambda: prepare_real(sorted(glob.glob(str(SHARED / 'data' / 'images' / '*')))),
-                'grid': prepare_grid}[ds]()
+        recs = records(ds)
         pp = prdl_states(recs, preset, key)
         finals = []
         for rec, (st, q) in zip(recs, pp):

@@ -3,12 +3,13 @@ penalty outside the model's expression range."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 from fitter.energy.base import TermContext, registered_terms
-from fitter.energy.expression_prior import ExpressionPrior
+from fitter.energy.expression_prior import SMOOTH, ExpressionPrior
 from fitter.evidence import Evidence
 from fitter.optimize.presets import load_preset
 from fitter.scene import Scene
@@ -39,6 +40,51 @@ class TestExpressionPriorValue:
         assert float(bounded[0]) == pytest.approx(gauss + BOUND_WEIGHT * (0.1**2 + 0.2**2), rel=1e-5)
         unbounded = ExpressionPrior(SIGMA, BOUND_WEIGHT, None)(Scene(ict, state_with(e)))
         assert float(unbounded[0]) == pytest.approx(gauss, rel=1e-6)
+
+
+class TestExpressionPriorSparsity:
+    """``sparsity`` adds sum(|e|) / sigma (smoothed near 0): one large coefficient costs less than the same total
+    spread over many, which the Gaussian part alone would prefer."""
+
+    def test_value(self, ict):
+        e = torch.tensor([[0.5, 0.25, 0.0]])
+        plain = float(ExpressionPrior(SIGMA, BOUND_WEIGHT, (0.0, 1.0))(Scene(ict, state_with(e)))[0])
+        sparse = float(ExpressionPrior(SIGMA, BOUND_WEIGHT, (0.0, 1.0), sparsity=2.0)(Scene(ict, state_with(e)))[0])
+        smooth_abs = sum(math.sqrt(v * v + SMOOTH**2) - SMOOTH for v in (0.5, 0.25, 0.0))
+        assert sparse - plain == pytest.approx(2.0 * smooth_abs / SIGMA, rel=1e-5)
+
+    @staticmethod
+    def fitted(ict, sparsity: float) -> torch.Tensor:
+        """Two coefficients pulled towards 0.05 and 0.5 by a data term of weight 10, plus the prior."""
+        target = torch.tensor([[0.05, 0.5]])
+        e = torch.full((1, 2), 0.2, requires_grad=True)
+        term = ExpressionPrior(SIGMA, BOUND_WEIGHT, (0.0, 1.0), sparsity=sparsity)
+        opt = torch.optim.LBFGS([e], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            energy = 10.0 * ((e - target) ** 2).sum() + term(Scene(ict, state_with(e))).sum()
+            energy.backward()
+            return energy
+
+        opt.step(closure)
+        return e.detach()[0]
+
+    def test_weak_coefficients_go_to_zero(self, ict):
+        gauss, sparse = self.fitted(ict, 0.0), self.fitted(ict, 2.0)
+        assert float(gauss[0]) == pytest.approx(0.05 * 10 / 14, abs=1e-3)  # Gaussian: shrunk, never zero
+        assert abs(float(sparse[0])) < 0.01  # below the sparsity threshold: switched off
+        assert float(sparse[1]) == pytest.approx((10 - 4) / 28, abs=0.01)  # strong: shrunk by a constant
+
+    def test_off_by_default_in_the_presets(self, ict):
+        spec = registered_terms()["expression_prior"]
+        for name in ("fast", "default", "vfx"):
+            assert spec.build(TermContext(ict, Evidence(), load_preset(name), [1000.0])).sparsity == 0.0
+
+    def test_gradcheck(self, ict):
+        term = ExpressionPrior(SIGMA, 10.0, (0.0, 1.0), sparsity=1.5)
+        e = torch.tensor([[0.0, 0.3, 0.004], [0.7, 1.1, -0.05]], dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda x: term(Scene(ict, state_with(x))), (e,))
 
 
 class TestExpressionPriorGradient:
