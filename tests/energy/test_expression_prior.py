@@ -43,8 +43,8 @@ class TestExpressionPriorValue:
 
 
 class TestExpressionPriorSparsity:
-    """``sparsity`` adds sum(|e|) / sigma (smoothed near 0): one large coefficient costs less than the same total
-    spread over many, which the Gaussian part alone would prefer."""
+    """``sparsity`` adds sparsity * sum(|e|) / sigma (smoothed near 0): a constant pull that switches weak
+    coefficients off, where the Gaussian part alone only shrinks them."""
 
     def test_value(self, ict):
         e = torch.tensor([[0.5, 0.25, 0.0]])
