@@ -75,17 +75,16 @@ class PhotoTarget:
     def _read_background(self, size: int) -> np.ndarray:
         """GrabCut's background (fitter.observe.background) read at ``size``, returned at the crop's size."""
         srgb = (np.clip(linear_to_srgb(self.image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        face, valid = self.face, self.valid
-        if size != self.crop.size:
-            srgb = cv2.resize(srgb, (size, size), interpolation=cv2.INTER_AREA)
-            face = cv2.resize(face.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0
-            valid = cv2.resize(valid.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > VALID_COVERAGE
-        background = face_background(srgb, face, valid)
-        if size != self.crop.size:
-            full = (self.crop.size, self.crop.size)
-            background = cv2.resize(background.astype(np.uint8), full, interpolation=cv2.INTER_NEAREST) > 0
-            background &= ~self.face
-        return background
+        if size == self.crop.size:
+            return face_background(srgb, self.face, self.valid)
+
+        def area(a: np.ndarray) -> np.ndarray:
+            return cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
+
+        background = face_background(area(srgb), area(self.face.astype(np.float32)) > 0,
+                                     area(self.valid.astype(np.float32)) > VALID_COVERAGE)
+        full = (self.crop.size, self.crop.size)
+        return (cv2.resize(background.astype(np.uint8), full, interpolation=cv2.INTER_NEAREST) > 0) & ~self.face
 
     def below_brows(self) -> np.ndarray:
         """(S, S) bool: crop pixels on the mouth's side of the brow line (all True without one)."""
