@@ -19,9 +19,7 @@ from fitter.model.morphable import neutral_face
 from fitter.optimize.fit import fit_face, uses_term
 from fitter.optimize.presets import load_preset
 from fitter.optimize.subject import fit_sequence
-from fitter.synth.cases import render_case
-from fitter.synth.scenes import sample_clean_case
-from fitter.synth.wild import frame_small_face, sample_wild
+from fitter.synth.cases import render_case, sample_case
 
 SIZE = 512
 HERE = CACHE / 'subjects'
@@ -36,13 +34,7 @@ def subject_photos(subject: int, photos: int):
     identity = np.random.default_rng([seed, 7]).standard_normal(MODEL.num_identity).astype(np.float32)
     out = []
     for k in range(photos):
-        case = sample_clean_case(MODEL, k, seed, SIZE)
-        case.identity = identity
-        case.appearance = 'wild'
-        case.effects = sample_wild(MODEL, case, seed, k, ())
-        small = next((e for e in case.effects if e.name == 'small_face'), None)
-        if small is not None:
-            frame_small_face(MODEL, case, small.params['face_width_px'])
+        case = sample_case(MODEL, k, seed, SIZE, appearance='wild', identity=identity)
         r = render_case(MODEL, case)
         face, _, sharp = observe_rendered(r.image, case, MODEL, r, f'<subject {subject}:{k}>')
         out.append({'image': r.image, 'face': face, 'sharp': sharp, 'yaw': case.yaw_deg})

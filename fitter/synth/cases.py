@@ -5,6 +5,8 @@ cannot represent (fitter.synth.wild). Both share the same random face, pose and 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..model.morphable import MorphableModel
 from .scenes import (
     APPEARANCES,
@@ -17,15 +19,19 @@ from .wild import frame_small_face, render_wild, sample_wild
 
 
 def sample_case(model: MorphableModel, index: int, seed: int, size: int = 512, detail: bool = True,
-                appearance: str = "clean", without: tuple[str, ...] = ()) -> SyntheticCase:
+                appearance: str = "clean", without: tuple[str, ...] = (),
+                identity: np.ndarray | None = None) -> SyntheticCase:
     """A random face, pose, camera, appearance, light and (with ``detail``) wrinkles, from (seed, index).
 
     ``appearance="wild"`` keeps the same face, pose and camera and adds the wild effects
     (:func:`fitter.synth.wild.sample_wild`; ``without`` leaves named ones out); a small-face effect moves the
-    face away from the camera."""
+    face away from the camera. ``identity`` replaces the drawn one before the effects are placed (one person
+    seen in many cases); everything else is drawn as without it."""
     if appearance not in APPEARANCES:
         raise ValueError(f"unknown appearance {appearance!r}; choose one of {', '.join(APPEARANCES)}")
     case = sample_clean_case(model, index, seed, size, detail)
+    if identity is not None:
+        case.identity = np.asarray(identity, np.float32)
     if appearance == "wild":
         case.appearance = "wild"
         case.effects = sample_wild(model, case, seed, index, tuple(without))

@@ -78,6 +78,19 @@ def test_every_effect_family_is_drawn_and_recorded(ict):
     assert render_case(ict, case).effects == [e.record() for e in case.effects]
 
 
+def test_an_identity_given_keeps_everything_else(ict):
+    """One person in many cases (docs/experiments/subjectexp.py): the identity is replaced, the rest is drawn as
+    without it."""
+    drawn = sample_case(ict, 4, 0, SIZE, detail=False, appearance="wild")
+    person = np.linspace(-1.0, 1.0, ict.num_identity, dtype=np.float32)
+    given = sample_case(ict, 4, 0, SIZE, detail=False, appearance="wild", identity=person)
+    np.testing.assert_array_equal(given.identity, person)
+    assert not np.array_equal(drawn.identity, person)
+    np.testing.assert_array_equal(given.expression, drawn.expression)
+    np.testing.assert_array_equal(given.rotation, drawn.rotation)
+    assert [e.name for e in given.effects] == [e.name for e in drawn.effects]
+
+
 def test_without_leaves_the_other_effects_as_they_were(ict):
     full = sample_case(ict, 2, 0, SIZE, detail=False, appearance="wild")
     less = sample_case(ict, 2, 0, SIZE, detail=False, appearance="wild", without=("jpeg", "glasses"))
