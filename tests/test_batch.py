@@ -50,3 +50,23 @@ def test_summary_is_rewritten_after_every_image(tmp_path):
     rebuilt = summary_from_folders(tmp_path / "out")
     assert [(f.folder, f.status) for f in rebuilt] == [("Bryan", "fitted"), ("Luciano", "fitted")]
     assert [f.rmse_px for f in rebuilt] == [f["rmse_px"] for f in final["faces"]]
+
+
+def test_a_photo_fits_the_same_after_another(tmp_path):
+    """A face's fit does not depend on what the process fitted before it: astronaut alone and astronaut after Bryan
+    in one batch give the same parameters, bit for bit (GrabCut, which reads the background for the photometric
+    stages, drew its start from a generator that earlier calls had moved on: fitter/observe/background.py)."""
+    import numpy as np
+
+    preset = load_preset("default")
+    # the 256-px stage sees the outline at full resolution (at 64 px the 130 px by which astronaut's background moved
+    # vanished in the level); the landmark stages run as shipped, so that the face reaches the outline
+    preset["stages"] = [s for s in preset["stages"] if s["name"] in ("rigid", "landmarks", "photometric-256")]
+    preset["stages"][-1].update(iterations=20)
+    options = dict(preset=preset, cache_dir=str(tmp_path / "c"))
+    run_batch([EXAMPLES / "astronaut.png"], tmp_path / "alone", BatchOptions(**options))
+    run_batch([EXAMPLES / "Bryan.png", EXAMPLES / "astronaut.png"], tmp_path / "after", BatchOptions(**options))
+    alone = np.load(tmp_path / "alone" / "astronaut" / "params.npz")
+    after = np.load(tmp_path / "after" / "astronaut" / "params.npz")
+    for key in ("identity", "expression", "rotation", "translation", "sh", "albedo"):
+        assert np.array_equal(alone[key], after[key]), key
