@@ -3,7 +3,7 @@ usage: allexp.py NAME '{"prdl": {stage edits}, "photo": {stage edits}, "top": {.
 ("turn": false leaves out the preset's turn weights, as every run before 2026-12-04 did)"""
 import sys, json, copy, time, glob; from pathlib import Path; sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photexp import *
-from gridexp import prepare_grid
+from gridexp import prepare_grid, speaker_faces
 from fitter.bench.consistency import neutral_face, consistency
 
 def edit(stage, edits):
@@ -67,10 +67,7 @@ def main():
             res['real_iou_min_delta'] = float(np.min([last(q)['iou_mean'] - last(q0)['iou_mean'] for (_, q), (_, q0) in zip(finals, pp)]))
         else:
             for tag, states in (('pp', pp), ('', finals)):
-                people = {}
-                for rec, (s, _) in zip(recs, states):
-                    people.setdefault(rec['person'], []).append(neutral_face(MODEL, s.identity, REGION))
-                c = consistency(people)
+                c = consistency(speaker_faces(recs, [s.identity for s, _ in states]))
                 res[f'grid_within{tag and "_"+tag}'] = c['within_mm']; res[f'grid_between{tag and "_"+tag}'] = c['between_mm']
                 res[f'grid_ratio{tag and "_"+tag}'] = c['ratio']
         print(name, ds, json.dumps({k: round(v, 4) for k, v in res.items()}), 'min %.1f' % ((time.time() - t0) / 60), flush=True)

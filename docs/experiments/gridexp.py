@@ -20,6 +20,13 @@ def prepare_grid():
         out.extend(recs)
     return out
 
+def speaker_faces(recs, identities):
+    """Each speaker's neutral faces (the input of consistency()), from one fitted identity per record."""
+    people = {}
+    for r, identity in zip(recs, identities):
+        people.setdefault(r['person'], []).append(neutral_face(MODEL, identity, REGION))
+    return people
+
 def variant(edits, top=None):
     p = load_preset('default')
     if top: p = merge(p, top)
@@ -34,21 +41,17 @@ def variant(edits, top=None):
 if __name__ == '__main__':
     recs = prepare_grid()
     states = prdl_states(recs)
-    region = REGION
-    base = {}
-    for r, (st, q) in zip(recs, states):
-        base.setdefault(r['person'], []).append(neutral_face(MODEL, st.identity, region))
+    base = speaker_faces(recs, [st.identity for st, _ in states])
     print('post-prdl', json.dumps({k: round(v, 3) for k, v in consistency(base).items() if isinstance(v, float)}), flush=True)
     V = json.loads(sys.argv[1])
     for name, spec in V.items():
         preset = variant(spec.get('edits', {}), spec.get('top'))
-        people = {}
         t = time.time()
-        nmes = []
+        identities, nmes = [], []
         for r, (st, q) in zip(recs, states):
             state, qq = run(r, preset, stages_from='photometric-64', start_state=st, guard=spec.get('guard', True))
-            people.setdefault(r['person'], []).append(neutral_face(MODEL, state.identity, region))
+            identities.append(state.identity)
             nmes.append(qq[list(qq)[-1]]['nme_mean'])
-        c = consistency(people)
+        c = consistency(speaker_faces(recs, identities))
         print(name, json.dumps({k: round(v, 3) for k, v in c.items() if isinstance(v, float)}), 'nme %.4f' % np.median(nmes),
               'sec %.1f' % ((time.time() - t) / len(recs)), flush=True)

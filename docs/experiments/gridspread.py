@@ -24,9 +24,7 @@ mean0 = np.asarray(MODEL.mean)[REGION]
 
 def per_vertex(sts):
     """Per-vertex mean squared within-person distance and between-means distance (mm^2)."""
-    people = {}
-    for r, (s, q) in zip(recs, sts):
-        people.setdefault(r['person'], []).append(neutral_face(MODEL, s.identity, REGION))
+    people = speaker_faces(recs, [s.identity for s, _ in sts])
     means, w = {}, []
     for name, faces in people.items():
         mean, al = aligned_mean(faces)

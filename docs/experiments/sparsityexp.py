@@ -29,10 +29,7 @@ for ds in spec.get('datasets', ['wild', 'real', 'grid']):
             per[f'real_iou_{tag}'] = [last(q)['iou_mean'] for _, q in states]; per[f'real_nme_{tag}'] = [last(q)['nme_mean'] for _, q in states]
             res[f'real_iou_{tag}'] = float(np.median(per[f'real_iou_{tag}'])); res[f'real_nme_{tag}'] = float(np.median(per[f'real_nme_{tag}']))
         else:
-            people = {}
-            for rec, (s, _) in zip(recs, states):
-                people.setdefault(rec['person'], []).append(neutral_face(MODEL, s.identity, REGION))
-            c = consistency(people)
+            c = consistency(speaker_faces(recs, [s.identity for s, _ in states]))
             res[f'grid_{tag}'] = [round(c['within_mm'], 3), round(c['between_mm'], 3), round(c['ratio'], 3)]
             per[f'grid_nme_{tag}'] = [last(q)['nme_mean'] for _, q in states]
             res[f'grid_nme_{tag}'] = float(np.median(per[f'grid_nme_{tag}']))
