@@ -125,6 +125,49 @@ def closest_point_on_triangles(p: np.ndarray, tri_pts: np.ndarray) -> tuple[int,
     return k, bary[k]
 
 
+def surface_samples(model, cases, skin: np.ndarray, eyes: np.ndarray) -> tuple[list[list[np.ndarray]], int]:
+    """Render and detect each case; per landmark, the neutral mean shape's points under its detections (steps 1-4
+    before aggregation), and how many renders had a face."""
+    app = appearance(model)
+    mean = model.mean.numpy()
+    mean_ext = np.concatenate([mean, mean[app.mouth_loop].mean(0, keepdims=True)])
+    samples = [[] for _ in range(478)]
+    detected = 0
+    for case in cases:
+        rendered = render_case(model, case)
+        obs = observe_image(LoadedImage.from_array(rendered.image), cache=False, search="none")
+        if not obs.faces:
+            continue
+        detected += 1
+        t, b = hits_for_render(model, case, rendered, obs.faces[0].landmarks, skin, eyes)
+        for k in np.flatnonzero(t >= 0):
+            samples[k].append((mean_ext[app.triangles[t[k]]] * b[k][:, None]).sum(0))
+    return samples, detected
+
+
+def model_surface_masks(model, skin: np.ndarray, eyes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rendering triangles' skin and eyeball masks (allowed_triangles) moved onto Topology.triangles (the
+    rendering list leaves the corneas out)."""
+    from fitter.synth.scenes import cornea_triangles
+
+    n_model_tris = len(model.topology.triangles)
+    kept = np.ones(n_model_tris, bool)
+    kept[cornea_triangles(model)] = False
+    render_to_model = np.flatnonzero(kept)  # rendering triangle i (< len) is model triangle render_to_model[i]
+    skin_model = np.zeros(n_model_tris, bool)
+    eyes_model = np.zeros(n_model_tris, bool)
+    skin_model[render_to_model[np.flatnonzero(skin[: len(render_to_model)])]] = True
+    eyes_model[render_to_model[np.flatnonzero(eyes[: len(render_to_model)])]] = True
+    return skin_model, eyes_model
+
+
+def snap_median(points: np.ndarray, allowed: np.ndarray, tri_pts: np.ndarray) -> tuple[int, np.ndarray]:
+    """The median of a landmark's surface points snapped to the closest point of the allowed triangles (indices
+    into Topology.triangles): its triangle and barycentrics."""
+    j, b = closest_point_on_triangles(np.median(points, axis=0), tri_pts[allowed])
+    return int(allowed[j]), b
+
+
 def read_canonical(path: Path) -> np.ndarray:
     pts = [[float(x) for x in line.split()[1:4]] for line in path.read_text().splitlines() if line.startswith("v ")]
     return np.asarray(pts[:N_MESH])
@@ -144,37 +187,16 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_ict()
-    app = appearance(model)
     topo = model.topology
     skin, eyes = allowed_triangles(model)
     mean = model.mean.numpy()
-    mean_ext = np.concatenate([mean, mean[app.mouth_loop].mean(0, keepdims=True)])
 
-    samples = [[] for _ in range(478)]
-    detected = 0
-    for i in range(args.renders):
-        case = neutralish_case(model, i, args.seed)
-        rendered = render_case(model, case)
-        obs = observe_image(LoadedImage.from_array(rendered.image), cache=False, search="none")
-        if not obs.faces:
-            continue
-        detected += 1
-        t, b = hits_for_render(model, case, rendered, obs.faces[0].landmarks, skin, eyes)
-        for k in np.flatnonzero(t >= 0):
-            samples[k].append((mean_ext[app.triangles[t[k]]] * b[k][:, None]).sum(0))
+    samples, detected = surface_samples(model, (neutralish_case(model, i, args.seed) for i in range(args.renders)),
+                                        skin, eyes)
     print(f"detected {detected}/{args.renders} renders")
 
     # aggregate and snap to the allowed surface of the neutral mean shape (indices into topology.triangles)
-    n_model_tris = len(topo.triangles)
-    kept = np.ones(n_model_tris, bool)
-    from fitter.synth.scenes import cornea_triangles
-
-    kept[cornea_triangles(model)] = False
-    render_to_model = np.flatnonzero(kept)  # rendering triangle i (< len) is model triangle render_to_model[i]
-    skin_model = np.zeros(n_model_tris, bool)
-    eyes_model = np.zeros(n_model_tris, bool)
-    skin_model[render_to_model[np.flatnonzero(skin[: len(render_to_model)])]] = True
-    eyes_model[render_to_model[np.flatnonzero(eyes[: len(render_to_model)])]] = True
+    skin_model, eyes_model = model_surface_masks(model, skin, eyes)
     tri_pts = mean[topo.triangles]
     triangles = np.zeros(478, np.int64)
     bary = np.zeros((478, 3), np.float32)
@@ -183,11 +205,8 @@ def main() -> None:
         pts = np.asarray(samples[k])
         if len(pts) < 3:
             raise SystemExit(f"landmark {k}: only {len(pts)} hits; render more faces")
-        centre = np.median(pts, axis=0)
-        spread[k] = np.median(np.linalg.norm(pts - centre, axis=1))
-        allowed = np.flatnonzero(eyes_model if k >= N_MESH else skin_model)
-        j, b = closest_point_on_triangles(centre, tri_pts[allowed])
-        triangles[k], bary[k] = allowed[j], b
+        spread[k] = np.median(np.linalg.norm(pts - np.median(pts, axis=0), axis=1))
+        triangles[k], bary[k] = snap_median(pts, np.flatnonzero(eyes_model if k >= N_MESH else skin_model), tri_pts)
     reliability, calib_faces = calibrate(model, triangles, bary, args.calibration, args.seed + 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, triangles=triangles, barycentrics=bary, reliability=reliability,

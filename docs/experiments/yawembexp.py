@@ -24,23 +24,18 @@ SPEC = {}
 
 def build(out: str, ntrain: int = 30, ncal: int = 15, seed: int = 4321) -> None:
     from scipy.spatial.transform import Rotation
-    from build_mediapipe_embedding import (allowed_triangles, closest_point_on_triangles, hits_for_render,
-                                           neutralish_case)
+    from build_mediapipe_embedding import (allowed_triangles, model_surface_masks, neutralish_case, snap_median,
+                                           surface_samples)
     from fitter.camera import project
     from fitter.io import LoadedImage
     from fitter.model import load_ict
     from fitter.observe import observe_image
     from fitter.synth.cases import render_case
-    from fitter.synth.scenes import appearance, cornea_triangles
-    model = load_ict(); app = appearance(model); topo = model.topology
+    model = load_ict(); topo = model.topology
     skin, eyes = allowed_triangles(model)
-    mean = model.mean.numpy(); mean_ext = np.concatenate([mean, mean[app.mouth_loop].mean(0, keepdims=True)])
     base = np.load(BASE)
-    kept = np.ones(len(topo.triangles), bool); kept[cornea_triangles(model)] = False
-    r2m = np.flatnonzero(kept)
-    skin_m = np.zeros(len(topo.triangles), bool); eyes_m = skin_m.copy()
-    skin_m[r2m[np.flatnonzero(skin[:len(r2m)])]] = True; eyes_m[r2m[np.flatnonzero(eyes[:len(r2m)])]] = True
-    tri_pts = mean[topo.triangles]
+    skin_m, eyes_m = model_surface_masks(model, skin, eyes)
+    tri_pts = model.mean.numpy()[topo.triangles]
 
     def case_at(b, i, s):
         c = neutralish_case(model, 1000 * b + i, s)
@@ -58,20 +53,11 @@ def build(out: str, ntrain: int = 30, ncal: int = 15, seed: int = 4321) -> None:
     tris = np.repeat(base["triangles"][None], nb, 0); bary = np.repeat(base["barycentrics"][None], nb, 0)
     rel = np.ones((nb, 478), np.float32)
     for b in range(nb):
-        samples = [[] for _ in range(478)]
-        for i in range(ntrain):
-            c = case_at(b, i, seed); r, det = detect(c)
-            if det is None:
-                continue
-            t, w = hits_for_render(model, c, r, det, skin, eyes)
-            for k in np.flatnonzero(t >= 0):
-                samples[k].append((mean_ext[app.triangles[t[k]]] * w[k][:, None]).sum(0))
+        samples, _ = surface_samples(model, (case_at(b, i, seed) for i in range(ntrain)), skin, eyes)
         for k in range(478):
-            pts = np.asarray(samples[k])
-            if len(pts) >= 3:
+            if len(samples[k]) >= 3:  # else the shipped embedding's point stays
                 allowed = np.flatnonzero(eyes_m if k >= 468 else skin_m)
-                j, w = closest_point_on_triangles(np.median(pts, 0), tri_pts[allowed])
-                tris[b, k], bary[b, k] = allowed[j], w
+                tris[b, k], bary[b, k] = snap_median(np.asarray(samples[k]), allowed, tri_pts)
         res_bin, res_base = [], []
         for i in range(ncal):
             c = case_at(b, 500 + i, seed + 1); r, det = detect(c)
