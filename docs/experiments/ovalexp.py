@@ -7,10 +7,8 @@ usage: ovalexp.py NAME '{"on": 1, "band": 0.4, "reach": 5.0, "oval_weight": 1.0}
 import json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np, torch
-from photexp import prepare_synthetic, proc_error, run, MODEL
-from fitter.optimize.presets import load_preset
-from fitter.optimize.fit import with_turn_weights
+import numpy as np
+from photexp import MODEL, fast_stages, print_wild_errors
 import fitter.energy.landmarks as L
 
 RIGHT = [356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377]
@@ -53,11 +51,8 @@ L.LandmarkTerm.__init__ = init
 
 def main():
     name, spec = sys.argv[1], json.loads(sys.argv[2]); SPEC.update(spec)
-    p = load_preset(spec.get("preset", "fast"))
     keep = ("rigid", "landmarks") if spec.get("stages", "lm") == "lm" else ("rigid", "landmarks", "prdl")
-    p["stages"] = [with_turn_weights(s, p) for s in p["stages"] if s["name"] in keep]
-    errs = [proc_error(rec, run(rec, p, guard=False)[0]) for rec in prepare_synthetic(int(spec.get("n", 50)), int(spec.get("seed", 0)), "wild")]
-    print(name, "n", len(errs), "median %.3f mean %.3f" % (np.median(errs), np.mean(errs)), json.dumps([round(float(e), 3) for e in errs]), flush=True)
+    print_wild_errors(name, fast_stages(keep), int(spec.get("n", 50)), int(spec.get("seed", 0)))
 
 if __name__ == "__main__":
     main()

@@ -114,6 +114,22 @@ def proc_error(rec, state):
     return procrustes_error(cam[REGION], rec['truth'][REGION]) * 10
 
 
+def fast_stages(keep=('rigid', 'landmarks')):
+    """fast with its turn weights, only the stages named in ``keep`` (default: the landmark stages)."""
+    from fitter.optimize.fit import with_turn_weights
+    p = load_preset('fast')
+    p['stages'] = [with_turn_weights(s, p) for s in p['stages'] if s['name'] in keep]
+    return p
+
+
+def print_wild_errors(name, preset, n=50, seed=0):
+    """Run ``preset`` unguarded on the first ``n`` wild cases of ``seed``; print the Procrustes median, mean and
+    every face's error (the line the landmark-stage probes compare)."""
+    errs = [proc_error(rec, run(rec, preset, guard=False)[0]) for rec in prepare_synthetic(n, seed, 'wild')]
+    print(name, 'n', len(errs), 'median %.3f mean %.3f' % (np.median(errs), np.mean(errs)),
+          json.dumps([round(float(e), 3) for e in errs]), flush=True)
+
+
 def prdl_states(recs, preset='default', key=None):
     """Post-PRDL states (rigid, landmarks and prdl stages, unguarded) of ``preset`` (a name or a dict), cached
     under ``key`` (default: the preset's name)."""

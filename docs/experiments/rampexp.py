@@ -5,19 +5,13 @@ identity prior set to weight "w" with identity_prior_ramp "ramp" (and likewise t
 import json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np
-from photexp import prepare_synthetic, proc_error, run
-from fitter.optimize.presets import load_preset
-from fitter.optimize.fit import with_turn_weights
+from photexp import fast_stages, print_wild_errors
 
 name, spec = sys.argv[1], json.loads(sys.argv[2])
-p = load_preset(spec.get("preset", "fast"))
-keep = ("rigid", "landmarks") if spec.get("stages", "lm") == "lm" else ("rigid", "landmarks", "prdl")
-p["stages"] = [with_turn_weights(s, p) for s in p["stages"] if s["name"] in keep]
+p = fast_stages(("rigid", "landmarks") if spec.get("stages", "lm") == "lm" else ("rigid", "landmarks", "prdl"))
 for s in p["stages"]:
     if s["name"] == "landmarks" and "w" in spec:
         s["weights"] = dict(s["weights"], identity_prior=float(spec["w"])); s["identity_prior_ramp"] = float(spec.get("ramp", 0))
     if s["name"] == "prdl" and "prdl_w" in spec:
         s["weights"] = dict(s["weights"], identity_prior=float(spec["prdl_w"])); s["identity_prior_ramp"] = float(spec.get("prdl_ramp", 0))
-errs = [proc_error(rec, run(rec, p, guard=False)[0]) for rec in prepare_synthetic(int(spec.get("n", 50)), int(spec.get("seed", 0)), "wild")]
-print(name, "n", len(errs), "median %.3f mean %.3f" % (np.median(errs), np.mean(errs)), json.dumps([round(float(e), 3) for e in errs]), flush=True)
+print_wild_errors(name, p, int(spec.get("n", 50)), int(spec.get("seed", 0)))

@@ -144,15 +144,8 @@ def patch(path: str) -> None:
 
 
 def fit(name: str, spec: dict) -> None:
-    from photexp import prepare_synthetic, proc_error, run
-    from fitter.optimize.fit import with_turn_weights
-    from fitter.optimize.presets import load_preset
-    p = load_preset("fast")
-    p["stages"] = [with_turn_weights(s, p) for s in p["stages"] if s["name"] in ("rigid", "landmarks")]
-    errors = [proc_error(rec, run(rec, p, guard=False)[0])
-              for rec in prepare_synthetic(int(spec.get("n", 50)), int(spec.get("seed", 0)), "wild")]
-    print(name, "n", len(errors), "median %.3f mean %.3f" % (np.median(errors), np.mean(errors)),
-          json.dumps([round(float(e), 3) for e in errors]), flush=True)
+    from photexp import fast_stages, print_wild_errors
+    print_wild_errors(name, fast_stages(), int(spec.get("n", 50)), int(spec.get("seed", 0)))
 
 
 if __name__ == "__main__":
