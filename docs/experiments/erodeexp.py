@@ -3,12 +3,12 @@ face outline are not compared (the detector's outline is the mask's least trustw
 still holds the outline from outside). From the same post-PRDL states (wild seed 0, 47 faces, guarded; the states
 are truthenergyexp.py's); docs/photometric.md, "How robust the photometric loss is".
 usage: erodeexp.py FRAC [FRAC ...]      (about 9 minutes a value on 2 cores)"""
-import pickle, sys
+import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2
-from photexp import CACHE, np, proc_error, run
-from truthenergyexp import PRESET, states
+from photexp import np
+from truthenergyexp import PRESET, paired_variant
 import fitter.energy.photo_target as pt
 
 orig = pt.PhotoTarget.from_photo.__func__
@@ -27,15 +27,6 @@ def eroded(frac):
     return classmethod(from_photo)
 
 
-recs, pp, finals = states()
-p = PRESET
-base = np.array([proc_error(r, s) for r, s in zip(recs, finals)])
-print('shipped: median %.3f mean %.3f' % (np.median(base), base.mean()), flush=True)
 for frac in [float(x) for x in sys.argv[1:]]:
     pt.PhotoTarget.from_photo = eroded(frac)
-    f = CACHE / f'final_S30_erode{frac}.pkl'
-    if not f.exists():
-        pickle.dump([run(r, p, stages_from='photometric-64', start_state=st)[0] for r, st in zip(recs, pp)], open(f, 'wb'))
-    e = np.array([proc_error(r, s) for r, s in zip(recs, pickle.load(open(f, 'rb')))])
-    d = e - base
-    print(f'erode {frac}: median {np.median(e):.3f} mean {e.mean():.3f}; paired median {np.median(d):+.3f}, better {(d < -0.01).sum()} worse {(d > 0.01).sum()}', flush=True)
+    paired_variant(f'erode {frac}', PRESET, f'erode{frac}')

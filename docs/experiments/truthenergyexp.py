@@ -34,6 +34,22 @@ def states():
     return recs, pp, pickle.load(open(f, 'rb'))
 
 
+def paired_variant(label, preset, key):
+    """default's photometric stages of ``preset`` from the cached post-PRDL states (guarded; finals cached under
+    ``key``), each face's error paired with the shipped finals'; prints one line."""
+    recs, pp, finals = states()
+    base = np.array([proc_error(r, s) for r, s in zip(recs, finals)])
+    f = CACHE / f'final_S30_{key}.pkl'
+    if not f.exists():
+        pickle.dump([run(r, preset, stages_from='photometric-64', start_state=st)[0] for r, st in zip(recs, pp)],
+                    open(f, 'wb'))
+    e = np.array([proc_error(r, s) for r, s in zip(recs, pickle.load(open(f, 'rb')))])
+    d = e - base
+    print(f'{label}: median {np.median(e):.3f} mean {e.mean():.3f}; paired median {np.median(d):+.3f}, better '
+          f'{(d < -0.01).sum()} worse {(d > 0.01).sum()} (shipped: {np.median(base):.3f}, mean {base.mean():.3f})',
+          flush=True)
+
+
 def terms_for(rec):
     ev = Evidence.single(rec['face'], rec['size'], rec['photo'], rec['masks'], rec.get('exif'))
     return build_terms(TermContext(MODEL, ev, PRESET, [focal_guess(rec['size'], PRESET, rec.get('exif'))]))[0]
