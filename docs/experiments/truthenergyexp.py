@@ -34,10 +34,11 @@ def states():
     return recs, pp, pickle.load(open(f, 'rb'))
 
 
-def paired_variant(label, preset, key):
+def paired_variant(label, preset, key, recs=None):
     """default's photometric stages of ``preset`` from the cached post-PRDL states (guarded; finals cached under
-    ``key``), each face's error paired with the shipped finals'; prints one line."""
-    recs, pp, finals = states()
+    ``key``), each face's error paired with the shipped finals'; prints one line. ``recs``: the cases, edited."""
+    cases, pp, finals = states()
+    recs = recs or cases
     base = np.array([proc_error(r, s) for r, s in zip(recs, finals)])
     f = CACHE / f'final_S30_{key}.pkl'
     if not f.exists():
