@@ -1,16 +1,15 @@
 """Does MediaPipe's landmark depth say anything about the identity? (docs/benchmark.md, "Where the wild error
 lives"). Wild seed 0: each detected face's 3D landmarks, un-projected with the true focal length, are matched
 by a similarity and a ridge solve for the identity coefficients (expression held at the truth, at zero, or at
-MediaPipe's blendshape guess), against the same solve on the true 3D landmark points, on the 2D points alone and
-on the 2D points with MediaPipe's depth replaced by the mean face's.
+MediaPipe's blendshape guess), against the same solve on the true 3D landmark points and on the 2D points alone
+(the residual across the viewing axis only).
 usage: mp3dexp.py [N]"""
 import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch
 from photexp import MODEL, np, prepare_synthetic
 from fitter.energy.landmarks import landmark_embedding
-from fitter.energy.pose_guidance import similarity_rotation
+from fitter.energy.pose_guidance import similarity_rotation, unprojected_landmarks
 from fitter.optimize.init import expression_from_blendshapes
 from fitter.synth.cases import sample_case
 
@@ -65,13 +64,6 @@ def solve_identity(target, w, beta, sigma, dims=3, iters=8):
     return alpha
 
 
-def unproject(face, K):
-    z = np.asarray(face.landmarks_z, np.float64)
-    uv = np.asarray(face.landmarks, np.float64)
-    grow = 1.0 + z / K[0, 0]
-    return np.stack([(uv[:, 0] - K[0, 2]) * grow, (uv[:, 1] - K[1, 2]) * grow, z], 1)
-
-
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     recs = prepare_synthetic(n, 0, 'wild')
@@ -85,7 +77,7 @@ def main():
         face = r['face']
         wt = np.asarray(face.landmark_weights, np.float64)
         true3d = at_landmarks(np.asarray(r['truth'], np.float64))
-        mp3d = unproject(face, K)
+        mp3d = unprojected_landmarks(face, K)
         guess = expression_from_blendshapes(face.blendshapes or {}, list(MODEL.expression_names)).astype(np.float64)
         zero = np.zeros_like(case.expression, dtype=np.float64)
         te = case.expression.astype(np.float64)

@@ -62,13 +62,19 @@ def guide_from_landmarks3d(face: FaceObservation, points: np.ndarray, K: np.ndar
     keep = weights > 0
     if keep.sum() < MIN_POINTS:
         return None
+    target = unprojected_landmarks(face, K)
+    return similarity_rotation(points[keep] @ _FLIP.T, target[keep], weights[keep]) @ _FLIP
+
+
+def unprojected_landmarks(face: FaceObservation, K: np.ndarray) -> np.ndarray:
+    """The face's 3D landmarks (N, 3) in the camera frame (OpenCV axes) up to one scale, the face centre's depth
+    over the focal length; the face must carry depths (``landmarks_z``)."""
     K = np.asarray(K, np.float64)
     uv = np.asarray(face.landmarks, np.float64)
     z = np.asarray(face.landmarks_z, np.float64)
     # depth Z = Zc (1 + z / f), Zc the face centre's: un-projected, the points are camera points up to Zc / f
     grow = 1.0 + z / K[0, 0]
-    target = np.stack([(uv[:, 0] - K[0, 2]) * grow, (uv[:, 1] - K[1, 2]) * grow, z], 1)
-    return similarity_rotation(points[keep] @ _FLIP.T, target[keep], weights[keep]) @ _FLIP
+    return np.stack([(uv[:, 0] - K[0, 2]) * grow, (uv[:, 1] - K[1, 2]) * grow, z], 1)
 
 
 def guide_from_transform(face: FaceObservation) -> np.ndarray | None:
