@@ -106,7 +106,7 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
     from fitter.app.ray_engine import EngineError, RayEngine
     from fitter.app.subject import SubjectUnit
     from fitter.common.files import OutputFolderError
-    from fitter.io import InputError, discover_inputs
+    from fitter.io import discover_inputs
 
     shard = _shard(shard)
     cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
@@ -122,17 +122,16 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
     if end is not None and end <= start:
         raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
     found = None
-    if inputs:
-        try:
-            found = discover_inputs(list(inputs), recursive=recursive, videos=True)
-        except InputError as exc:
-            raise click.UsageError(str(exc)) from exc
+    if inputs:  # inputs that cannot be used fail one by one, unless nothing usable is left
+        found = discover_inputs(list(inputs), recursive=recursive, videos=True, strict=False)
+        if found.problems and not (len(found) or subjects):
+            raise click.UsageError(str(found.error()))
     paths = found.images if found else []
     clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
     units = [SubjectUnit("video", v, **clip) for v in (found.videos if found else [])]
     units += [SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
               for d in subjects]
-    not_fitted: list[dict] = []
+    not_fitted = [{"input": label, "reason": f"{label}: {problem}"} for label, problem in found.problems] if found else []
     skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped] if found else []
     settings = _preset(preset, config)
     if renderer:

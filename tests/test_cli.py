@@ -30,13 +30,15 @@ def run(*args):
 
 def test_fit_batch_outputs_contract_and_failures(batch_dir, tmp_path):
     out = tmp_path / "out"
-    result = run("fit", batch_dir, "-o", out, "--preset", "fast", "--cache-dir", tmp_path / "cache")
+    missing = tmp_path / "nope.jpg"  # a mistyped path fails on its own line; the rest is still fitted
+    result = run("fit", batch_dir, missing, "-o", out, "--preset", "fast", "--cache-dir", tmp_path / "cache")
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fitted"] == 1
     reasons = {Path(f["input"]).name: f["reason"] for f in summary["failed"]}
-    assert set(reasons) == {"noise.png", "broken.jpg"}
+    assert set(reasons) == {"noise.png", "broken.jpg", "nope.jpg"}
     assert "no face" in reasons["noise.png"] and "broken.jpg" in reasons["broken.jpg"]
+    assert reasons["nope.jpg"] == f"{missing}: does not exist (check the path)" and "Supported" not in result.output
     face = out / "grace_hopper"
     for name in ("mesh.obj", "mesh.mtl", "params.npz", "report.json", "overlay.png"):
         assert (face / name).stat().st_size > 0, name
@@ -67,9 +69,10 @@ def test_nothing_fitted_exits_nonzero(batch_dir, tmp_path):
     assert len(json.loads((tmp_path / "o" / "summary.json").read_text())["failed"]) == 2
 
 
-def test_missing_input_is_a_usage_error(tmp_path):
+def test_nothing_usable_is_a_usage_error(tmp_path):
     result = run("fit", tmp_path / "nope.jpg", "-o", tmp_path / "o")
-    assert result.exit_code == 2 and "nope.jpg" in result.output
+    assert result.exit_code == 2 and "nope.jpg: does not exist" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_several_faces_get_numbered_folders(tmp_path):

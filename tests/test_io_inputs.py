@@ -77,6 +77,17 @@ def test_all_problems_listed_in_one_error(tree):
         discover_inputs([])
 
 
+def test_lenient_discovery_returns_problems_beside_the_usable_inputs(tree):
+    found = discover_inputs([tree / "missing.jpg", tree / "a.png"], strict=False)
+    assert [p.name for p in found.images] == ["a.png"]
+    assert found.problems == [(str(tree / "missing.jpg"), "does not exist (check the path)")]
+    assert found.hint == ""  # nothing about types went wrong: no list of supported types
+    with pytest.raises(InputError, match="missing.jpg: does not exist"):
+        raise found.error()
+    typed = discover_inputs([tree / "notes.txt", tree / "empty"], strict=False)
+    assert len(typed.problems) == 2 and typed.hint.startswith("Supported: jpg")
+
+
 def test_videos_can_be_excluded(tree):
     with pytest.raises(InputError, match="is a video"):
         discover_inputs([tree / "clip.MP4"], videos=False)

@@ -112,8 +112,12 @@ def test_bad_selections(tiny, kwargs, message):
 def test_unreadable_files_give_one_line(tmp_path):
     bad = tmp_path / "noise.mp4"
     bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("meeting notes, saved with the wrong name\n")
     cases = [(tmp_path / "missing.mp4", "does not exist"), (tmp_path, "is a folder"),
-             (bad, "cannot be opened as a video|no decodable frames")]
+             (bad, "cannot be opened as a video|no decodable frames"),
+             (tmp_path / "empty.mp4", r"is empty \(0 bytes\)"),
+             (tmp_path / "notes.mp4", "holds plain text data, not a video")]
     for path, problem in cases:
         with pytest.raises(ImageError, match=problem) as err:
             open_video(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -247,7 +246,7 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
         return FaceOutcome(path, k, folder.name, "fitted", seconds=time.perf_counter() - t, note=note,
                            **report_figures(report))
     except Exception as exc:
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # no module path in the line
         return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)
 
 

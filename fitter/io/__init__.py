@@ -6,6 +6,7 @@ Public API::
     load_image(path) -> LoadedImage             # one image file; raises ImageError
     LoadedImage.from_array(pixels, path=...)     # wrap in-memory pixels (video frames, tests)
     discover_inputs(inputs, recursive=False) -> Inputs(images=[...], videos=[...], skipped=[(path, why)])
+                                                 # unusable INPUTS raise InputError; strict=False: Inputs.problems
     file_content_hash(path) -> str               # sha256 of the bytes, as LoadedImage.content_hash
     sniff_kind(data) -> (kind, readable)         # what a file's bytes really are
     find_images(inputs, recursive=False) -> list[Path]

@@ -23,6 +23,14 @@ class Inputs:
     videos: list[Path] = field(default_factory=list)
     # files found inside folders or by patterns that facefit cannot read: (path, one-line reason), sorted
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # INPUTS given that cannot be used at all (missing, unsupported, empty folder): (input, problem); only
+    # filled by ``discover_inputs(..., strict=False)``, which returns them instead of raising
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    hint: str = ""  # what the problems have in common to do (the supported types), "" when nothing
+
+    def error(self) -> InputError:
+        """The problems as one :class:`InputError` (what a strict discovery raises)."""
+        return InputError(self.problems, self.hint)
 
     def __len__(self) -> int:
         return len(self.images) + len(self.videos)
@@ -80,17 +88,20 @@ def _scan_folder(folder: Path, recursive: bool) -> list[Path]:
     return [p for p in found if not _hidden(p) and p.is_file()]
 
 
-def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, videos: bool = True) -> Inputs:
+def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, videos: bool = True,
+                    strict: bool = True) -> Inputs:
     """Resolve files, folders (non-recursive unless ``recursive``) and glob patterns into images and videos.
 
     Supported images: jpg, jpeg, png, bmp, tif, tiff, webp; videos: mp4, mpg, mpeg, avi, mov, mkv
     (case-insensitive). Other files inside folders or matched by patterns are listed in ``Inputs.skipped``
     with the reason (hidden files are ignored). Every input that is missing, matches nothing, is an
     unsupported file or a folder without images/videos is collected, and one :class:`InputError` lists them
-    all. With ``videos=False`` video files count as unsupported.
+    all; with ``strict=False`` they are returned in ``Inputs.problems`` instead, so that a batch can fit the
+    usable inputs and report the others. With ``videos=False`` video files count as unsupported.
     """
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     problems: list[tuple[str, str]] = []
+    wrong_type = False  # some problem is about file types: the supported ones are worth listing
     skipped: dict[str, tuple[Path, str]] = {}
     images: dict[str, Path] = {}
     vids: dict[str, Path] = {}
@@ -104,6 +115,8 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
             vids.setdefault(os.path.realpath(p), p)
             return True
         if explicit:
+            nonlocal wrong_type
+            wrong_type = True
             problems.append((label, unsupported_reason(p, videos)))
         else:
             skipped.setdefault(os.path.realpath(p), (p, unsupported_reason(p, videos)))
@@ -120,7 +133,8 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
             n = sum(add(p, False, label) for p in entries)
             if n == 0:
                 where = "folder and its subfolders contain" if recursive else "folder contains"
-                tip = "" if recursive else "; use recursive=True (--recursive) to look into subfolders"
+                tip = "" if recursive else "; add --recursive (recursive=True in Python) to look into subfolders"
+                wrong_type = True
                 problems.append((label, f"{where} no {kinds} ({_supported(videos)}){tip}{_others(entries, videos)}"))
         elif path.is_file():
             add(path, True, label)
@@ -137,14 +151,17 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
             n = sum(add(p, False, label) for p in files)
             if n == 0:
                 what = "matches nothing" if not matches else f"matches {len(matches)} path(s) but no {kinds}"
+                wrong_type = wrong_type or bool(matches)
                 problems.append((label, f"pattern {what}"))
         else:
-            problems.append((label, "does not exist"))
+            problems.append((label, "does not exist (check the path)"))
 
-    if problems:
-        raise InputError(problems, "Supported: " + _supported(videos) + ".")
-    return Inputs(images=sorted(images.values(), key=_natural_key), videos=sorted(vids.values(), key=_natural_key),
-                  skipped=sorted(skipped.values(), key=lambda s: _natural_key(s[0])))
+    found = Inputs(images=sorted(images.values(), key=_natural_key), videos=sorted(vids.values(), key=_natural_key),
+                   skipped=sorted(skipped.values(), key=lambda s: _natural_key(s[0])), problems=problems,
+                   hint="Supported: " + _supported(videos) + "." if wrong_type else "")
+    if problems and strict:
+        raise found.error()
+    return found
 
 
 def _others(files: list[Path], videos: bool) -> str:

@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import ImageError
-from .images import LoadedImage
+from .images import LoadedImage, sniff_kind
 
 # Assumed frame rate when the container does not state one: the most common rate of phone and webcam video.
 # Only frame times depend on it (and which frames --start/--end select); the user can override it.
@@ -72,8 +72,24 @@ def _open(path: Path):
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise ImageError(path, "cannot be opened as a video", _CONVERT_HINT)
+        raise _unopened(path)
     return cap
+
+
+def _unopened(path: Path) -> ImageError:
+    """One line for a file OpenCV cannot open as a video: empty, not a video at all, or a codec it lacks."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        return ImageError(path, f"cannot be read ({exc.strerror or exc})", "check the file's permissions")
+    if not head:
+        return ImageError(path, "is empty (0 bytes)", "re-export or re-copy the video")
+    kind, readable = sniff_kind(head)  # (a still image under a video's name opens: one frame)
+    if kind is not None and not readable and "video" not in kind:
+        return ImageError(path, f"holds {kind} data, not a video (its name says {path.suffix.lower() or 'no type'})",
+                          "remove it from the inputs or replace it with the video it should be")
+    return ImageError(path, "cannot be opened as a video", _CONVERT_HINT)
 
 
 def _container_fps(cap) -> float:

@@ -79,6 +79,9 @@ def load_preset(name: str, config: Path | None = None) -> dict:
         user = _checked(Path(config))
         if "extends" in user:
             raise PresetError(f"{config}: 'extends' is for presets; choose the preset with --preset instead")
+        if user.get("preset", name) != name:  # `presets show` writes the key; a config cannot switch presets
+            raise PresetError(f"{config}: preset = {user['preset']!r}, but the run's preset is {name!r}; choose "
+                              f"the preset with --preset (--preset {user['preset']}) or remove this key")
         data = _join_stages(merge(data, user))
         source = str(config)
     data["preset"] = name

@@ -117,6 +117,13 @@ class TestMergedPreset:
         msg = error_of(tmp_path, 'extends = "default"\n')
         assert "'extends' is for presets" in msg and "--preset" in msg
 
+    def test_preset_name_in_a_user_config(self, tmp_path):  # was ignored: the run used --preset's choice
+        msg = error_of(tmp_path, 'preset = "bogus"\n')
+        assert "preset = 'bogus', but the run's preset is" in msg and "--preset bogus" in msg
+        path = tmp_path / "same.toml"  # what `facefit presets show fast` writes names its own preset: fine
+        path.write_text('preset = "fast"\n')
+        assert load_preset("fast", path)["preset"] == "fast"
+
     def test_validate_names_its_source(self):
         preset = load_preset("fast")
         preset["stages"][0]["weights"] = {"landmarks": -2.0}
