@@ -104,9 +104,9 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
     A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
     from fitter.app.batch import BatchOptions, plan_batch, run_batch
     from fitter.app.ray_engine import EngineError, RayEngine
-    from fitter.app.subject import SubjectUnit
+    from fitter.app.subject import SubjectUnit, subject_problem
     from fitter.common.files import OutputFolderError
-    from fitter.io import discover_inputs
+    from fitter.io import Inputs, discover_inputs
 
     shard = _shard(shard)
     cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
@@ -121,18 +121,25 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
         raise click.UsageError("--rig describes the cameras of one capture: give exactly one --subject DIR with it")
     if end is not None and end <= start:
         raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
-    found = None
-    if inputs:  # inputs that cannot be used fail one by one, unless nothing usable is left
-        found = discover_inputs(list(inputs), recursive=recursive, videos=True, strict=False)
-        if found.problems and not (len(found) or subjects):
-            raise click.UsageError(str(found.error()))
-    paths = found.images if found else []
+    # inputs and subjects that cannot be used fail one by one before any image is decoded (a subject's rig is
+    # read and checked here); the run refuses to start only when nothing usable is left
+    found = discover_inputs(list(inputs), recursive=recursive, videos=True, strict=False) if inputs else Inputs()
+    paths = found.images
+    not_fitted = [{"input": label, "reason": f"{label}: {problem}"} for label, problem in found.problems]
     clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
-    units = [SubjectUnit("video", v, **clip) for v in (found.videos if found else [])]
-    units += [SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
-              for d in subjects]
-    not_fitted = [{"input": label, "reason": f"{label}: {problem}"} for label, problem in found.problems] if found else []
-    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped] if found else []
+    units = [SubjectUnit("video", v, **clip) for v in found.videos]
+    for d in subjects:
+        unit = SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
+        problem = subject_problem(unit)
+        if problem:
+            not_fitted.append({"input": str(d), "reason": problem})
+        else:
+            units.append(unit)
+    if not_fitted and not (paths or units):
+        reasons = [f["reason"] for f in not_fitted]
+        raise click.UsageError(reasons[0] if len(reasons) == 1 else
+                               f"none of the {len(reasons)} inputs can be used:\n  " + "\n  ".join(reasons))
+    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
     settings = _preset(preset, config)
     if renderer:
         settings["renderer"] = renderer

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from fitter.io import ImageError, RigCamera, RigError, convert_rig, discover_multiview, load_rig, save_rig
+from fitter.io import ImageError, Rig, RigCamera, RigError, convert_rig, discover_multiview, load_rig, save_rig
 from fitter.synth.clips import look_at
 
 PIXEL_TOL = 1e-6
@@ -253,3 +253,33 @@ def test_load_rig_rejects_other_files(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(RigError, match="rig file does not exist"):
         load_rig(tmp_path / "nope.json")
+
+
+def test_impossible_cameras_are_refused(tmp_path, truth):
+    save_rig(Rig(dict(truth), True, 1.0, {}, []), tmp_path / "rig.json")
+    good = json.loads((tmp_path / "rig.json").read_text())
+
+    def refused(edit, message):
+        data = json.loads(json.dumps(good))
+        edit(data["cameras"]["centre"])
+        (tmp_path / "bad.json").write_text(json.dumps(data))
+        with pytest.raises(RigError, match=message) as err:
+            load_rig(tmp_path / "bad.json")
+        assert "\n" not in str(err.value) and "bad.json" in str(err.value)
+
+    refused(lambda c: c["K"][0].__setitem__(0, -1500.0), "focal lengths fx = -1500, fy = 1500 px; both must be positive")
+    refused(lambda c: c["K"].__setitem__(2, [0.0, 0.0, 2.0]), "last row")
+    refused(lambda c: c["t"].__setitem__(0, float("nan")), "expected finite numbers, got \\[nan")
+    refused(lambda c: c["t"].__setitem__(2, 1e30), "camera 'centre' sits 1e\\+30 cm from the world origin")
+    refused(lambda c: c.__setitem__("t", [1.0, 2.0]), "expected numbers of shape \\(3,\\), got shape \\(2,\\)")
+    assert load_rig(tmp_path / "rig.json").cameras["centre"].K[0, 0] == 1500.0  # the good one reads back
+
+
+def test_converted_calibrations_are_checked_too(tmp_path):
+    fs = cv2.FileStorage(str(tmp_path / "cam.yaml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("K", np.array([[-800.0, 0, 320], [0, -800.0, 240], [0, 0, 1]]))
+    fs.write("image_width", 640)
+    fs.write("image_height", 480)
+    fs.release()
+    with pytest.raises(RigError, match="cam.yaml: camera 'cam': focal lengths fx = -800, fy = -800 px"):
+        convert_rig(tmp_path / "cam.yaml")

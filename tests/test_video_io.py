@@ -100,6 +100,7 @@ def test_missing_frame_rate_falls_back_with_a_warning(tiny, monkeypatch):
 @pytest.mark.parametrize("kwargs, message", [
     ({"start": 5.0}, "past the end of the video"),
     ({"start": 0.5, "end": 0.5}, "end must be a time"),
+    ({"start": 0.01, "end": 0.02}, "--start 0.01 s to --end 0.02 s holds no frame"),
     ({"start": -1.0}, "start must be a time"),
     ({"every": 0}, "every must be an integer"),
     ({"fps": 0.0}, "fps must be a positive"),
@@ -107,6 +108,12 @@ def test_missing_frame_rate_falls_back_with_a_warning(tiny, monkeypatch):
 def test_bad_selections(tiny, kwargs, message):
     with pytest.raises((ImageError, ValueError), match=message):
         open_video(tiny, **kwargs)
+
+
+def test_a_step_longer_than_the_clip_is_said(tiny):
+    assert open_video(tiny, every=N_FRAMES).warnings == [
+        f"--every {N_FRAMES} is longer than the selected part of the clip ({N_FRAMES} frames): only one frame is fitted"]
+    assert open_video(tiny, every=2).warnings == []
 
 
 def test_unreadable_files_give_one_line(tmp_path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 from ..common.files import staged_folder, write_json
 from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
-from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
+from ..io import ImageError, LoadedImage, convert_rig, discover_inputs, discover_multiview, file_content_hash, find_images
+from ..io import load_image
 from ..io import load_rig, open_video, save_rig
 from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT
@@ -141,7 +141,7 @@ def frames_evidence(records: list[dict]) -> Evidence:
     """FrameEvidence of every record (``face`` None: a placeholder slot, not detected)."""
     found = next((r["face"] for r in records if r["face"] is not None), None)
     if found is None:
-        raise ValueError("no face was detected in any frame")
+        raise ValueError("no face was detected in any frame (check that it shows a face large enough to see)")
     frames = []
     for r in records:
         face = r["face"]
@@ -197,15 +197,24 @@ def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
 
 
 def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
-    paths = find_images([unit.path])
-    records = []
-    for k, p in enumerate(paths):
-        image = load_image(p)
+    """Every readable photo of the folder; one that cannot be read is left out with a warning (the others still
+    make the subject), and only a folder with no readable photo fails."""
+    paths, records, unreadable = [], [], []
+    for p in find_images([unit.path]):
+        try:
+            image = load_image(p)
+        except ImageError as exc:
+            unreadable.append(str(exc))
+            continue
         face, sharp = observe(image)
-        records.append({"face": face, "size": image.size, "view": k, "exif": image.exif_focal_35mm,
+        paths.append(p)
+        records.append({"face": face, "size": image.size, "view": len(records), "exif": image.exif_focal_35mm,
                         "sharpness": sharp})
+    if not paths:
+        raise ImageError(unit.path, f"no photo of the folder can be read ({'; '.join(unreadable)})")
+    warnings = [f"left out, cannot be read: {why}" for why in unreadable]
     return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), [p.name for p in paths],
-                         list(range(len(paths))), None, warnings=missing_faces(records, [p.name for p in paths]),
+                         list(range(len(paths))), None, warnings=warnings + missing_faces(records, [p.name for p in paths]),
                          observe_seconds=observe.seconds)
 
 
@@ -238,6 +247,8 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         fps = clips[0].fps
         for i, frames in enumerate(zip(*clips)):
             for v, frame in enumerate(frames):
+                if i == 0:
+                    check_view_size(rig, cams[v], frame.image.size, found.videos[cams[v]])
                 face, sharp = observe(frame.image)
                 images.append(frame.image)
                 records.append({"face": face, "size": frame.image.size, "view": v, "instant": i,
@@ -247,6 +258,7 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
             for v, cam in enumerate(cams):
                 path = found.images[cam][key]
                 image = load_image(path)
+                check_view_size(rig, cam, image.size, path)
                 face, sharp = observe(image)
                 paths.append(path)
                 records.append({"face": face, "size": image.size, "view": v, "instant": i, "exif": image.exif_focal_35mm,
@@ -256,6 +268,51 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     names = [f"{cams[r['view']]}/{r['index']}" for r in records]
     return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig,
                          list(found.warnings) + list(rig.warnings) + missing_faces(records, names), observe.seconds)
+
+
+def view_misfit(fit, view_names: list[str] | None, limit: float) -> str:
+    """'' when every view's fitted landmarks lie near its detections (median NME at most ``limit``), else one
+    line naming the worst view: a fit that cannot explain a view is not a face capture (for a rig, that camera's
+    calibration is likely wrong), so it fails instead of being written as fitted."""
+    nme = np.asarray(fit.nme, np.float64)
+    views = np.array([f.view for f in fit.evidence.frames])
+    worst, name = 0.0, ""
+    for v in np.unique(views):
+        values = nme[(views == v) & np.isfinite(nme)]
+        if values.size and float(np.median(values)) > worst:
+            worst = float(np.median(values))
+            name = f"camera {view_names[v]!r}" if view_names else "the frames"
+    if worst <= limit:
+        return ""
+    todo = ("check the rig's calibration of that camera (image size, K, R, t, units)" if view_names else
+            "check that the images show one face")
+    return (f"the fit does not explain {name}: its fitted landmarks lie {worst:.2f} face sizes from the detections "
+            f"(median NME; limit {limit:g}, [video] max_view_nme), so nothing is written; {todo}")
+
+
+def subject_problem(unit: SubjectUnit) -> str | None:
+    """Why a subject cannot be fitted, found before any image is decoded (one line), or None: a photo folder
+    without photos, a capture whose rig cannot be read, or whose cameras the rig does not name."""
+    try:
+        if unit.kind == "photos":
+            found = discover_inputs([unit.path], videos=False, strict=False)
+            if not found.images:
+                return f"{unit.path}: the --subject folder holds no photos ({found.hint or 'put the photos in it'})"
+        elif unit.kind == "multiview":
+            discover_multiview(unit.path, subject_rig(unit))
+    except (ImageError, ValueError) as exc:  # RigError is an ImageError
+        return str(exc) if str(unit.path) in str(exc) or unit.rig and str(unit.rig) in str(exc) else f"{unit.path}: {exc}"
+    return None
+
+
+def check_view_size(rig, camera: str, size: tuple[int, int], path: Path) -> None:
+    """Refuse an image whose size is not the one its camera's intrinsics were calibrated for: K in pixels of
+    other images would place every ray wrongly, and the fit would end far from the detections."""
+    cam = rig.cameras[camera]
+    if cam.K is not None and tuple(cam.image_size) != tuple(size):
+        raise ImageError(path, f"is {size[1]}x{size[0]} px, but the rig calibrates camera {camera!r} for "
+                               f"{cam.image_size[1]}x{cam.image_size[0]} px images",
+                         "give the calibration of these images, or the images at the calibrated size")
 
 
 LOADERS = {"video": load_video, "photos": load_photos, "multiview": load_multiview}
@@ -294,6 +351,12 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
         fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,
                            loaded.view_names if unit.kind == "multiview" else None,
                            progress=_progress(settings, unit.name), source=frame_source(loaded, settings))
+        misfit = view_misfit(fit, loaded.view_names if unit.kind == "multiview" else None,
+                             float(settings.preset["video"]["max_view_nme"]))
+        if misfit:
+            outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "failed", f"{unit.path}: {misfit}",
+                                             note=note))
+            return outcome
         fit.timings["observe"] = loaded.observe_seconds
         fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
         fit.warnings[:0] = loaded.warnings
@@ -316,12 +379,15 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
             report["timings_s"]["total_with_observe"] = time.perf_counter() - start
             write_json(staging / REPORT, {**report, **resume_record(key, all_settings, 1)})
     except Exception as exc:
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # no module path in the line
         outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "failed",
                                          f"{unit.path}: fitting failed ({detail})", note=note))
         return outcome
+    shown = [note] if note else []  # the subject's warnings on the terminal too, not only in report.json
+    shown += [f"{unit.name}: {w}" for w in report.get("warnings", [])]
     outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "fitted", rmse_px=report["landmarks"]["rmse_px"],
-                                     nme=report["landmarks"]["nme"], seconds=time.perf_counter() - start, note=note))
+                                     nme=report["landmarks"]["nme"], seconds=time.perf_counter() - start,
+                                     note="\n".join(shown)))
     outcome.seconds = time.perf_counter() - start
     return outcome
 

@@ -20,10 +20,14 @@ class InputError(ImageError):
 
     def __init__(self, problems: list[tuple[str, str]], hint: str = "") -> None:
         self.problems = list(problems)
-        lines = [f"{len(self.problems)} input(s) cannot be used:"]
-        lines += [f"  {inp}: {problem}" for inp, problem in self.problems]
-        if hint:
-            lines.append(hint)
+        if len(self.problems) == 1:  # one problem, one line
+            (inp, problem), = self.problems
+            lines = [f"{inp}: {problem}" + (f" ({hint})" if hint else "")]
+        else:
+            lines = [f"{len(self.problems)} input(s) cannot be used:"]
+            lines += [f"  {inp}: {problem}" for inp, problem in self.problems]
+            if hint:
+                lines.append(hint)
         Exception.__init__(self, "\n".join(lines))
         self.path = self.problems[0][0] if self.problems else ""
         self.problem = "; ".join(p for _, p in self.problems)

@@ -138,6 +138,7 @@ def load_rig(path: str | Path) -> Rig:
         if len(size) != 2 or min(size) <= 0:
             raise RigError(path, f"camera {name!r} has image_size {list(size)}; expected [h, w] > 0")
         cameras[name] = RigCamera(name, size, K, R, t, cam.get("distortion"), cam.get("image"))
+        check_camera(cameras[name], path)
     if not cameras:
         raise RigError(path, "lists no cameras")
     return Rig(cameras, bool(data.get("calibrated", True)), float(data.get("scale", 1.0)),
@@ -146,9 +147,33 @@ def load_rig(path: str | Path) -> Rig:
 
 def _matrix(value, shape: tuple[int, ...]) -> np.ndarray:
     arr = np.asarray(value, np.float64)
-    if arr.shape != shape or not np.isfinite(arr).all():
-        raise ValueError(f"expected finite numbers of shape {shape}, got {arr.shape}")
+    if arr.shape != shape:
+        raise ValueError(f"expected numbers of shape {shape}, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"expected finite numbers, got {arr.tolist()}")
     return arr
+
+
+def check_camera(camera: RigCamera, path) -> None:
+    """Raise when a camera cannot be a real one: a focal length that is not positive, a K whose last row is not
+    (0, 0, 1), or a translation too far for any capture (the units of the calibration were probably wrong)."""
+    what = f"camera {camera.name!r}"
+    if camera.K is not None:
+        K = camera.K
+        if not (K[0, 0] > 0 and K[1, 1] > 0):
+            raise RigError(path, f"{what}: focal lengths fx = {K[0, 0]:g}, fy = {K[1, 1]:g} px; both must be "
+                                 "positive", "check the intrinsics K (a mirrored axis belongs in R, not in K)")
+        if not np.allclose(K[2], [0.0, 0.0, 1.0]):
+            raise RigError(path, f"{what}: K's last row is {K[2].tolist()}; expected [0, 0, 1]")
+    distance = float(np.linalg.norm(camera.centre))
+    if distance > MAX_CAMERA_DISTANCE_CM:
+        raise RigError(path, f"{what} sits {distance:.3g} cm from the world origin, farther than any face "
+                             f"capture ({MAX_CAMERA_DISTANCE_CM:g} cm)", "check the calibration's translations and "
+                             "their units (fitter.io.convert_rig(units=...), docs/rig.md)")
+
+
+# A face fills too few pixels beyond this (100 m) for any capture: a camera farther away means wrong units or data.
+MAX_CAMERA_DISTANCE_CM = 1.0e4
 
 
 def check_rotation(R: np.ndarray, path, what: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .inputs import _natural_key
 from .multiview import discover_multiview
-from .rig import Rig, RigCamera, RigError, check_rotation, intrinsic_matrix
+from .rig import Rig, RigCamera, RigError, check_camera, check_rotation, intrinsic_matrix
 
 RIG_FORMATS = ("colmap", "nerf", "opencv", "none")
 # Source length units the user may name instead of a bare scale factor (to centimetres).
@@ -84,6 +84,8 @@ def convert_rig(source: str | Path, format: str = "auto", *, scale: float | None
     factor, stated_units, warning = resolve_scale(scale, units)
     reader = {"colmap": read_colmap, "nerf": read_nerf, "opencv": read_opencv}[fmt]
     rig = reader(source, factor)
+    for camera in rig.cameras.values():
+        check_camera(camera, source)
     rig.scale = factor
     rig.source.update({"format": fmt, "path": str(source), "units": stated_units})
     if warning:
@@ -93,6 +95,9 @@ def convert_rig(source: str | Path, format: str = "auto", *, scale: float | None
 
 def guess_format(source: Path) -> str:
     """The calibration format of a path, from its name (one :class:`RigError` when it cannot be told)."""
+    if not source.exists():
+        raise RigError(source, "calibration does not exist", "check the path given to --rig (or 'none' for an "
+                                                             "uncalibrated rig)")
     if source.is_dir():
         if (source / "cameras.txt").exists() or (source / "sparse").exists():
             return "colmap"

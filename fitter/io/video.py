@@ -246,6 +246,12 @@ def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float 
         raise ImageError(path, f"--start {start:g} s is at or past the end of the video "
                                f"({info.frame_count} frames, {info.frame_count / rate:.3f} s at {rate:g} fps)",
                          "choose an earlier start")
+    if every > 1 and len(clip.expected_indices()) == 1 and info.frame_count - clip.first_index > 1:
+        clip.warnings.append(f"--every {every} is longer than the selected part of the clip "
+                             f"({info.frame_count - clip.first_index} frames): only one frame is fitted")
+    if clip.stop_index is not None and clip.stop_index <= clip.first_index:
+        raise ImageError(path, f"--start {start:g} s to --end {end:g} s holds no frame (one every "
+                               f"{1 / rate:.3g} s at {rate:g} fps)", "widen the window between --start and --end")
     probe = iter(VideoClip(info, rate, 1, float(start), None, 1))
     try:
         next(probe)  # decodes the first selected frame: an unusable file fails now, not half-way through a fit

@@ -4,13 +4,15 @@ shot cut splitting a clip, and one-line refusals of bad option combinations."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from fitter.app.subject import missing_faces
+from fitter.app.subject import check_view_size, missing_faces, view_misfit
+from fitter.io import ImageError, Rig, RigCamera
 from fitter.app.toml_text import toml_text
 from fitter.common.files import write_image
 from fitter.export.video_overlay import write_video
@@ -104,12 +106,16 @@ def test_photos_without_a_face_are_named(inputs, tmp_path):
         (folder / f"photo{k}.png").parent.mkdir(exist_ok=True)
         (folder / f"photo{k}.png").write_bytes((d / "person" / f"photo{k}.png").read_bytes())
     write_image(folder / "wall.png", np.full((256, 256, 3), 128, np.uint8))
+    (folder / "cut_short.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))  # unreadable: left out, not fatal
     out = tmp_path / "out"
     result = run("fit", "--subject", folder, "-o", out, "--preset", "fast", "--config", config,
                  "--cache-dir", tmp_path / "c")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "person" / "report.json").read_text())
     assert any("1 of 3 images have no detected face (wall.png)" in w for w in report["warnings"]), report["warnings"]
+    assert any(w.startswith("left out, cannot be read: ") and "cut_short.jpg: JPEG data is truncated" in w
+               for w in report["warnings"]), report["warnings"]
+    assert "person: 1 of 3 images have no detected face (wall.png)" in result.output  # on the terminal too
 
 
 def test_missing_frames_are_listed_as_spans():
@@ -127,3 +133,37 @@ def test_missing_frames_are_listed_as_spans():
 def test_refusals(tmp_path, args, message):
     result = CliRunner().invoke(main, ["fit", *[str(tmp_path / a) if a == "OUT" else a for a in args]])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_unusable_subjects_are_refused_before_any_image_is_read(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "capture" / "cam0").mkdir(parents=True)
+    write_image(tmp_path / "capture" / "cam0" / "0001.png", np.zeros((8, 8, 3), np.uint8))
+    cases = [(["--subject", tmp_path / "empty"], "empty: the --subject folder holds no photos (Supported: jpg"),
+             (["--subject", tmp_path / "capture", "--rig", tmp_path / "nope.json"],
+              "nope.json: calibration does not exist (check the path given to --rig"),
+             (["--subject", tmp_path / "empty", tmp_path / "typo.jpg"], "none of the 2 inputs can be used")]
+    for args, message in cases:
+        result = run("fit", *args, "-o", tmp_path / "out")
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_view_the_fit_cannot_explain_fails_the_subject():
+    frames = [SimpleNamespace(view=v) for v in (0, 1, 0, 1)]
+    fit = SimpleNamespace(nme=np.array([0.02, 3.3, 0.03, np.nan]), evidence=SimpleNamespace(frames=frames))
+    line = view_misfit(fit, ["cam0", "cam1"], 0.5)
+    assert line.startswith("the fit does not explain camera 'cam1': its fitted landmarks lie 3.30 face sizes")
+    assert view_misfit(fit, ["cam0", "cam1"], 5.0) == ""
+    fit.nme[1] = 0.04
+    assert view_misfit(fit, None, 0.5) == ""
+
+
+def test_an_image_of_another_size_than_its_calibration_is_refused(tmp_path):
+    K = np.array([[800.0, 0, 400], [0, 800.0, 400], [0, 0, 1]])
+    rig = Rig({"cam0": RigCamera("cam0", (800, 800), K)}, True, 1.0, {}, [])
+    check_view_size(rig, "cam0", (800, 800), tmp_path / "a.png")
+    with pytest.raises(ImageError, match="a.png: is 200x100 px, but the rig calibrates camera 'cam0' for 800x800"):
+        check_view_size(rig, "cam0", (100, 200), tmp_path / "a.png")
+    check_view_size(Rig({"cam0": RigCamera("cam0", (800, 800), None)}, False, 1.0, {}, []), "cam0", (100, 200),
+                    tmp_path / "a.png")  # an uncalibrated camera takes any size
