@@ -104,9 +104,8 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
     A video is one subject: one identity, expression and head pose per frame (OUT/<clip>/)."""
     from fitter.app.batch import BatchOptions, plan_batch, run_batch
     from fitter.app.ray_engine import EngineError, RayEngine
-    from fitter.app.subject import SubjectUnit, subject_problem
+    from fitter.app.plan import plan_inputs
     from fitter.common.files import OutputFolderError
-    from fitter.io import Inputs, discover_inputs
 
     shard = _shard(shard)
     cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
@@ -121,26 +120,12 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
         raise click.UsageError("--rig describes the cameras of one capture: give exactly one --subject DIR with it")
     if end is not None and end <= start:
         raise click.UsageError(f"--end {end:g} must be after --start {start:g} (both in seconds)")
-    # inputs and subjects that cannot be used fail one by one before any image is decoded (a subject's rig is
-    # read and checked here); the run refuses to start only when nothing usable is left
-    found = discover_inputs(list(inputs), recursive=recursive, videos=True, strict=False) if inputs else Inputs()
-    paths = found.images
-    not_fitted = [{"input": label, "reason": f"{label}: {problem}"} for label, problem in found.problems]
+    settings = _preset(preset, config)  # the config first: it is checked before any input is read
     clip = {"every": every, "start": start, "end": end, "fps": fps, "obj_sequence": obj_sequence}
-    units = [SubjectUnit("video", v, **clip) for v in found.videos]
-    for d in subjects:
-        unit = SubjectUnit("multiview" if rig or (d / "rig.json").exists() else "photos", d, rig=rig, **clip)
-        problem = subject_problem(unit)
-        if problem:
-            not_fitted.append({"input": str(d), "reason": problem})
-        else:
-            units.append(unit)
-    if not_fitted and not (paths or units):
-        reasons = [f["reason"] for f in not_fitted]
-        raise click.UsageError(reasons[0] if len(reasons) == 1 else
-                               f"none of the {len(reasons)} inputs can be used:\n  " + "\n  ".join(reasons))
-    skipped = [{"input": str(p), "reason": f"{p}: {why}"} for p, why in found.skipped]
-    settings = _preset(preset, config)
+    plan = plan_inputs(list(inputs), list(subjects), rig, clip, recursive)
+    if not plan.usable():
+        raise _Refused(plan.refusal())
+    paths, units, not_fitted, skipped = plan.photos, plan.subjects, plan.failed, plan.skipped
     if renderer:
         settings["renderer"] = renderer
     if critic_switch == "off":
@@ -272,7 +257,8 @@ def presets() -> None:
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML file merged over the preset, as `facefit fit --config` does.")
 def presets_show(name, config) -> None:
-    """Print preset NAME, merged with --config, as TOML (save it, edit it, pass it back with --config)."""
+    """Print preset NAME, merged with --config, as TOML (save it, edit it, pass it back with --config and the
+    same --preset: the file names its preset, and a config naming another is refused)."""
     from fitter.app.toml_text import toml_text
 
     click.echo(toml_text(_preset(name, config)), nl=False)

@@ -214,10 +214,12 @@ def test_multiview_folders_match_frames_by_number(tmp_path):
         if n != 2:
             _image(tmp_path / "camB" / f"frame_{n}.jpg", size=(40, 30))
     (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / "camC").mkdir()  # its images went missing: said, not silently dropped
     found = discover_multiview(tmp_path)
     assert found.kind == "images" and found.cameras == ["camA", "camB"] and found.frames == [1, 3]
     assert found.images["camB"][3].name == "frame_3.jpg"
     assert "camA: 1 frame(s) that other cameras lack" in found.warnings[0]
+    assert "folder(s) camC hold no images: not used as cameras" in found.warnings
     rig = convert_rig(tmp_path, format="none")
     assert not rig.calibrated and rig.cameras["camB"].image_size == (40, 30) and rig.cameras["camA"].K is None
     np.testing.assert_array_equal(rig.cameras["camA"].R, np.eye(3))
@@ -267,7 +269,8 @@ def test_impossible_cameras_are_refused(tmp_path, truth):
             load_rig(tmp_path / "bad.json")
         assert "\n" not in str(err.value) and "bad.json" in str(err.value)
 
-    refused(lambda c: c["K"][0].__setitem__(0, -1500.0), "focal lengths fx = -1500, fy = 1500 px; both must be positive")
+    refused(lambda c: c["K"][0].__setitem__(0, -1500.0),
+            "focal lengths fx = -1500, fy = 1500 px; both must be positive")
     refused(lambda c: c["K"].__setitem__(2, [0.0, 0.0, 2.0]), "last row")
     refused(lambda c: c["t"].__setitem__(0, float("nan")), "expected finite numbers, got \\[nan")
     refused(lambda c: c["t"].__setitem__(2, 1e30), "camera 'centre' sits 1e\\+30 cm from the world origin")
@@ -283,3 +286,27 @@ def test_converted_calibrations_are_checked_too(tmp_path):
     fs.release()
     with pytest.raises(RigError, match="cam.yaml: camera 'cam': focal lengths fx = -800, fy = -800 px"):
         convert_rig(tmp_path / "cam.yaml")
+
+
+def test_non_finite_converted_calibrations_are_refused(tmp_path):
+    frame = {"file_path": "cam0/1.png", "fl_x": 500.0, "fl_y": 500.0, "cx": float("nan"), "cy": 12.0, "w": 32,
+             "h": 24, "transform_matrix": np.eye(4).tolist()}
+    (tmp_path / "transforms.json").write_text(json.dumps({"frames": [frame]}))
+    with pytest.raises(RigError, match="transforms.json: camera '1': K holds numbers that are not finite"):
+        convert_rig(tmp_path / "transforms.json")
+
+
+def test_sizes_are_read_upright_as_images_are_loaded(tmp_path):
+    from PIL import Image
+
+    for cam in ("camA", "camB"):
+        (tmp_path / cam).mkdir()
+        exif = Image.Exif()
+        exif[274] = 6  # stored 80 wide x 48 high, shown turned by 90 degrees: 48 wide x 80 high
+        Image.new("RGB", (80, 48)).save(tmp_path / cam / "1.jpg", exif=exif)
+    rig = convert_rig(tmp_path, format="none", focal_px=100.0)
+    assert rig.cameras["camA"].image_size == (80, 48) and rig.cameras["camA"].K[0, 2] == 24.0
+    from fitter.io import load_image
+
+    assert load_image(tmp_path / "camA" / "1.jpg").size == (80, 48)
+

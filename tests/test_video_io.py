@@ -112,8 +112,11 @@ def test_bad_selections(tiny, kwargs, message):
 
 def test_a_step_longer_than_the_clip_is_said(tiny):
     assert open_video(tiny, every=N_FRAMES).warnings == [
-        f"--every {N_FRAMES} is longer than the selected part of the clip ({N_FRAMES} frames): only one frame is fitted"]
-    assert open_video(tiny, every=2).warnings == []
+        f"--every {N_FRAMES} is at least the selected part of the clip ({N_FRAMES} frames): only its first frame is "
+        "fitted"]
+    assert open_video(tiny, every=2).warnings == [] and open_video(tiny, max_frames=1).warnings == []
+    assert "(3 frames)" in open_video(tiny, every=5, end=3 / FPS).warnings[0]  # the window, not the whole clip
+    assert open_video(tiny, every=2, end=0.5 / FPS).warnings == []  # one frame in the window: nothing to say
 
 
 def test_unreadable_files_give_one_line(tmp_path):

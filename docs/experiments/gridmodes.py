@@ -1,9 +1,10 @@
 """The shape of default's frame-to-frame identity spread on GRID (16 frames, 8 a speaker, each fitted as a photo;
 gridspread.py's cached post-PRDL and final states): principal components of the frames' aligned neutral faces
 about their speaker's mean, how much of the between-speaker vector lies on each, and what each follows frame by
-frame (focal, depth, pitch, light, the fitted jawOpen, the detected lip gap). Behind "Where a speaker's GRID spread
-lives" in docs/photometric.md.
-usage: gridmodes.py    (runs gridspread.py first if its cache is empty)"""
+frame (focal, depth, pitch, light, the fitted jawOpen, the detected lip gap; a component's sign is arbitrary, so
+only the size of a correlation means anything). Behind "The spread's shape, by principal components" in
+docs/photometric.md.
+usage: gridmodes.py    (needs gridspread.py's cached states: run it first)"""
 import sys, pickle
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,6 +65,7 @@ follows = {
     'fitted jawOpen': [float(s.expression[0, JAW]) for s in states],
     'detected lip gap': lip_gap,
 }
+print(f"fitted jawOpen against the detected lip gap: {np.corrcoef(per_speaker_centred(follows['fitted jawOpen']), per_speaker_centred(lip_gap))[0, 1]:+.2f}")
 print('correlation with the final PCs 1-3, each speaker centred (16 frames):')
 for name, values in follows.items():
     c = [np.corrcoef(per_speaker_centred(values), scores[:, k])[0, 1] for k in range(scores.shape[1])]

@@ -22,11 +22,10 @@ import numpy as np
 from ..common.files import staged_folder, write_json
 from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
-from ..io import ImageError, LoadedImage, convert_rig, discover_inputs, discover_multiview, file_content_hash, find_images
-from ..io import load_image
+from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
 from ..io import load_rig, open_video, save_rig
 from ..io.multiview import RIG_FILE
-from ..io.rig import RIG_FORMAT
+from ..io.rig import RIG_FORMAT, check_image_size
 from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
 from ..observe import observe_image, segment_faces
@@ -212,10 +211,10 @@ def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
                         "sharpness": sharp})
     if not paths:
         raise ImageError(unit.path, f"no photo of the folder can be read ({'; '.join(unreadable)})")
-    warnings = [f"left out, cannot be read: {why}" for why in unreadable]
-    return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), [p.name for p in paths],
-                         list(range(len(paths))), None, warnings=warnings + missing_faces(records, [p.name for p in paths]),
-                         observe_seconds=observe.seconds)
+    names = [p.name for p in paths]
+    warnings = [f"left out, cannot be read: {why}" for why in unreadable] + missing_faces(records, names)
+    return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), names, list(range(len(paths))),
+                         None, warnings=warnings, observe_seconds=observe.seconds)
 
 
 def subject_rig(unit: SubjectUnit):
@@ -248,7 +247,7 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         for i, frames in enumerate(zip(*clips)):
             for v, frame in enumerate(frames):
                 if i == 0:
-                    check_view_size(rig, cams[v], frame.image.size, found.videos[cams[v]])
+                    check_image_size(rig, cams[v], frame.image.size, found.videos[cams[v]])
                 face, sharp = observe(frame.image)
                 images.append(frame.image)
                 records.append({"face": face, "size": frame.image.size, "view": v, "instant": i,
@@ -258,7 +257,7 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
             for v, cam in enumerate(cams):
                 path = found.images[cam][key]
                 image = load_image(path)
-                check_view_size(rig, cam, image.size, path)
+                check_image_size(rig, cam, image.size, path)
                 face, sharp = observe(image)
                 paths.append(path)
                 records.append({"face": face, "size": image.size, "view": v, "instant": i, "exif": image.exif_focal_35mm,
@@ -266,53 +265,35 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     get = images.__getitem__ if images is not None else (lambda k: load_image(paths[k]))
     index = [r["index"] for r in records if r["view"] == 0]
     names = [f"{cams[r['view']]}/{r['index']}" for r in records]
-    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig,
-                         list(found.warnings) + list(rig.warnings) + missing_faces(records, names), observe.seconds)
+    clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if found.kind == "videos" else []
+    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + clip_warnings
+                         + list(rig.warnings) + missing_faces(records, names), observe.seconds)
 
 
-def view_misfit(fit, view_names: list[str] | None, limit: float) -> str:
-    """'' when every view's fitted landmarks lie near its detections (median NME at most ``limit``), else one
-    line naming the worst view: a fit that cannot explain a view is not a face capture (for a rig, that camera's
-    calibration is likely wrong), so it fails instead of being written as fitted."""
-    nme = np.asarray(fit.nme, np.float64)
+def view_misfit(fit, view_names: list[str], limit: float) -> str:
+    """'' when every camera's fitted landmarks lie near its detections, else one line naming the worst camera.
+
+    A rig's extrinsics are shared by all its instants, so a wrong calibration leaves a view that no head pose
+    explains; such a fit is not a face capture and fails instead of being written. The error of an image is its
+    landmark RMSE over the size of its detected landmarks' box (sqrt of the area): unlike NME (eye-corner
+    distance) it does not blow up on a camera that sees the face in profile; a good fit is ~0.01-0.03."""
     views = np.array([f.view for f in fit.evidence.frames])
+    error = np.full(len(views), np.nan)
+    for k, frame in enumerate(fit.evidence.frames):
+        if frame.detected and np.isfinite(fit.rmse_px[k]):
+            points = frame.face.landmarks[frame.face.landmark_weights > 0]
+            if len(points):
+                error[k] = fit.rmse_px[k] / max(float(np.sqrt(np.prod(np.ptp(points, axis=0)))), 1.0)
     worst, name = 0.0, ""
     for v in np.unique(views):
-        values = nme[(views == v) & np.isfinite(nme)]
+        values = error[(views == v) & np.isfinite(error)]
         if values.size and float(np.median(values)) > worst:
-            worst = float(np.median(values))
-            name = f"camera {view_names[v]!r}" if view_names else "the frames"
+            worst, name = float(np.median(values)), view_names[v]
     if worst <= limit:
         return ""
-    todo = ("check the rig's calibration of that camera (image size, K, R, t, units)" if view_names else
-            "check that the images show one face")
-    return (f"the fit does not explain {name}: its fitted landmarks lie {worst:.2f} face sizes from the detections "
-            f"(median NME; limit {limit:g}, [video] max_view_nme), so nothing is written; {todo}")
-
-
-def subject_problem(unit: SubjectUnit) -> str | None:
-    """Why a subject cannot be fitted, found before any image is decoded (one line), or None: a photo folder
-    without photos, a capture whose rig cannot be read, or whose cameras the rig does not name."""
-    try:
-        if unit.kind == "photos":
-            found = discover_inputs([unit.path], videos=False, strict=False)
-            if not found.images:
-                return f"{unit.path}: the --subject folder holds no photos ({found.hint or 'put the photos in it'})"
-        elif unit.kind == "multiview":
-            discover_multiview(unit.path, subject_rig(unit))
-    except (ImageError, ValueError) as exc:  # RigError is an ImageError
-        return str(exc) if str(unit.path) in str(exc) or unit.rig and str(unit.rig) in str(exc) else f"{unit.path}: {exc}"
-    return None
-
-
-def check_view_size(rig, camera: str, size: tuple[int, int], path: Path) -> None:
-    """Refuse an image whose size is not the one its camera's intrinsics were calibrated for: K in pixels of
-    other images would place every ray wrongly, and the fit would end far from the detections."""
-    cam = rig.cameras[camera]
-    if cam.K is not None and tuple(cam.image_size) != tuple(size):
-        raise ImageError(path, f"is {size[1]}x{size[0]} px, but the rig calibrates camera {camera!r} for "
-                               f"{cam.image_size[1]}x{cam.image_size[0]} px images",
-                         "give the calibration of these images, or the images at the calibrated size")
+    return (f"the fit does not explain camera {name!r}: its fitted landmarks lie {worst:.2f} face sizes from the "
+            f"detections (median RMS over the landmarks' box; limit {limit:g}, [video] max_view_error), so nothing "
+            f"is written; check the rig's calibration of that camera (image size, K, R, t, units)")
 
 
 LOADERS = {"video": load_video, "photos": load_photos, "multiview": load_multiview}
@@ -351,8 +332,8 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
         fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,
                            loaded.view_names if unit.kind == "multiview" else None,
                            progress=_progress(settings, unit.name), source=frame_source(loaded, settings))
-        misfit = view_misfit(fit, loaded.view_names if unit.kind == "multiview" else None,
-                             float(settings.preset["video"]["max_view_nme"]))
+        misfit = view_misfit(fit, loaded.view_names, float(settings.preset["video"].get("max_view_error", 0.5))) \
+            if unit.kind == "multiview" else ""
         if misfit:
             outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "failed", f"{unit.path}: {misfit}",
                                              note=note))

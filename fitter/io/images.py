@@ -174,6 +174,27 @@ def image_header_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image as :func:`load_image` returns it (EXIF orientation applied), read from its
+    header only: the size a camera's intrinsics must be given for."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with _PIL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read: no bomb
+            try:
+                with Image.open(path) as im:
+                    h, w = im.height, im.width
+                    orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+    except Exception as exc:  # Pillow raises many types for what it cannot read
+        raise ImageError(path, f"cannot be read as an image ({_clean(exc)})", "check the file") from None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def apply_exif_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Turn stored pixels ``(H, W[, C])`` into the upright image the EXIF orientation tag (1-8) describes.
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ImageError
+from .images import upright_size
 from .inputs import _natural_key, is_image_path, is_video_path
 from .rig import RIG_FORMAT, Rig, load_rig
 from .video import video_info
@@ -37,18 +38,15 @@ class MultiViewInput:
     warnings: list[str] = field(default_factory=list)
 
     def image_sizes(self) -> dict[str, tuple[int, int]]:
-        """(h, w) of each camera, from its first frame's header (images) or the container (videos)."""
-        from PIL import Image
-
-
+        """(h, w) of each camera, from its first frame's header, upright as loaded (images), or the container
+        (videos)."""
         sizes = {}
         for cam in self.cameras:
             if self.kind == "videos":
                 info = video_info(self.videos[cam])
                 sizes[cam] = (info.height, info.width)
             else:
-                with Image.open(self.images[cam][self.frames[0]]) as img:
-                    sizes[cam] = (img.height, img.width)
+                sizes[cam] = upright_size(self.images[cam][self.frames[0]])
         return sizes
 
 
@@ -73,6 +71,7 @@ def discover_multiview(root: str | Path, rig: Rig | None = None) -> MultiViewInp
         raise ImageError(root, "is not a folder", LAYOUT_HINT)
     entries = _visible(root)
     folders = [p for p in entries if p.is_dir() and any(is_image_path(f) for f in _visible(p))]
+    empty = [p.name for p in entries if p.is_dir() and p not in folders]  # a camera whose images went missing?
     videos = [p for p in entries if p.is_file() and is_video_path(p)]
     if folders and videos:
         raise ImageError(root, f"mixes camera folders ({folders[0].name}/) and camera videos ({videos[0].name})",
@@ -83,6 +82,8 @@ def discover_multiview(root: str | Path, rig: Rig | None = None) -> MultiViewInp
         found = _from_folders(root, folders)
     else:
         raise ImageError(root, "holds no camera folders with images and no camera videos", LAYOUT_HINT)
+    if folders and empty:
+        found.warnings.append(f"folder(s) {', '.join(sorted(empty))} hold no images: not used as cameras")
     if len(found.cameras) < 2:
         found.warnings.append(f"only one camera ({found.cameras[0]}) found: this is a single-view capture")
     if rig is None and (root / RIG_FILE).exists():

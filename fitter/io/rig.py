@@ -154,10 +154,18 @@ def _matrix(value, shape: tuple[int, ...]) -> np.ndarray:
     return arr
 
 
-def check_camera(camera: RigCamera, path) -> None:
-    """Raise when a camera cannot be a real one: a focal length that is not positive, a K whose last row is not
-    (0, 0, 1), or a translation too far for any capture (the units of the calibration were probably wrong)."""
+# A face fills too few pixels beyond this (100 m) for any capture: a camera farther away means wrong units or data.
+MAX_CAMERA_DISTANCE_CM = 1.0e4
+
+
+def check_camera(camera: RigCamera, path: str | Path) -> None:
+    """Raise when a camera cannot be a real one: numbers that are not finite, a focal length that is not
+    positive, a K whose last row is not (0, 0, 1), or a camera too far for any capture (the units of the
+    calibration were probably wrong). Every format is checked here, after conversion."""
     what = f"camera {camera.name!r}"
+    for name, value in (("K", camera.K), ("R", camera.R), ("t", camera.t)):
+        if value is not None and not np.isfinite(np.asarray(value, np.float64)).all():
+            raise RigError(path, f"{what}: {name} holds numbers that are not finite ({np.asarray(value).tolist()})")
     if camera.K is not None:
         K = camera.K
         if not (K[0, 0] > 0 and K[1, 1] > 0):
@@ -172,10 +180,6 @@ def check_camera(camera: RigCamera, path) -> None:
                              "their units (fitter.io.convert_rig(units=...), docs/rig.md)")
 
 
-# A face fills too few pixels beyond this (100 m) for any capture: a camera farther away means wrong units or data.
-MAX_CAMERA_DISTANCE_CM = 1.0e4
-
-
 def check_rotation(R: np.ndarray, path, what: str) -> None:
     """Raise when ``R`` is not a proper rotation (a scaled or mirrored matrix would distort every view)."""
     if R.shape != (3, 3) or not np.isfinite(R).all():
@@ -184,3 +188,19 @@ def check_rotation(R: np.ndarray, path, what: str) -> None:
     if err > ROTATION_TOLERANCE or np.linalg.det(R) < 0:
         raise RigError(path, f"{what}: rotation is not orthonormal with det +1 (|R^T R - I| = {err:.2g}, "
                              f"det = {np.linalg.det(R):.3g})", "the file may store a scaled or mirrored matrix")
+
+
+def check_image_size(rig: Rig, camera: str, size: tuple[int, int], path: str | Path) -> None:
+    """Refuse an image (``size`` (h, w), upright as loaded) whose size is not the one its camera's intrinsics were
+    calibrated for: K in pixels of other images would misplace every ray, and the fit would end far from the
+    detections."""
+    cam = rig.cameras[camera]
+    if cam.K is None or tuple(cam.image_size) == tuple(size):
+        return
+    turned = tuple(cam.image_size) == tuple(size)[::-1]
+    raise RigError(path, f"is {size[1]}x{size[0]} px (upright, EXIF orientation applied), but the rig calibrates "
+                         f"camera {camera!r} for {cam.image_size[1]}x{cam.image_size[0]} px images",
+                   "the calibration was made on the stored, unrotated pixels: save the images upright without an "
+                   "EXIF orientation, or calibrate the upright images" if turned else
+                   "give the calibration of these images, or the images at the calibrated size")
+

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import upright_size
 from .inputs import _natural_key
 from .multiview import discover_multiview
 from .rig import Rig, RigCamera, RigError, check_camera, check_rotation, intrinsic_matrix
@@ -238,13 +239,10 @@ def read_colmap(source: Path, scale: float) -> Rig:
 
 # -- NeRF transforms.json --------------------------------------------------------------------------------
 def _image_size_from_file(path: Path, where: Path) -> tuple[int, int]:
-    from PIL import Image
-
     candidates = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".jpg")]
     for candidate in candidates:
         if candidate.is_file():
-            with Image.open(candidate) as img:
-                return img.height, img.width
+            return upright_size(candidate)
     raise RigError(where, f"gives no image size (w, h) and its image {path} cannot be found",
                    "add \"w\" and \"h\" to transforms.json")
 

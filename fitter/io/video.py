@@ -246,9 +246,11 @@ def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float 
         raise ImageError(path, f"--start {start:g} s is at or past the end of the video "
                                f"({info.frame_count} frames, {info.frame_count / rate:.3f} s at {rate:g} fps)",
                          "choose an earlier start")
-    if every > 1 and len(clip.expected_indices()) == 1 and info.frame_count - clip.first_index > 1:
-        clip.warnings.append(f"--every {every} is longer than the selected part of the clip "
-                             f"({info.frame_count - clip.first_index} frames): only one frame is fitted")
+    stop = info.frame_count if clip.stop_index is None else min(clip.stop_index, info.frame_count)
+    window = stop - clip.first_index  # frames between --start and --end (max_frames aside)
+    if every >= window > 1:
+        clip.warnings.append(f"--every {every} is at least the selected part of the clip ({window} frames): only "
+                             "its first frame is fitted")
     if clip.stop_index is not None and clip.stop_index <= clip.first_index:
         raise ImageError(path, f"--start {start:g} s to --end {end:g} s holds no frame (one every "
                                f"{1 / rate:.3g} s at {rate:g} fps)", "widen the window between --start and --end")

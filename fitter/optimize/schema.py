@@ -96,9 +96,9 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
                                            "its instant's most frontal view", positive=True),
         "view_noise_power": Setting("float", "how steeply a view's noise grows with its off-axis angle", positive=True),
         "view_weighted_terms": Setting("strs", "per-image terms weighted by their view's trust in multi-view phases"),
-        "max_view_nme": Setting("float", "a subject fails when its fitted landmarks lie further than this from the "
-                                         "detections in some view (median NME): nothing explains that view",
-                                positive=True),
+        "max_view_error": Setting("float", "a multi-view subject fails when its fitted landmarks lie further than "
+                                           "this from some camera's detections (median RMS over the landmarks' box "
+                                           "size): no head pose explains that view", positive=True),
     },
 }
 

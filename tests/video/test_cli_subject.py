@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from fitter.app.subject import check_view_size, missing_faces, view_misfit
-from fitter.io import ImageError, Rig, RigCamera
+from fitter.app.subject import missing_faces, view_misfit
+from fitter.io import ImageError, Rig, RigCamera, save_rig
+from fitter.io.rig import check_image_size
 from fitter.app.toml_text import toml_text
 from fitter.common.files import write_image
 from fitter.export.video_overlay import write_video
@@ -139,10 +140,14 @@ def test_unusable_subjects_are_refused_before_any_image_is_read(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "capture" / "cam0").mkdir(parents=True)
     write_image(tmp_path / "capture" / "cam0" / "0001.png", np.zeros((8, 8, 3), np.uint8))
+    broken = tmp_path / "broken.yaml"  # OpenCV's own parser fails on it (not a RigError): still one line
+    broken.write_text("%YAML:1.0\nK: [1, 2\n")
     cases = [(["--subject", tmp_path / "empty"], "empty: the --subject folder holds no photos (Supported: jpg"),
              (["--subject", tmp_path / "capture", "--rig", tmp_path / "nope.json"],
               "nope.json: calibration does not exist (check the path given to --rig"),
-             (["--subject", tmp_path / "empty", tmp_path / "typo.jpg"], "none of the 2 inputs can be used")]
+             (["--subject", tmp_path / "empty", tmp_path / "typo.jpg"], "none of the 2 inputs can be used"),
+             (["--subject", tmp_path / "capture"], "holds no photos, only subfolders with images: give the subfolder"),
+             (["--subject", tmp_path / "capture", "--rig", broken], "broken.yaml: cannot be read (")]
     for args, message in cases:
         result = run("fit", *args, "-o", tmp_path / "out")
         assert result.exit_code == 2 and message in result.output, result.output
@@ -150,20 +155,44 @@ def test_unusable_subjects_are_refused_before_any_image_is_read(tmp_path):
 
 
 def test_a_view_the_fit_cannot_explain_fails_the_subject():
-    frames = [SimpleNamespace(view=v) for v in (0, 1, 0, 1)]
-    fit = SimpleNamespace(nme=np.array([0.02, 3.3, 0.03, np.nan]), evidence=SimpleNamespace(frames=frames))
+    box = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])  # a 100-px landmark box
+    face = SimpleNamespace(landmarks=box, landmark_weights=np.ones(4))
+    frames = [SimpleNamespace(view=v, detected=True, face=face) for v in (0, 1, 0, 1)]
+    fit = SimpleNamespace(rmse_px=np.array([2.0, 330.0, 3.0, np.nan]), evidence=SimpleNamespace(frames=frames))
     line = view_misfit(fit, ["cam0", "cam1"], 0.5)
     assert line.startswith("the fit does not explain camera 'cam1': its fitted landmarks lie 3.30 face sizes")
     assert view_misfit(fit, ["cam0", "cam1"], 5.0) == ""
-    fit.nme[1] = 0.04
-    assert view_misfit(fit, None, 0.5) == ""
+    fit.rmse_px[1] = 4.0
+    assert view_misfit(fit, ["cam0", "cam1"], 0.5) == ""
 
 
 def test_an_image_of_another_size_than_its_calibration_is_refused(tmp_path):
-    K = np.array([[800.0, 0, 400], [0, 800.0, 400], [0, 0, 1]])
-    rig = Rig({"cam0": RigCamera("cam0", (800, 800), K)}, True, 1.0, {}, [])
-    check_view_size(rig, "cam0", (800, 800), tmp_path / "a.png")
-    with pytest.raises(ImageError, match="a.png: is 200x100 px, but the rig calibrates camera 'cam0' for 800x800"):
-        check_view_size(rig, "cam0", (100, 200), tmp_path / "a.png")
-    check_view_size(Rig({"cam0": RigCamera("cam0", (800, 800), None)}, False, 1.0, {}, []), "cam0", (100, 200),
-                    tmp_path / "a.png")  # an uncalibrated camera takes any size
+    K = np.array([[800.0, 0, 300], [0, 800.0, 400], [0, 0, 1]])
+    rig = Rig({"cam0": RigCamera("cam0", (800, 600), K)}, True, 1.0, {}, [])
+    check_image_size(rig, "cam0", (800, 600), tmp_path / "a.png")
+    with pytest.raises(ImageError, match="a.png: is 200x100 px .* calibrates camera 'cam0' for 600x800 px images "
+                                         "\\(give the calibration"):
+        check_image_size(rig, "cam0", (100, 200), tmp_path / "a.png")
+    with pytest.raises(ImageError, match="calibration was made on the stored, unrotated pixels"):
+        check_image_size(rig, "cam0", (600, 800), tmp_path / "a.png")  # the same image turned by its EXIF tag
+    check_image_size(Rig({"cam0": RigCamera("cam0", (800, 800), None)}, False, 1.0, {}, []), "cam0", (100, 200),
+                     tmp_path / "a.png")  # an uncalibrated camera takes any size
+
+
+def test_a_rig_whose_camera_cannot_be_right_writes_nothing(inputs, tmp_path):
+    d, config = inputs
+    capture = tmp_path / "capture"
+    for cam in ("cam0", "cam1"):  # the same photo seen by both cameras ...
+        (capture / cam).mkdir(parents=True)
+        (capture / cam / "0001.png").write_bytes((d / "person" / "photo0.png").read_bytes())
+    K = [[300.0, 0.0, 128.0], [0.0, 300.0, 128.0], [0.0, 0.0, 1.0]]
+    cams = {name: RigCamera(name, (256, 256), np.array(K), np.eye(3), np.array(t))
+            for name, t in (("cam0", [0.0, 0.0, 0.0]), ("cam1", [50.0, 0.0, 0.0]))}  # ... but cam1 half a metre aside
+    save_rig(Rig(cams, True, 1.0, {}, []), tmp_path / "rig.json")
+    out = tmp_path / "out"
+    result = run("fit", "--subject", capture, "--rig", tmp_path / "rig.json", "-o", out, "--preset", "fast",
+                 "--config", config, "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 1, result.output
+    (failed,) = json.loads((out / "summary.json").read_text())["failed"]
+    assert "the fit does not explain camera 'cam" in failed["reason"] and not (out / "capture").exists()
+
