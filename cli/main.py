@@ -44,6 +44,7 @@ class _Refused(click.ClickException):
     exit_code = 2
 
 
+INTERRUPTED = 130  # exit code of a run stopped by Ctrl-C (128 + SIGINT, what shells report)
 SKIPPED_LINES = 10  # unsupported files named one per line before "... and N more (summary.json)"
 
 
@@ -109,11 +110,8 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
 
     shard = _shard(shard)
     cluster = _cluster_options(engine, device, jobs, address, cpus_per_fit, gpus_per_fit)
-    if device == "cuda" and engine == "local":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
+    if engine == "local":
+        _check_device(device)
     if not inputs and not subjects:
         raise click.UsageError("nothing to fit: give INPUTS (photos, folders, videos) or --subject DIR")
     if rig and len(subjects) != 1:
@@ -162,6 +160,11 @@ def fit(inputs, out_dir, subjects, rig, every, start, end, fps, obj_sequence, pr
                                     on_subject_progress=subject_phase)
         except (OutputFolderError, EngineError) as exc:
             raise _Refused(str(exc)) from exc
+        except KeyboardInterrupt:  # Ctrl-C: what is finished stays; say how to go on (exit 130, as shells do)
+            progress.stop()
+            console.print(f"interrupted: the faces finished so far are in {escape(str(out_dir))}/; run the same "
+                          "command again to fit the rest (finished faces are skipped)", soft_wrap=True)
+            sys.exit(INTERRUPTED)
     _print_summary(summary, out_dir, shard.summary_name if shard else "summary.json")
     if shard:
         console.print(f"shard {shard.label}: summary in {escape(shard.summary_name)}; when all {shard.count} shards "
@@ -241,6 +244,16 @@ def summarize(out_dir) -> None:
     _print_summary(summary, out_dir)
     for label in summary["shards_missing"]:
         console.print(f"[yellow]shard {label}[/yellow] has written no summary (not started yet?)")
+    groups = summary["settings_groups"]
+    if len(groups) > 1:
+        shown = "; ".join(f"{key}: {', '.join(folders[:3])}{' ...' if len(folders) > 3 else ''}"
+                          for key, folders in groups.items())
+        console.print(f"[yellow]mixed settings[/yellow]: the face folders were fitted with {len(groups)} different "
+                      f"presets or configs ({shown}); refit them with one (--overwrite) to compare them",
+                      soft_wrap=True)
+    for label in summary["shards_unreadable"]:
+        console.print(f"[yellow]shard {label}[/yellow]: its summary file cannot be read (corrupt or cut short); "
+                      "re-run that shard (it resumes, keeping its finished faces)")
     for label, run in summary["shards"].items():
         if not run["complete"]:
             console.print(f"[yellow]shard {label}[/yellow] has not finished ({run['images']} of "
@@ -273,7 +286,7 @@ def doctor() -> None:
     table = Table(title="facefit doctor")
     table.add_column("component")
     table.add_column("status")
-    table.add_column("detail")
+    table.add_column("detail", overflow="fold")  # paths and URLs whole, never cut to "..."
     for row in report:
         colour = {"ok": "green", "missing": "yellow", "error": "red"}.get(row["status"], "white")
         table.add_row(row["component"], f"[{colour}]{row['status']}[/{colour}]", row["detail"])
@@ -375,6 +388,24 @@ def bench_video(out_dir, preset, config, count, seconds, fps, seed, size, appear
     console.print_json(json.dumps({"config": result["config"], "aggregate": result["aggregate"]}))
 
 
+def _bench_presets(presets: str, config: Path | None) -> list[str]:
+    """The comma-separated preset names of a bench command, each checked with the config before any image is read."""
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    if not names:
+        raise click.BadParameter(f"{presets!r} names no preset; e.g. fast,default", param_hint="--presets")
+    for name in names:
+        _preset(name, config)
+    return names
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.UsageError("--device cuda: no CUDA device is available to torch; use --device cpu")
+
+
 @bench.command("photos")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -387,9 +418,7 @@ def bench_photos(inputs, out_dir, presets, config, recursive) -> None:
     from fitter.bench.agreement import run_agreement
     from fitter.io import InputError, discover_inputs
 
-    names = [p.strip() for p in presets.split(",") if p.strip()]
-    for name in names:
-        _preset(name, config)  # every preset and the config checked before any image is read
+    names = _bench_presets(presets, config)
     try:
         paths = discover_inputs(list(inputs), recursive=recursive).images
     except InputError as exc:
@@ -401,6 +430,8 @@ def bench_photos(inputs, out_dir, presets, config, recursive) -> None:
                                on_face=lambda row: progress.update(task, advance=1, description=Path(row["input"]).name))
     console.print_json(json.dumps({"faces": result["faces"], "summary": {
         k: {m: v for m, v in s.items() if not m.startswith("worse_than")} for k, s in result["summary"].items()}}))
+    for fail in result["failed"]:
+        console.print(f"[red]failed[/red] {escape(fail['reason'])}", soft_wrap=True)
 
 
 @bench.command("consistency")
@@ -414,18 +445,23 @@ def bench_consistency(sources, out_dir, presets, frames, config) -> None:
     """One person per clip or folder: fit each frame alone, compare identity within and between people."""
     from fitter.bench.consistency import run_consistency
 
-    names = [p.strip() for p in presets.split(",") if p.strip()]
-    for name in names:
-        _preset(name, config)
-    missing = [s for s in sources if not Path(s).exists()]
-    if missing:
-        raise click.UsageError(f"{missing[0]}: no such clip or folder")
+    from fitter.io import is_video_path
+
+    names = _bench_presets(presets, config)
+    for source in map(Path, sources):
+        if not source.exists():
+            raise click.UsageError(f"{source}: no such clip or folder")
+        if not (source.is_dir() or is_video_path(source)):
+            raise click.UsageError(f"{source}: neither a video nor a folder of photos; give one person's clip or "
+                                   "a folder of that person's photos")
     with Progress(TextColumn("[bold]frames"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
         task = progress.add_task("", total=frames * len(sources))
         result = run_consistency([Path(s) for s in sources], out_dir, names, frames, config,
                                  on_frame=lambda row: progress.update(task, advance=1, description=row["person"]))
     console.print_json(json.dumps(result["summary"]))
+    for line in result["notes"]:
+        console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
 
 
 @bench.command("render")
@@ -436,7 +472,13 @@ def bench_consistency(sources, out_dir, presets, frames, config) -> None:
 def bench_render(out_dir, device, renderer, repeats) -> None:
     """Time rasterize + interpolate + SH shading forward+backward (writes render.json)."""
     from fitter.bench.render_bench import run_render_bench
+    from fitter.render.raster import resolve_backend
 
+    _check_device(device)
+    try:
+        resolve_backend(renderer, device)
+    except ImportError as exc:
+        raise click.UsageError(f"--renderer {renderer}: {exc}") from exc
     result = run_render_bench(Path(out_dir), device=device, backend=renderer, repeats=repeats)
     console.print_json(json.dumps(result))
 

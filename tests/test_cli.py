@@ -182,3 +182,16 @@ def test_vfx_preset_fits_a_displacement_map_and_exports_it(tmp_path):
     detail_vertices = sum(1 for line in (face / "mesh_detail.obj").open() if line.startswith("v "))
     mesh_vertices = sum(1 for line in (face / "mesh.obj").open() if line.startswith("v "))
     assert detail_vertices > mesh_vertices
+
+
+def test_ctrl_c_says_how_to_resume(batch_dir, tmp_path, monkeypatch):
+    import fitter.app.batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fitter.app.batch, "run_batch", interrupted)
+    result = run("fit", batch_dir / "grace_hopper.jpg", "-o", tmp_path / "o", "--preset", "fast")
+    assert result.exit_code == 130
+    assert "run the same command again to fit the rest" in " ".join(result.output.split())
+

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..common.files import check_output_folder, staged_folder, write_json
+from ..common.files import OutputFolderError, check_output_folder, staged_folder, write_json
 from ..export.face import export_face
 from ..export.overlay import MAX_SIDE
 from ..io import ImageError, file_content_hash, image_header_size, load_image
@@ -48,6 +48,7 @@ from .ledger import (
     report_figures,
     resume_key,
     resume_record,
+    settings_hash,
     why_refit,
 )
 from .shards import Shard, input_root
@@ -399,9 +400,13 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
         need += SUBJECT_OUTPUT_BYTES * len(subjects)
         how = "; ".join(filter(None, [how, f"{len(subjects)} subject(s), about {SUBJECT_OUTPUT_BYTES / 1e6:.0f} MB "
                                             "each (more with --obj-sequence)"]))
+    if (Path(out_dir) / REPORT).is_file():  # a refit of that face would delete whatever this run puts inside
+        raise OutputFolderError(f"output folder {out_dir} is a face folder of an earlier run (it holds {REPORT}); "
+                                f"pass its parent or a new folder with -o")
     check_output_folder(out_dir, need, how)
-    info = {"preset": options.preset.get("preset"), "detector": options.detector, "device": options.device,
-            "engine": engine.name, **({"shard": shard.label} if shard else {})}
+    info = {"preset": options.preset.get("preset"), "settings_hash": settings_hash(options.settings()),
+            "detector": options.detector, "device": options.device, "engine": engine.name,
+            **({"shard": shard.label} if shard else {})}
     ledger = Ledger(out_dir, todo + [u.path for u in subjects], info, plan.failures, plan.skipped_inputs,
                     plan.summary_name, plan.belongs)
     ledger.start()

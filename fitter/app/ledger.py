@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -89,13 +90,26 @@ def resume_key(content_hash: str, settings: dict) -> dict:
 
 
 # -- what is done --------------------------------------------------------------------------------------
+# The report.json fields a run or `summarize` reads, and their JSON types: a report holding another type (edited
+# by hand, or not facefit's) is treated as unreadable, never trusted half-way.
+REPORT_FIELDS = {"input": str, "face_index": int, "landmarks": dict, "agreement": dict, "timings_s": dict,
+                 "suspect": dict, "settings": dict, "resume_key": dict}
+
+
 def read_report(folder: Path) -> dict | None:
-    """A face folder's report.json, or None when it is missing or unreadable (then the face is not done)."""
+    """A face folder's report.json, or None when it is missing, unreadable or not shaped like facefit's (then the
+    face is not done)."""
     try:
         report = json.loads((Path(folder) / REPORT).read_text())
     except (OSError, ValueError):
         return None
-    return report if isinstance(report, dict) else None
+    if not isinstance(report, dict):
+        return None
+    for key, kind in REPORT_FIELDS.items():
+        value = report.get(key)
+        if value is not None and (not isinstance(value, kind) or kind is int and isinstance(value, bool)):
+            return None
+    return report
 
 
 def is_done(report: dict | None, key: dict) -> bool:
@@ -147,19 +161,26 @@ def _short(value) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+def _number(value) -> float | None:
+    """A finite number from a report, else None (a report may hold null, or something edited by hand)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) else None
+
+
 def report_figures(report: dict) -> dict:
     """The per-face figures a summary lists, read from a face's report.json."""
     marks = report.get("landmarks") or {}
     agreement = report.get("agreement") or {}
-    return {"rmse_px": marks.get("rmse_px"), "nme": marks.get("nme"), "iou": agreement.get("iou"),
-            "outlier_fraction": agreement.get("outlier_fraction"),
-            "suspect": (report.get("suspect") or {}).get("stage", "")}
+    stage = (report.get("suspect") or {}).get("stage", "")
+    return {"rmse_px": _number(marks.get("rmse_px")), "nme": _number(marks.get("nme")),
+            "iou": _number(agreement.get("iou")), "outlier_fraction": _number(agreement.get("outlier_fraction")),
+            "suspect": stage if isinstance(stage, str) else ""}
 
 
 def earlier_outcome(report: dict, input_path: str, face_index: int, folder: str) -> FaceOutcome:
     """A face kept from an earlier run, with the figures that run measured."""
     return FaceOutcome(input_path, face_index, folder, "skipped", "already fitted (resume)",
-                       seconds=(report.get("timings_s") or {}).get("total"), **report_figures(report))
+                       seconds=_number((report.get("timings_s") or {}).get("total")), **report_figures(report))
 
 
 def face_folder_name(stem: str, face_index: int, face_count: int) -> str:
@@ -297,15 +318,34 @@ def summarise(outcomes: list[ImageOutcome], info: dict, seconds: float) -> dict:
     }
 
 
-def summary_from_folders(out_dir: Path) -> list[FaceOutcome]:
-    """Every complete face folder of ``out_dir`` as an outcome (status ``fitted``, figures from its report),
-    in folder-name order: what an engine that lost its own records can still say about a run."""
-    faces = []
+def settings_of_folders(out_dir: Path) -> dict[str, list[str]]:
+    """The face folders of ``out_dir`` by the hash of the settings they were fitted with (``resume_key``): more
+    than one key means the folder mixes fits of different presets or configs."""
+    groups: dict[str, list[str]] = {}
     for folder in sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
         report = read_report(folder)
-        if report is None:
+        key = (report or {}).get("resume_key") or {}
+        if report is not None and report.get("input") and isinstance(key.get("settings"), str):
+            groups.setdefault(key["settings"], []).append(folder.name)
+    return groups
+
+
+def summary_from_folders(out_dir: Path) -> list[FaceOutcome]:
+    """Every face folder of ``out_dir`` as an outcome, in folder-name order: what an engine that lost its own
+    records can still say about a run. A complete one is ``fitted`` (figures from its report); one whose
+    report.json exists but cannot be read, or names no input, is ``failed`` with a reason (never dropped
+    silently, never counted as fitted); folders without a report.json are not face folders."""
+    faces = []
+    for folder in sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (folder / REPORT).exists():
             continue
-        face = earlier_outcome(report, str(report.get("input", "")), int(report.get("face_index", 0)), folder.name)
+        report = read_report(folder)
+        if report is None or not report.get("input"):
+            faces.append(FaceOutcome(str(folder), 0, folder.name, "failed",
+                                     f"{folder / REPORT}: cannot be read or is not a facefit report; delete "
+                                     f"{folder.name}/ and re-run `facefit fit` to refit that face"))
+            continue
+        face = earlier_outcome(report, report["input"], int(report.get("face_index") or 0), folder.name)
         face.status, face.reason = "fitted", ""
         faces.append(face)
     return faces

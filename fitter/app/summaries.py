@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..common.files import write_json
-from .ledger import SUMMARY, FaceOutcome, ImageOutcome, summarise, summary_from_folders
+from .ledger import SUMMARY, FaceOutcome, ImageOutcome, settings_of_folders, summarise, summary_from_folders
 from .shards import Shard, parse_summary_name
 
 
@@ -48,14 +48,16 @@ def rebuild_summary(out_dir: Path) -> dict:
                                  f"-o folder of `facefit fit`")
     outcomes = _with_failures(fitted, runs.values())
     shards = {name: parse_summary_name(name) for name in runs if parse_summary_name(name)}
-    missing = _missing_shards(set(shards.values()))
+    unreadable = sorted((parse_summary_name(p.name) for p in out_dir.glob("summary.shard-*-of-*.json")
+                         if parse_summary_name(p.name) and p.name not in runs), key=lambda s: (s.count, s.index))
+    missing = [s for s in _missing_shards(set(shards.values()) | set(unreadable)) if s not in unreadable]
     last = runs.get(SUMMARY) or next(iter(runs.values()), {})
     info = {key: last.get(key) for key in ("preset", "detector", "device")}
     summary = summarise(outcomes, {**info, "engine": "summarize"}, max((r.get("seconds") or 0.0 for r in runs.values()),
                                                                          default=0.0))
     shard_runs = [runs[name] for name in shards]
     summary.update(
-        complete=(all(r.get("complete") for r in shard_runs) and not missing) if shard_runs
+        complete=(all(r.get("complete") for r in shard_runs) and not missing and not unreadable) if shard_runs
         else bool(last.get("complete", True)),
         images_planned=sum(r.get("images_planned", 0) for r in shard_runs) if shard_runs
         else last.get("images_planned", summary["images"]),
@@ -65,6 +67,8 @@ def rebuild_summary(out_dir: Path) -> dict:
                               "images_planned": runs[name].get("images_planned", 0)}
                 for name, shard in shards.items()},
         shards_missing=[shard.label for shard in missing],
+        shards_unreadable=[shard.label for shard in unreadable],
+        settings_groups={key[:12]: folders for key, folders in settings_of_folders(out_dir).items()},
         rebuilt_from=sorted(runs),
         updated=last.get("updated"),
     )

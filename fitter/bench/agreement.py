@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..common.files import write_json
-from ..io import load_image
+from ..io import ImageError, load_image
 from ..model import load_ict
 from ..observe import observe_image, segment_faces
 from ..optimize.fit import fit_face, uses_term
@@ -30,8 +30,14 @@ def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None
     loaded = {name: load_preset(name, config) for name in presets}
     rows = []
     for path in paths:
-        image = load_image(path)
+        try:
+            image = load_image(path)
+        except ImageError as exc:  # one unreadable file costs its own row, not the benchmark
+            rows.append({"input": str(path), "error": str(exc)})
+            continue
         obs = observe_image(image, cache=False)
+        if not obs.faces:
+            rows.append({"input": str(path), "error": f"{path}: no face found"})
         masks = segment_faces(image, obs.faces, backend="auto", cache=False) if obs.faces else []
         for k, face in enumerate(obs.faces):
             row = {"input": str(path), "face_index": k, "mask_source": masks[k].source}
@@ -54,6 +60,7 @@ def summarise(rows: list[dict], presets: list[str]) -> dict:
     """Medians per preset, and per later preset the faces whose IoU fell below the first preset's."""
     out = {}
     reference = presets[0]
+    rows = [r for r in rows if "error" not in r]
     for name in presets:
         iou = [r[name]["iou"] for r in rows if r[name]["iou"] is not None]
         nme = [r[name]["nme"] for r in rows]
@@ -61,8 +68,9 @@ def summarise(rows: list[dict], presets: list[str]) -> dict:
                   "reference_iou": r[reference]["iou"], "suspect": r[name]["suspect"]}
                  for r in rows if name != reference and r[name]["iou"] is not None
                  and r[reference]["iou"] is not None and r[name]["iou"] < r[reference]["iou"] - IOU_TOLERANCE]
-        out[name] = {"iou_median": float(np.median(iou)) if iou else None, "nme_median": float(np.median(nme)),
-                     "seconds_median": float(np.median([r[name]["seconds"] for r in rows])),
+        out[name] = {"iou_median": float(np.median(iou)) if iou else None,
+                     "nme_median": float(np.median(nme)) if nme else None,
+                     "seconds_median": float(np.median([r[name]["seconds"] for r in rows])) if rows else None,
                      "suspect_faces": sum(1 for r in rows if r[name]["suspect"]),
                      f"worse_than_{reference}": worse,
                      "worse_unflagged": sum(1 for w in worse if not w["suspect"])}
@@ -72,7 +80,9 @@ def summarise(rows: list[dict], presets: list[str]) -> dict:
 def run_agreement(paths: list[Path], out_dir: Path, presets: list[str], config: Path | None = None,
                   on_face=None) -> dict:
     rows = fit_photos(paths, presets, config, on_face)
-    result = {"faces": len(rows), "presets": presets, "facefit": __version__, "iou_tolerance": IOU_TOLERANCE,
-              "summary": summarise(rows, presets), "rows": rows}
+    fitted = [r for r in rows if "error" not in r]
+    result = {"faces": len(fitted), "presets": presets, "facefit": __version__, "iou_tolerance": IOU_TOLERANCE,
+              "summary": summarise(fitted, presets), "rows": fitted,
+              "failed": [{"input": r["input"], "reason": r["error"]} for r in rows if "error" in r]}
     write_json(Path(out_dir) / "agreement.json", result)
     return result

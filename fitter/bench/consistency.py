@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..common.files import write_json
-from ..io import LoadedImage, is_video_path, load_image, open_video, video_info
+from ..io import ImageError, LoadedImage, find_images, is_video_path, load_image, open_video, video_info
 from ..metrics import rms_mm, similarity_align
 from ..model import load_ict
 from ..model.morphable import MorphableModel, neutral_face
@@ -36,8 +36,7 @@ def person_frames(source: Path, frames: int) -> list[LoadedImage]:
         every = max(1, count // frames)
         clip = open_video(source, every=every)
         return [f.image for _, f in zip(range(frames), clip)]
-    images = sorted(p for p in Path(source).iterdir() if p.is_file() and not p.name.startswith("."))
-    return [load_image(p) for p in images]
+    return [load_image(p) for p in find_images([source])]
 
 
 def aligned_mean(faces: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -70,9 +69,15 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
     loaded = {name: load_preset(name, config) for name in presets}
     faces: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in presets}
     rows = []
+    notes = []
     for source in sources:
         person = Path(source).stem
-        for image in person_frames(Path(source), frames):
+        try:
+            images = person_frames(Path(source), frames)
+        except ImageError as exc:  # one unreadable photo or clip: said, and the other people still measured
+            notes.append(f"{person} left out: {exc}")
+            continue
+        for image in images:
             obs = observe_image(image, largest=True, cache=False)
             if not obs.faces:
                 rows.append({"person": person, "frame": image.source, "detected": False})
@@ -91,11 +96,19 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
             rows.append(row)
             if on_frame:
                 on_frame(row)
+    detected = {r["person"]: 0 for r in rows}
+    for r in rows:
+        detected[r["person"]] += bool(r.get("detected"))
+    few = sorted(p for p, n in detected.items() if n < 2)
+    measured = set(presets) if detected and not few else set()
+    if not measured:
+        notes.append("no within/between figures: every person needs at least 2 frames with a detected face"
+                     + (f" (fewer: {', '.join(few)})" if few else " (no frame was read)"))
     result = {"presets": presets, "frames_per_person": frames, "facefit": __version__,
               "people": sorted({r["person"] for r in rows}),
               "summary": {name: consistency(faces[name]) | {
                   "nme_median": float(np.median([r[name]["nme"] for r in rows if r.get("detected")]))}
-                  for name in presets if all(len(v) > 1 for v in faces[name].values()) and faces[name]},
-              "rows": rows}
+                  for name in presets if name in measured},
+              "rows": rows, "notes": notes}
     write_json(Path(out_dir) / "consistency.json", result)
     return result

@@ -134,7 +134,7 @@ def available(import_packages: bool = True) -> dict:
     fan_present = weights[fan_backend.FAN_WEIGHTS]["present"]
     s3fd_present = weights[fan_backend.S3FD_WEIGHTS]["present"]
     fan = fan_backend.FAN_WEIGHTS
-    fan_missing = f"missing {weights[fan]['path']} (download {fan_backend.WEIGHT_URLS[fan]})"
+    fan_missing = f"no weights at {weights[fan]['path']} (download {fan_backend.WEIGHT_URLS[fan]} there)"
     report["fan"] = _package_with_weights(
         package="face-alignment", dist="face-alignment", imported=(fa_ok, fa_err),
         install="pip install face-alignment", weights=weights, missing_weights=None if fan_present else fan_missing,
@@ -153,7 +153,8 @@ def available(import_packages: bool = True) -> dict:
     report["facer"] = _package_with_weights(
         package="facer", dist="pyfacer", imported=(fc_ok, fc_err),
         install="pip install pyfacer with torchvision pinned to torch", weights=fweights,
-        missing_weights=None if parser else f"no face-parser weights in {hub}",
+        missing_weights=None if parser else f"no face-parser weights in {hub} (put them there, or pass "
+                                            f"--parser-weights FILE)",
         ready="face parsing available" + ("" if detector else " (no retinaface weights: boxes from MediaPipe)"),
     )
     report["facer"]["torchvision"] = tv_state

@@ -58,3 +58,35 @@ def test_nothing_to_summarise_is_one_line(tmp_path):
     for folder, says in ((tmp_path / "empty", "holds no face folder"), (tmp_path / "missing", "is not a folder")):
         result = run_cli(["summarize", folder])
         assert result.exit_code == 2 and says in result.output
+
+
+def test_reports_and_summaries_that_cannot_be_read_are_named_not_trusted(tmp_path):
+    out = tmp_path / "out"
+    _face(out, "x", "in/x.png")
+    for folder, text in (("cut", '{"input": "in/cut.png", "landm'), ("edited", '{"input": "in/e.png", '
+                         '"landmarks": [1]}'), ("foreign", '{"x": 1}')):
+        (out / folder).mkdir()
+        (out / folder / "report.json").write_text(text)
+    _shard_summary(out, 0, 2, True, failed=[], faces=[])
+    (out / "summary.shard-1-of-2.json").write_text('{"complete": tr')  # cut short
+    result = run_cli(["summarize", out])
+    assert result.exit_code == 0, result.output
+    summary = summary_of(out)
+    assert summary["fitted"] == 1 and summary["complete"] is False
+    assert summary["shards_missing"] == [] and summary["shards_unreadable"] == ["1/2"]
+    failed = {f["folder"]: f["reason"] for f in summary["faces"] if f["status"] == "failed"}
+    assert set(failed) == {"cut", "edited", "foreign"}
+    assert all("is not a facefit report; delete" in r for r in failed.values())
+    assert "shard 1/2: its summary file cannot be read" in " ".join(result.output.split())
+
+
+def test_folders_fitted_with_different_settings_are_said_to_be_mixed(tmp_path):
+    out = tmp_path / "out"
+    for folder, key in (("a", "1" * 64), ("b", "1" * 64), ("c", "2" * 64)):
+        write_json(out / folder / "report.json", {"input": f"in/{folder}.png", "face_index": 0,
+                                                  "resume_key": {"content": "x", "settings": key}})
+    result = run_cli(["summarize", out])
+    assert result.exit_code == 0, result.output
+    assert summary_of(out)["settings_groups"] == {"1" * 12: ["a", "b"], "2" * 12: ["c"]}
+    assert "mixed settings" in result.output and "2 different presets or configs" in " ".join(result.output.split())
+

@@ -33,6 +33,15 @@ def test_a_file_where_the_folder_should_be(tmp_path, short_config, cache_dir):
     assert target.read_text() == "keep me"
 
 
+def test_a_face_folder_of_an_earlier_run_is_not_an_output_folder(tmp_path, short_config, cache_dir):
+    face = tmp_path / "out" / "astronaut"  # its refit would delete whatever a run put inside it
+    face.mkdir(parents=True)
+    (face / "report.json").write_text('{"input": "astronaut.png"}')
+    line = _refused(fit_args(FACE, face, short_config, cache_dir), tmp_path)
+    assert str(face) in line and "is a face folder of an earlier run" in line and "parent" in line
+    assert sorted(p.name for p in face.iterdir()) == ["report.json"]
+
+
 def test_a_folder_below_a_file_cannot_be_created(tmp_path, short_config, cache_dir):
     (tmp_path / "existing_file.txt").write_text("x")
     target = tmp_path / "existing_file.txt" / "out"
