@@ -355,7 +355,9 @@ def plan_batch(paths: list[Path], failures: list[dict], skipped_inputs: list[dic
     stems = output_stems(paths)  # of the whole batch: a shard makes the folders a single run would
     if shard is None:
         return BatchPlan([(p, stems[p]) for p in paths], failures, skipped_inputs)
-    root = input_root([*paths, *(Path(item["input"]) for item in failures + skipped_inputs)])
+    # inputs refused before the run (a mistyped path) do not move the root: fixing one keeps every image's shard
+    root = input_root([*paths, *(Path(item["input"]) for item in skipped_inputs)] or
+                      [Path(item["input"]) for item in failures])
     mine = [p for p in paths if shard.holds(p, root)]
     own_stems = {stems[p] for p in mine}
 

@@ -44,6 +44,17 @@ def test_a_path_has_the_same_shard_on_every_node_in_any_order():
     assert [shard_of(n, 2) for n in ("a.png", "b.png", "c.png", "d.png", "e.png", CORRUPT)] == [0, 0, 1, 0, 1, 1]
 
 
+def test_a_mistyped_input_does_not_move_the_images_between_shards(tmp_path):
+    from fitter.app.batch import plan_batch
+
+    photos = [tmp_path / "shoot" / f"p{k}.jpg" for k in range(12)]
+    typo = [{"input": "/elsewhere/typo.jpg", "reason": "/elsewhere/typo.jpg: does not exist (check the path)"}]
+    for k in range(3):
+        with_typo = plan_batch(photos, typo, [], Shard(k, 3))
+        assert [p for p, _ in with_typo.jobs] == [p for p, _ in plan_batch(photos, [], [], Shard(k, 3)).jobs]
+    assert sum(len(plan_batch(photos, typo, [], Shard(k, 3)).failures) for k in range(3)) == 1
+
+
 def test_shard_text():
     assert Shard.parse("0/4") == Shard(0, 4) and Shard.parse(" 3 / 4 ").label == "3/4"
     assert Shard(2, 4).summary_name == "summary.shard-2-of-4.json"
