@@ -444,7 +444,6 @@ def bench_photos(inputs, out_dir, presets, config, recursive) -> None:
 def bench_consistency(sources, out_dir, presets, frames, config) -> None:
     """One person per clip or folder: fit each frame alone, compare identity within and between people."""
     from fitter.bench.consistency import run_consistency
-
     from fitter.io import is_video_path
 
     names = _bench_presets(presets, config)
