@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -38,6 +39,13 @@ def _preset(name: str, config: Path | None) -> dict:
         raise click.UsageError(str(exc)) from exc
 
 
+def _finite(value: float | None, name: str) -> float | None:
+    """A number option must be a real number: click's ranges let nan and inf through."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param_hint=name)
+    return value
+
+
 class _Refused(click.ClickException):
     """A run that cannot start: one line (``Error: ...``), exit code 2 like a usage error."""
 
@@ -61,7 +69,7 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
               help="Videos: fit every N-th frame.")
 @click.option("--start", default=0.0, show_default=True, type=click.FloatRange(0), help="Videos: first second.")
 @click.option("--end", type=click.FloatRange(0), help="Videos: stop before this second.")
-@click.option("--fps", type=click.FloatRange(0, min_open=True),
+@click.option("--fps", type=click.FloatRange(0, min_open=True), callback=lambda ctx, param, v: _finite(v, "--fps"),
               help="Videos: frame rate to time frames with (default: the container's).")
 @click.option("--obj-sequence", is_flag=True, help="Videos and subjects: also write one posed OBJ per frame.")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),

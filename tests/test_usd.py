@@ -21,7 +21,7 @@ from pxr import Gf, Usd, UsdGeom, UsdSkel  # noqa: E402
 from fitter.export.usd import write_anim_usd  # noqa: E402
 
 FPS = 25.0
-EVERY = 2
+EVERY = 7  # 7 / 25 * 25 = 7.000000000000001 in floating point: time codes must still be whole frames
 FRAMES = 4
 F = np.diag([1.0, -1.0, -1.0])
 TOL_CM = 1e-3  # float32 storage of 53 shapes summed: ~1e-5 cm in practice
@@ -38,7 +38,7 @@ def animation(ict, tmp_path_factory):
     weights = rng.uniform(0, 1, (FRAMES, ict.num_expression)) * (rng.uniform(size=(FRAMES, ict.num_expression)) < 0.3)
     rotations = Rotation.from_euler("YXZ", rng.uniform(-25, 25, (FRAMES, 3)), degrees=True).as_matrix()
     translations = rng.normal(0, 3, (FRAMES, 3)) + [0, 0, 60]
-    frame_times = np.arange(FRAMES) * EVERY / FPS  # every 2nd frame of a 25 fps clip
+    frame_times = np.arange(FRAMES) * EVERY / FPS  # every 7th frame of a 25 fps clip
     path = tmp_path_factory.mktemp("usd") / "anim.usdc"
     summary = write_anim_usd(path, neutral, ict.topology.polygons, deltas, ict.expression_names, weights, rotations,
                              translations, FPS, frame_times, uvs=ict.topology.uvs,
@@ -59,6 +59,8 @@ def test_stage_metadata_and_topology(animation):
     assert UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y and UsdGeom.GetStageMetersPerUnit(stage) == 0.01
     assert stage.GetTimeCodesPerSecond() == FPS == stage.GetFramesPerSecond()
     assert (stage.GetStartTimeCode(), stage.GetEndTimeCode()) == (0.0, EVERY * (FRAMES - 1))
+    weights = UsdSkel.Animation(next(p for p in stage.Traverse() if p.IsA(UsdSkel.Animation))).GetBlendShapeWeightsAttr()
+    assert weights.GetTimeSamples() == [float(EVERY * k) for k in range(FRAMES)]  # exactly the source frame numbers
     mesh = UsdGeom.Mesh(stage.GetPrimAtPath("/face/Mesh"))
     polys = animation["topology"].polygons
     assert list(mesh.GetFaceVertexCountsAttr().Get()) == list((polys >= 0).sum(1))  # quads kept

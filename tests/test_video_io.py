@@ -97,6 +97,14 @@ def test_missing_frame_rate_falls_back_with_a_warning(tiny, monkeypatch):
     assert not overridden.warnings and next(iter(overridden)).index == 5
 
 
+def test_an_unusual_container_rate_is_said(tiny, monkeypatch):
+    monkeypatch.setattr(video_module, "_container_fps", lambda cap: 1000.0)
+    with pytest.warns(UserWarning, match="states 1000 fps, an unusual rate; if it is wrong, pass --fps"):
+        clip = open_video(tiny)
+    assert clip.fps == 1000.0 and len(clip.warnings) == 1
+    assert not open_video(tiny, fps=25.0).warnings  # the user's rate is taken as it is
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"start": 5.0}, "past the end of the video"),
     ({"start": 0.5, "end": 0.5}, "end must be a time"),

@@ -175,8 +175,9 @@ def missing_faces(records: list[dict], names: list[str] | None = None) -> list[s
         return [f"{len(missing)} of {len(records)} images have no detected face ({which}): they are left out of "
                 f"the fit; check them or remove them"]
     return [f"{len(missing)} of {len(records)} frames have no detected face (frames "
-            f"{spans(missing, [r['index'] for r in records])}): their pose and expression are filled in from the "
-            f"frames around them"]
+            f"{spans(missing, [r['index'] for r in records])}): their pose and expression are interpolated between "
+            f"the detected frames around them, or held from the nearest one across a cut or a gap longer than "
+            f"[video] max_gap_s"]
 
 
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:

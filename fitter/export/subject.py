@@ -208,7 +208,14 @@ def overlay_image(model: MorphableModel, fit: SubjectFit, image: int, rgb: np.nd
         frame = dataclasses.replace(frame, face=dataclasses.replace(
             frame.face, landmarks=np.full_like(frame.face.landmarks, np.nan)))
     single = FaceFit(state=one, evidence=Evidence([frame]), landmarks_fitted=fit.landmarks_fitted[image])
-    return make_overlay(model, single, rgb)
+    drawn = make_overlay(model, single, rgb)
+    if not fit.detected[image]:  # the mesh there is interpolated or held, not fitted: say so on the frame
+        import cv2
+
+        size = max(drawn.shape[0] / 600.0, 0.4)
+        cv2.putText(drawn, "no face detected: pose held / interpolated", (8, int(24 * size) + 4),
+                    cv2.FONT_HERSHEY_SIMPLEX, size, (255, 64, 64), max(1, int(2 * size)), cv2.LINE_AA)
+    return drawn
 
 
 def sequence_metrics(fit: SubjectFit, observed: np.ndarray, fitted: np.ndarray) -> dict:
@@ -259,7 +266,7 @@ def export_subject(model: MorphableModel, fit: SubjectFit, folder: Path, input_p
     overlay = None
     if images is not None:
         step = np.median(np.diff(times)) if len(times) > 1 and fit.times is not None else 1.0 / rate
-        with VideoOutput(folder / "overlay.mp4", 1.0 / max(step, 1e-6)) as out:
+        with VideoOutput(folder / "overlay.mp4", round(1.0 / max(step, 1e-6), 6)) as out:
             for frame in overlay_frames(model, fit, images):
                 out.write(frame)
         overlay = {"file": "overlay.mp4", "frames": out.frames, "fps": out.fps}

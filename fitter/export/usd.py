@@ -32,6 +32,9 @@ CM_PER_METRE = 100.0
 SENSOR_WIDTH = 36.0
 
 
+# time codes this close to a whole frame number are that frame (float round trips through seconds)
+TIME_CODE_SNAP = 1e-6
+
 def _flip() -> np.ndarray:
     return MODEL_TO_OPENCV.numpy().astype(np.float64)
 
@@ -104,6 +107,8 @@ def write_anim_usd(path: str | Path, neutral_vertices: np.ndarray, polygons: np.
     if len(set(shape_names)) != len(shape_names):
         raise ValueError("write_anim_usd: expression names collide once made valid USD identifiers")
     codes = frame_times * float(fps)
+    whole = np.round(codes)  # frame numbers come back through seconds: 7.000000000000001 is frame 7
+    codes = np.where(np.abs(codes - whole) < TIME_CODE_SNAP, whole, codes)
 
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)

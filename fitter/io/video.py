@@ -117,6 +117,11 @@ def video_info(path: str | Path) -> VideoInfo:
         cap.release()
 
 
+# Frame rates of real cameras (1-240 fps; beyond are slow-motion captures with their own timing): a container
+# stating another rate is more likely mis-stamped, and the temporal terms are per second.
+PLAUSIBLE_FPS = (1.0, 240.0)
+
+
 def resolve_fps(container_fps: float, override: float | None = None) -> tuple[float, str | None]:
     """The frame rate to time frames with, and a warning when it had to be assumed."""
     if override is not None:
@@ -124,7 +129,10 @@ def resolve_fps(container_fps: float, override: float | None = None) -> tuple[fl
             raise ValueError(f"fps must be a positive number, got {override}")
         return float(override), None
     if container_fps > 0:
-        return float(container_fps), None
+        unusual = not (PLAUSIBLE_FPS[0] <= container_fps <= PLAUSIBLE_FPS[1])
+        return float(container_fps), (f"the video states {container_fps:g} fps, an unusual rate; if it is wrong, "
+                                      f"pass --fps (frame times, --start/--end and the temporal smoothing, which is "
+                                      f"per second, depend on it)" if unusual else None)
     return FALLBACK_FPS, (f"the video does not state its frame rate; assuming {FALLBACK_FPS:g} fps for frame "
                           f"times and --start/--end (pass fps=... / --fps to set it)")
 

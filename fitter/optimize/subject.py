@@ -184,6 +184,18 @@ def find_segments(times: np.ndarray | None, detected: np.ndarray, centres: np.nd
     return segments
 
 
+def splitting_cuts(segments: np.ndarray, detected: np.ndarray, cuts: list[int]) -> list[int]:
+    """The segment starts that a shot cut made: a start with a cut since the last detected instant before it (a
+    cut into a stretch without any face, and out of it again, splits the clip once, where the face returns)."""
+    out = []
+    for i in np.flatnonzero(np.diff(segments) != 0) + 1:
+        before = np.flatnonzero(detected[:i])
+        since = before[-1] if len(before) else -1
+        if any(since < c <= i for c in cuts):
+            out.append(int(i))
+    return out
+
+
 def shot_cuts(changes: np.ndarray | None, shot_cut: float) -> list[int]:
     """Instants whose colour change from the one before exceeds ``shot_cut`` (a shot cut precedes them)."""
     if changes is None:
@@ -315,7 +327,7 @@ class SubjectFitter:
         cuts = shot_cuts(self._colour_changes(frames), float(self.video["shot_cut"]))
         self.segments = find_segments(self.times, self.instant_detected, centres, sizes,
                                       float(self.video["max_gap_s"]), float(self.video["cut_jump"]), cuts)
-        self._warn_shot_cuts(frames, cuts)
+        self._warn_shot_cuts(frames, splitting_cuts(self.segments, self.instant_detected, cuts))
         self.evidence = Evidence([dataclasses.replace(f, segment=int(self.segments[i]))
                                   for f, i in zip(frames, self.instant)])
 
@@ -349,7 +361,8 @@ class SubjectFitter:
         plural = "s" if len(cuts) > 1 else ""
         self.warnings.append(f"{len(cuts)} shot cut{plural} (before frame{plural} {where}): the {len(cuts) + 1} shots "
                              "are not linked in time but are fitted with one identity; if they show different "
-                             "people, fit each shot on its own (--start/--end)")
+                             "people, fit each shot on its own (--start/--end; only the largest face of a frame is "
+                             "fitted, so crop a clip that shows two people)")
 
     def _frame_numbers(self, frames: list[FrameEvidence]) -> dict[int, int]:
         """Each instant's source frame number (the instant's own index where its frame has none), for messages."""

@@ -130,6 +130,8 @@ def test_missing_frames_are_listed_as_spans():
     (["-o", "OUT"], "nothing to fit"),
     (["--subject", ".", "--subject", ".", "--rig", "none", "-o", "OUT"], "exactly one --subject"),
     (["x.mp4", "--start", "2", "--end", "1", "-o", "OUT"], "must be after --start"),
+    (["x.mp4", "--fps", "nan", "-o", "OUT"], "nan is not a finite number"),
+    (["x.mp4", "--fps", "inf", "-o", "OUT"], "inf is not a finite number"),
 ])
 def test_refusals(tmp_path, args, message):
     result = CliRunner().invoke(main, ["fit", *[str(tmp_path / a) if a == "OUT" else a for a in args]])

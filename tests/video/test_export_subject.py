@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fitter.export.subject import acceleration_px, export_subject
+from fitter.export.subject import acceleration_px, export_subject, overlay_image
 from fitter.model.obj_reader import read_obj
 from fitter.optimize.subject import SubjectFit, measure_subject
 from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
@@ -96,6 +96,18 @@ def test_overlay_and_report(clip_outputs):
     assert set(saved["sequence"]["landmark_acceleration_px_s2"]) == {"observed", "fitted"}
     for name in ("mesh.obj", "params.npz", "anim.usdc", "overlay.mp4", "report.json"):
         assert name in saved["outputs"] and (folder / name).exists()
+
+
+def test_an_undetected_frame_says_so_on_the_overlay(clip_outputs):
+    model, _, fit, _, _ = clip_outputs
+    rgb = np.full((512, 512, 3), 40, np.uint8)
+
+    def red_in_top_band(image: np.ndarray) -> int:
+        band = image[:40, :300].astype(int)
+        return int(((band[..., 0] > 200) & (band[..., 1] < 120)).sum())
+
+    assert red_in_top_band(overlay_image(model, fit, 1, rgb)) > 50  # frame 1 has no detection
+    assert red_in_top_band(overlay_image(model, fit, 0, rgb)) == 0
 
 
 def test_multiview_arrays_have_a_view_axis(ict_random_embedding, tmp_path):

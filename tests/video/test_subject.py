@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from fitter.io.rig import Rig, RigCamera
 from fitter.optimize.subject import (RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes,
-                                     shot_cuts, time_coordinate)
+                                     shot_cuts, splitting_cuts, time_coordinate)
 from sequences import moving_face, rig_evidence, ring_rig, sequence_evidence, tiny_preset
 
 FPS = 10.0
@@ -43,6 +43,16 @@ def test_segments_split_at_shot_cuts():
     assert find_segments(*args, shot_cuts(changes, 0.4)).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
     assert find_segments(*args, shot_cuts(changes, 1.0)).tolist() == [0] * 8  # 1 turns it off
     assert shot_cuts(changes, 0.4) == [3, 5] and shot_cuts(None, 0.4) == []
+
+
+def test_a_cut_into_a_faceless_stretch_and_out_again_splits_once():
+    times = np.arange(10) / FPS
+    detected = np.ones(10, bool)
+    detected[3:7] = False  # the face is gone for 0.4 s, between two shot cuts (to black and back)
+    segments = find_segments(times, detected, np.zeros((10, 2)), np.full(10, 100.0), 0.5, 0.5, [3, 7])
+    assert segments.tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    assert splitting_cuts(segments, detected, [3, 7]) == [7]  # one cut said, two shots: as the segments
+    assert splitting_cuts(segments, detected, []) == []
 
 
 def test_keyframes_are_good_and_spread():
