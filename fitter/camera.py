@@ -72,7 +72,7 @@ def focal_from_fov(fov_degrees: float, size: float) -> float:
 
 def focal_from_exif(focal_35mm: float | None, width: int, height: int) -> float | None:
     """Focal length in pixels from EXIF's 35 mm-equivalent focal length (diagonal-matched), if known."""
-    if not focal_35mm:
+    if focal_35mm is None or not (math.isfinite(focal_35mm) and focal_35mm > 0):  # absent, or a broken tag
         return None
     diag_px = math.hypot(width, height)
     return float(focal_35mm) * diag_px / math.hypot(36.0, 24.0)

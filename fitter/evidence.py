@@ -42,6 +42,22 @@ class FrameEvidence:
     sharpness: float | None = None  # how sharp the face is (higher: sharper), for choosing keyframes
     colour_change: float | None = None  # a clip's frame: colour distance to the frame before (fitter.io.shots)
 
+    def __post_init__(self) -> None:
+        """A frame a fit can trust: one line naming what is wrong, before any stage runs on it."""
+        size = self.image_size
+        if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, (int, np.integer)) and v > 0
+                                                                    for v in size)):
+            raise ValueError(f"image_size must be (height, width) in pixels, two positive integers; got {size!r}")
+        if self.photo is not None:
+            photo = self.photo
+            if not isinstance(photo, np.ndarray) or photo.shape != (*size, 3):
+                raise ValueError(f"photo must be an (H, W, 3) array of the image's size {size}; got "
+                                 f"{getattr(photo, 'shape', type(photo).__name__)} (pass LoadedImage.rgb_float)")
+            if not np.issubdtype(photo.dtype, np.floating) or not (0.0 <= float(photo.min())
+                                                                   and float(photo.max()) <= 1.0 + 1e-6):
+                raise ValueError(f"photo must be float sRGB in [0, 1] (LoadedImage.rgb_float); got {photo.dtype} "
+                                 f"in [{photo.min()}, {photo.max()}]")
+
     def crop(self, size: int, margin: float) -> FitCrop:
         """The fitting crop around this frame's confidently detected landmarks."""
         face = self.face
@@ -56,7 +72,8 @@ class Evidence:
     def single(cls, face: FaceObservation, image_size: tuple[int, int], photo: np.ndarray | None = None,
                masks: PartMasks | None = None, exif_focal_35mm: float | None = None) -> "Evidence":
         """One photo: one frame seen by one view."""
-        return cls([FrameEvidence(face, tuple(image_size), photo, masks, exif_focal_35mm)])
+        size = tuple(int(v) for v in image_size) if isinstance(image_size, (tuple, list)) else image_size
+        return cls([FrameEvidence(face, size, photo, masks, exif_focal_35mm)])
 
     @property
     def num_frames(self) -> int:

@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..common.arrays import nonfinite_problem
 from ..common.files import OutputFolderError, check_output_folder, staged_folder, write_json
 from ..export.face import export_face
 from ..export.overlay import MAX_SIDE
@@ -249,19 +250,6 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # no module path in the line
         return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)
-
-
-def nonfinite_problem(values: dict) -> str:
-    """'' when every array/number is finite, else which ones are not: 'vertices (12 of 80151 values), sh'."""
-    bad = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        arr = np.asarray(value, dtype=np.float64)
-        count = int(arr.size - np.isfinite(arr).sum())
-        if count:
-            bad.append(f"{name} ({count} of {arr.size} values)" if arr.size > 1 else name)
-    return ", ".join(bad)
 
 
 def segment(image, faces: list, options: BatchOptions) -> list | None:

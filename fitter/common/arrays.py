@@ -59,3 +59,16 @@ def unit_vectors(x: np.ndarray, eps: float = MIN_VECTOR_LENGTH) -> np.ndarray:
     """``x`` (..., 3) divided by its length along the last axis (zero vectors stay zero)."""
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.maximum(n, eps)
+
+
+def nonfinite_problem(values: dict) -> str:
+    """'' when every array/number is finite, else which ones are not: 'vertices (12 of 80151 values), sh'."""
+    bad = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        arr = np.asarray(value, dtype=np.float64)
+        count = int(arr.size - np.isfinite(arr).sum())
+        if count:
+            bad.append(f"{name} ({count} of {arr.size} values)" if arr.size > 1 else name)
+    return ", ".join(bad)

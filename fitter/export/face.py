@@ -11,11 +11,13 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..common.arrays import nonfinite_problem
 from ..common.colour import linear_to_srgb
 from ..common.files import write_image, write_json, write_npz
 from ..model.albedo import albedo_basis
 from ..model.morphable import MorphableModel
 from ..optimize.result import FaceFit
+from ..optimize.schedule import NonFiniteFit
 from ..render import interpolate, pixel_normals, rasterize, sh_shading, shade_grey
 from ..scene import Scene
 from .maps import export_maps
@@ -130,6 +132,10 @@ def export_face(model: MorphableModel, fit: FaceFit, rgb: np.ndarray, folder: Pa
     start = time.perf_counter()
     folder = Path(folder)
     vertices = fit.vertices(model).cpu().numpy()
+    problem = nonfinite_problem({"vertices": vertices, **fit.state.to_numpy()})
+    if problem:  # a non-finite fit is a failure, never a mesh of NaNs on disk (library callers included)
+        raise NonFiniteFit(f"export_face: the fit of {Path(input_path).name} face {face_index} is not finite "
+                           f"({problem}); nothing was written")
     header = (f"facefit {__version__}: fitted {model.name} for {Path(input_path).name} face {face_index}\n"
               f"units: {model.units}; axes: x right, y up, z towards the viewer (model frame); "
               f"place in the camera with R, t of params.npz")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fitter.app.batch import nonfinite_problem
+from fitter.common.arrays import nonfinite_problem
 from fitter.app.toml_text import toml_text
 from fitter.common.files import NON_FINITE_KEY, write_json
 from robust_cli import FACE, face_folders, fit_args, reasons_by_name, run_cli, short_fast_stages, summary_of
