@@ -310,3 +310,12 @@ def test_sizes_are_read_upright_as_images_are_loaded(tmp_path):
 
     assert load_image(tmp_path / "camA" / "1.jpg").size == (80, 48)
 
+
+def test_units_and_scale_are_alternatives(tmp_path, truth):
+    write_opencv(tmp_path / "cams.yaml", truth, mm=False)
+    with pytest.raises(ValueError, match="give the source's units or a scale to cm, not both"):
+        convert_rig(tmp_path / "cams.yaml", units="m", scale=100.0)
+    with pytest.raises(ValueError, match="scale must be a positive number, got '2'"):
+        convert_rig(tmp_path / "cams.yaml", scale="2")
+    assert convert_rig(tmp_path / "cams.yaml", scale=np.float32(100.0)).scale == 100.0
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,12 @@ NERF_INTRINSICS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "came
 
 def resolve_scale(scale: float | None, units: str | None) -> tuple[float, str, str | None]:
     """(scale to cm, source units as stated, warning) from an explicit scale or a unit name."""
+    if scale is not None and units is not None:
+        raise ValueError(f"give the source's units or a scale to cm, not both (units={units!r}, scale={scale!r})")
     if scale is not None:
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive number, got {scale}")
-        return float(scale), units or "given by scale", None
+        if not (isinstance(scale, numbers.Real) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        return float(scale), "given by scale", None
     if units is None:
         return 1.0, "unknown", ("the source's length units are unknown: translations were taken as cm "
                                 "(name the source units, m, cm or mm, or give the scale to cm)")
