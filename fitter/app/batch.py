@@ -23,6 +23,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..common.arrays import nonfinite_problem
+from ..common.errors import exception_line
 from ..common.files import OutputFolderError, check_output_folder, staged_folder, write_json
 from ..export.face import export_face
 from ..export.overlay import MAX_SIDE
@@ -248,7 +249,7 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
         return FaceOutcome(path, k, folder.name, "fitted", seconds=time.perf_counter() - t, note=note,
                            **report_figures(report))
     except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # no module path in the line
+        detail = exception_line(exc)
         return FaceOutcome(path, k, folder.name, "failed", f"{path} face {k}: fitting failed ({detail})", note=note)
 
 

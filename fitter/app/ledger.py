@@ -318,28 +318,32 @@ def summarise(outcomes: list[ImageOutcome], info: dict, seconds: float) -> dict:
     }
 
 
-def settings_of_folders(out_dir: Path) -> dict[str, list[str]]:
-    """The face folders of ``out_dir`` by the hash of the settings they were fitted with (``resume_key``): more
-    than one key means the folder mixes fits of different presets or configs."""
+def face_reports(out_dir: Path) -> list[tuple[Path, dict | None]]:
+    """Every face folder of ``out_dir`` (a folder holding a report.json), in folder-name order, with its report
+    (None: it cannot be read, see :func:`read_report`); read once for everything a summary derives from them."""
+    folders = sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [(folder, read_report(folder)) for folder in folders if (folder / REPORT).exists()]
+
+
+def settings_of_folders(reports: list[tuple[Path, dict | None]]) -> dict[str, list[str]]:
+    """The face folders (:func:`face_reports`) by the hash of the settings they were fitted with (``resume_key``):
+    more than one key means the output folder mixes fits of different presets or configs."""
     groups: dict[str, list[str]] = {}
-    for folder in sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        report = read_report(folder)
+    for folder, report in reports:
         key = (report or {}).get("resume_key") or {}
         if report is not None and report.get("input") and isinstance(key.get("settings"), str):
             groups.setdefault(key["settings"], []).append(folder.name)
     return groups
 
 
-def summary_from_folders(out_dir: Path) -> list[FaceOutcome]:
+def summary_from_folders(out_dir: Path, reports: list[tuple[Path, dict | None]] | None = None) -> list[FaceOutcome]:
     """Every face folder of ``out_dir`` as an outcome, in folder-name order: what an engine that lost its own
     records can still say about a run. A complete one is ``fitted`` (figures from its report); one whose
     report.json exists but cannot be read, or names no input, is ``failed`` with a reason (never dropped
-    silently, never counted as fitted); folders without a report.json are not face folders."""
+    silently, never counted as fitted); folders without a report.json are not face folders. ``reports``: the
+    folder's :func:`face_reports`, when the caller has read them already."""
     faces = []
-    for folder in sorted(p for p in Path(out_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not (folder / REPORT).exists():
-            continue
-        report = read_report(folder)
+    for folder, report in face_reports(out_dir) if reports is None else reports:
         if report is None or not report.get("input"):
             faces.append(FaceOutcome(str(folder), 0, folder.name, "failed",
                                      f"{folder / REPORT}: cannot be read or is not a facefit report; delete "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common.errors import exception_line
 from ..io import ImageError, Inputs, discover_inputs, discover_multiview
 from .subject import RIG_FILE, RIG_NONE, SubjectUnit, subject_rig
 
@@ -73,5 +74,5 @@ def subject_problem(unit: SubjectUnit) -> str | None:
         return str(exc)
     except Exception as exc:  # a calibration reader's own failure (e.g. OpenCV's parser): one line, no traceback
         source = unit.rig if unit.kind == "multiview" and unit.rig and unit.rig != RIG_NONE else unit.path
-        return f"{source}: cannot be read ({type(exc).__name__}: {exc})"
+        return f"{source}: cannot be read ({exception_line(exc)})"
     return None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.errors import exception_line
 from ..common.files import staged_folder, write_json
 from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
@@ -279,12 +280,7 @@ def view_misfit(fit, view_names: list[str], limit: float) -> str:
     landmark RMSE over the size of its detected landmarks' box (sqrt of the area): unlike NME (eye-corner
     distance) it does not blow up on a camera that sees the face in profile; a good fit is ~0.01-0.03."""
     views = np.array([f.view for f in fit.evidence.frames])
-    error = np.full(len(views), np.nan)
-    for k, frame in enumerate(fit.evidence.frames):
-        if frame.detected and np.isfinite(fit.rmse_px[k]):
-            points = frame.face.landmarks[frame.face.landmark_weights > 0]
-            if len(points):
-                error[k] = fit.rmse_px[k] / max(float(np.sqrt(np.prod(np.ptp(points, axis=0)))), 1.0)
+    error = np.asarray(fit.rmse_px, np.float64) / fit.evidence.face_sizes()  # NaN where nothing was detected
     worst, name = 0.0, ""
     for v in np.unique(views):
         values = error[(views == v) & np.isfinite(error)]
@@ -361,7 +357,7 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
             report["timings_s"]["total_with_observe"] = time.perf_counter() - start
             write_json(staging / REPORT, {**report, **resume_record(key, all_settings, 1)})
     except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__  # no module path in the line
+        detail = exception_line(exc)
         outcome.faces.append(FaceOutcome(str(unit.path), 0, unit.name, "failed",
                                          f"{unit.path}: fitting failed ({detail})", note=note))
         return outcome

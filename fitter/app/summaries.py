@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from ..common.files import write_json
-from .ledger import SUMMARY, FaceOutcome, ImageOutcome, settings_of_folders, summarise, summary_from_folders
+from .ledger import (SUMMARY, FaceOutcome, ImageOutcome, face_reports, settings_of_folders, summarise,
+                     summary_from_folders)
 from .shards import Shard, parse_summary_name
 
 
@@ -42,7 +43,8 @@ def rebuild_summary(out_dir: Path) -> dict:
     if not out_dir.is_dir():
         raise NothingToSummarise(f"{out_dir} is not a folder; pass the -o folder of `facefit fit`")
     runs = run_summaries(out_dir)
-    fitted = summary_from_folders(out_dir)
+    reports = face_reports(out_dir)
+    fitted = summary_from_folders(out_dir, reports)
     if not fitted and not runs:
         raise NothingToSummarise(f"{out_dir} holds no face folder (with report.json) and no summary; pass the "
                                  f"-o folder of `facefit fit`")
@@ -68,7 +70,7 @@ def rebuild_summary(out_dir: Path) -> dict:
                 for name, shard in shards.items()},
         shards_missing=[shard.label for shard in missing],
         shards_unreadable=[shard.label for shard in unreadable],
-        settings_groups={key[:12]: folders for key, folders in settings_of_folders(out_dir).items()},
+        settings_groups={key[:12]: folders for key, folders in settings_of_folders(reports).items()},
         rebuilt_from=sorted(runs),
         updated=last.get("updated"),
     )

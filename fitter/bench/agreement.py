@@ -57,10 +57,10 @@ def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None
 
 
 def summarise(rows: list[dict], presets: list[str]) -> dict:
-    """Medians per preset, and per later preset the faces whose IoU fell below the first preset's."""
+    """Medians per preset over the fitted rows, and per later preset the faces whose IoU fell below the first
+    preset's."""
     out = {}
     reference = presets[0]
-    rows = [r for r in rows if "error" not in r]
     for name in presets:
         iou = [r[name]["iou"] for r in rows if r[name]["iou"] is not None]
         nme = [r[name]["nme"] for r in rows]

@@ -25,3 +25,10 @@ class FileProblem(Exception):
         """Pickle by the three parts (the default would call the class with the message alone), so the error
         crosses process boundaries (worker pools, Ray) intact."""
         return (type(self), (self.path, self.problem, self.hint))
+
+
+def exception_line(exc: BaseException) -> str:
+    """An unexpected exception as the detail of a one-line failure: its class name (without the module path a
+    user cannot act on) and its message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+

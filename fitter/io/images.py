@@ -157,19 +157,29 @@ def file_content_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def image_header_size(path: str | Path) -> tuple[int, int] | None:
-    """(height, width) as stored, read from the file's header only (no decoding); None when unknown."""
+def _read_header(path: str | Path) -> tuple[int, int, int]:
+    """(height, width) as stored and the EXIF orientation (1 when none or unreadable), from the file's header only
+    (no decoding); raises whatever Pillow raises for a file it cannot read."""
     from PIL import Image
 
+    with _PIL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # a header says nothing dangerous
+        try:
+            with Image.open(path) as im:
+                try:
+                    orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+                except Exception:  # a broken EXIF block: the pixels are stored upright, as load_image reads them
+                    orientation = 1
+                return int(im.height), int(im.width), orientation
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_header_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) as stored, read from the file's header only (no decoding); None when unknown."""
     try:
-        with _PIL_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # a header says nothing dangerous
-            try:
-                with Image.open(path) as im:
-                    return int(im.height), int(im.width)
-            finally:
-                Image.MAX_IMAGE_PIXELS = limit
+        return _read_header(path)[:2]
     except Exception:  # unreadable or not an image: load_image will say why, in its place in the batch
         return None
 
@@ -177,19 +187,8 @@ def image_header_size(path: str | Path) -> tuple[int, int] | None:
 def upright_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of an image as :func:`load_image` returns it (EXIF orientation applied), read from its
     header only: the size a camera's intrinsics must be given for."""
-    from PIL import Image
-
-    path = Path(path)
     try:
-        with _PIL_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read: no bomb
-            try:
-                with Image.open(path) as im:
-                    h, w = im.height, im.width
-                    orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            finally:
-                Image.MAX_IMAGE_PIXELS = limit
+        h, w, orientation = _read_header(path)
     except Exception as exc:  # Pillow raises many types for what it cannot read
         raise ImageError(path, f"cannot be read as an image ({_clean(exc)})", "check the file") from None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 
 from cli.main import main
 from fitter.app.subject import missing_faces, view_misfit
+from fitter.evidence import Evidence, FrameEvidence
 from fitter.io import ImageError, Rig, RigCamera, save_rig
 from fitter.io.rig import check_image_size
+from fitter.observe.types import FaceObservation
 from fitter.app.toml_text import toml_text
 from fitter.common.files import write_image
 from fitter.export.video_overlay import write_video
@@ -158,9 +160,9 @@ def test_unusable_subjects_are_refused_before_any_image_is_read(tmp_path):
 
 def test_a_view_the_fit_cannot_explain_fails_the_subject():
     box = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])  # a 100-px landmark box
-    face = SimpleNamespace(landmarks=box, landmark_weights=np.ones(4))
-    frames = [SimpleNamespace(view=v, detected=True, face=face) for v in (0, 1, 0, 1)]
-    fit = SimpleNamespace(rmse_px=np.array([2.0, 330.0, 3.0, np.nan]), evidence=SimpleNamespace(frames=frames))
+    face = FaceObservation(box, "ibug68", np.array([0.0, 0.0, 100.0, 100.0]))
+    frames = [FrameEvidence(face, (200, 200), view=v) for v in (0, 1, 0, 1)]
+    fit = SimpleNamespace(rmse_px=np.array([2.0, 330.0, 3.0, np.nan]), evidence=Evidence(frames))
     line = view_misfit(fit, ["cam0", "cam1"], 0.5)
     assert line.startswith("the fit does not explain camera 'cam1': its fitted landmarks lie 3.30 face sizes")
     assert view_misfit(fit, ["cam0", "cam1"], 5.0) == ""
