@@ -48,6 +48,11 @@ class FrameEvidence:
         if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, (int, np.integer)) and v > 0
                                                                     for v in size)):
             raise ValueError(f"image_size must be (height, width) in pixels, two positive integers; got {size!r}")
+        if not isinstance(self.face, FaceObservation):
+            raise ValueError(f"face must be a FaceObservation; got {type(self.face).__name__}")
+        problem = self.face.problem() if self.detected else None
+        if problem:
+            raise ValueError(f"face: {problem}")
         if self.photo is not None:
             photo = self.photo
             if not isinstance(photo, np.ndarray) or photo.shape != (*size, 3):

@@ -29,7 +29,7 @@ from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT, check_image_size
 from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
-from ..observe import observe_image, segment_faces
+from ..observe import observe_image, segment_faces, was_turned
 from ..observe.types import FaceObservation
 from ..optimize.subject import FrameSource, face_sharpness, fit_sequence
 from .ledger import REPORT, FaceOutcome, ImageOutcome, earlier_outcome, is_done, read_report, resume_key
@@ -125,12 +125,14 @@ class Observer:
     def __init__(self, settings: SubjectSettings) -> None:
         self.settings = settings
         self.seconds = 0.0
+        self.turned: list[bool] = []  # per call: the image was upside down (its face found in it turned back)
 
     def __call__(self, image: LoadedImage) -> tuple[FaceObservation | None, float | None]:
         t = time.perf_counter()
         cache = Path(self.settings.cache_dir) if self.settings.cache_dir else None
         obs = observe_image(image, detector=self.settings.detector, largest=True, cache_dir=cache)
         self.seconds += time.perf_counter() - t
+        self.turned.append(was_turned(obs.warnings))
         if not obs.faces:
             return None, None
         face = obs.faces[0]
@@ -181,6 +183,16 @@ def missing_faces(records: list[dict], names: list[str] | None = None) -> list[s
             f"[video] max_gap_s"]
 
 
+def turned_images(turned: list[bool], labels: list, kind: str) -> list[str]:
+    """One warning naming the images found upside down (``turned``: per record, in order): a user should know
+    the detector saw them turned back, and can rotate the file to make it explicit."""
+    which = [k for k, t in enumerate(turned) if t]
+    if not which:
+        return []
+    return [f"{len(which)} of {len(turned)} {kind} are upside down ({spans(which, labels)}): their faces were found "
+            "in them turned 180 degrees; rotate the file (or fix its EXIF orientation) to make this explicit"]
+
+
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
     images, records, previous = [], [], None
@@ -193,7 +205,8 @@ def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
                         "colour_change": None if previous is None else colour_change(previous, signature)})
         previous = signature
     return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"],
-                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings) + missing_faces(records),
+                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings) + missing_faces(records)
+                         + turned_images(observe.turned, [r["index"] for r in records], "frames"),
                          observe_seconds=observe.seconds)
 
 
@@ -214,7 +227,8 @@ def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     if not paths:
         raise ImageError(unit.path, f"no photo of the folder can be read ({'; '.join(unreadable)})")
     names = [p.name for p in paths]
-    warnings = [f"left out, cannot be read: {why}" for why in unreadable] + missing_faces(records, names)
+    warnings = ([f"left out, cannot be read: {why}" for why in unreadable] + missing_faces(records, names)
+                + turned_images(observe.turned, names, "photos"))
     return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), names, list(range(len(paths))),
                          None, warnings=warnings, observe_seconds=observe.seconds)
 
@@ -269,7 +283,8 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     names = [f"{cams[r['view']]}/{r['index']}" for r in records]
     clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if found.kind == "videos" else []
     return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + clip_warnings
-                         + list(rig.warnings) + missing_faces(records, names), observe.seconds)
+                         + list(rig.warnings) + missing_faces(records, names)
+                         + turned_images(observe.turned, names, "images"), observe.seconds)
 
 
 def view_misfit(fit, view_names: list[str], limit: float) -> str:

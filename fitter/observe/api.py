@@ -11,6 +11,7 @@ from .backends import DETECTORS, fingerprint
 from .types import ImageObservation
 
 NO_FACE = "no face found"  # the warning of an observation without faces (it names no file: the caller does)
+was_turned = mediapipe_backend.was_turned  # whether an observation's image was found upside down (its warnings)
 
 
 def resolve_settings(detector: str = "mediapipe", largest: bool = False, **settings) -> dict:

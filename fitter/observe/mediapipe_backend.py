@@ -63,6 +63,7 @@ DEFAULTS: dict = {
     "dedupe_iou": 0.3,  # boxes overlapping more than this are one face
     "min_visible": 0.25,  # faces with fewer of their landmarks inside the image are dropped
     "mirror": True,  # average each face's landmarks with those found on its mirror image (mapped back)
+    "rotated": True,  # find the faces of an image stored upside down (EXIF orientation lost): _upside_down
 }
 SEARCH_MODES = ("tiles", "none")
 NATIVE_LOG_ENV = "FACEFIT_NATIVE_LOG"  # file that MediaPipe's C++ log lines are appended to (unset: discarded)
@@ -246,9 +247,10 @@ def check_settings(settings: dict) -> dict:
     s = {**DEFAULTS, **settings}
     if s["search"] not in SEARCH_MODES:
         raise ValueError(f"search must be one of {SEARCH_MODES}, got {s['search']!r}")
-    if not isinstance(s["mirror"], (bool, np.bool_)):
-        raise TypeError(f"mirror must be true or false, got {s['mirror']!r}")
-    s["mirror"] = bool(s["mirror"])
+    for k in ("mirror", "rotated"):
+        if not isinstance(s[k], (bool, np.bool_)):
+            raise TypeError(f"{k} must be true or false, got {s[k]!r}")
+        s[k] = bool(s[k])
     for k in ("max_faces", "tile_levels", "max_side", "min_side"):
         s[k] = int(s[k])
     for k in ("min_detection_confidence", "min_presence_confidence", "crop_factor", "dedupe_iou", "min_visible"):
@@ -278,7 +280,36 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
     h, w = rgb.shape[:2]
     lm = get_landmarker(s["max_faces"], s["min_detection_confidence"], s["min_presence_confidence"])
     warns: list[str] = []
+    det, faces = _found(lm, rgb, s, largest)
+    turned = bool(s["rotated"]) and _upside_down(lm, det, w, h, faces)
+    if turned:
+        half = np.ascontiguousarray(rgb[::-1, ::-1])
+        half_det, half_faces = _found(lm, half, s, largest)
+        turned = bool(half_faces)
+        if turned:
+            rgb, det, faces = half, half_det, half_faces
+            warns.append(ROTATED)
+    faces = faces[: (1 if largest else s["max_faces"])]
+    if s["mirror"]:
+        faces = [_mirror_averaged(lm, rgb, det, f) for f in faces]
+    if turned:
+        faces = [turned_back(f, w, h) for f in faces]
+    out = []
+    for f in faces:
+        inside = _inside(f.landmarks, w, h)
+        if not inside.all():
+            warns.append(f"a face at {np.round(f.box).astype(int).tolist()} extends past the image border: "
+                         f"{int((~inside).sum())} landmarks outside it have weight 0")
+        out.append(FaceObservation(landmarks=f.landmarks, landmark_format="mediapipe478", bbox=f.box, score=1.0,
+                                   landmark_weights=inside.astype(np.float32), landmarks_z=f.z,
+                                   blendshapes=f.blendshapes, transform=f.transform, detector=DETECTOR_NAME,
+                                   roi=f.roi))
+    return out, warns
 
+
+def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np.ndarray, list[_Face]]:
+    """The detection image and the faces found in ``rgb`` that are visible enough, largest first."""
+    h, w = rgb.shape[:2]
     # 1. the whole image, shrunk (huge images) or enlarged (tiny ones)
     scale = detection_scale(h, w, s["max_side"], s["min_side"])
     dw, dh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
@@ -309,35 +340,67 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
                     refined = _refine(lm, rgb, cand, s["crop_factor"], s["dedupe_iou"])
                     _add(faces, refined if refined is not None else cand, s["dedupe_iou"])
 
-    # 3. visibility filter, order, mirror averaging, conversion
-    kept = []
-    for f in faces:
-        inside = _inside(f.landmarks, w, h)
-        if inside.mean() >= s["min_visible"]:
-            kept.append((f, inside))
-    kept.sort(key=lambda fi: -_area(fi[0].box))
-    kept = kept[: (1 if largest else s["max_faces"])]
-    if s["mirror"]:
-        kept = [(g, _inside(g.landmarks, w, h)) for g in (_mirror_averaged(lm, rgb, det, f) for f, _ in kept)]
-    for f, inside in kept:
-        if not inside.all():
-            warns.append(f"a face at {np.round(f.box).astype(int).tolist()} extends past the image border: "
-                         f"{int((~inside).sum())} landmarks outside it have weight 0")
-    return [
-        FaceObservation(
-            landmarks=f.landmarks,
-            landmark_format="mediapipe478",
-            bbox=f.box,
-            score=1.0,
-            landmark_weights=inside.astype(np.float32),
-            landmarks_z=f.z,
-            blendshapes=f.blendshapes,
-            transform=f.transform,
-            detector=DETECTOR_NAME,
-            roi=f.roi,
-        )
-        for f, inside in kept
-    ], warns
+    # 3. visibility filter, order
+    kept = [f for f in faces if _inside(f.landmarks, w, h).mean() >= s["min_visible"]]
+    return det, sorted(kept, key=lambda f: -_area(f.box))
+
+
+# -- which way up ---------------------------------------------------------------------------------------
+ROTATED = ("the image is upside down (its EXIF orientation is missing or wrong): its faces were found in the image "
+           "turned 180 degrees; rotate the file or fix its EXIF orientation to make this explicit")
+
+
+def was_turned(warnings: list[str]) -> bool:
+    """Whether an observation's warnings say its image was found upside down (and turned to find its faces)."""
+    return ROTATED in warnings
+
+
+def face_down(landmarks: np.ndarray) -> np.ndarray:
+    """(2,) unit vector from the eyes' middle to the mouth's, in image axes: the face's own 'down'."""
+    eyes = (landmarks[33] + landmarks[263]) / 2.0
+    mouth = (landmarks[13] + landmarks[14]) / 2.0
+    d = (mouth - eyes).astype(np.float64)
+    return d / max(float(np.linalg.norm(d)), 1e-9)
+
+
+def turns_upright(down: np.ndarray) -> int:
+    """Counter-clockwise quarter turns (np.rot90's k) that bring a face whose 'down' is ``down`` upright."""
+    return int(-round(float(np.degrees(np.arctan2(down[0], down[1]))) / 90.0)) % 4
+
+
+def _upside_down(lm: _Landmarker, det: np.ndarray, width: int, height: int, faces: list[_Face]) -> bool:
+    """Whether the image is upside down.
+
+    MediaPipe reads a face turned a quarter either way, but lays its landmarks out upright on an upside-down
+    face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed again turned
+    a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
+    'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face.
+    Upside down when at least two votes, and most, say so (docs/observations.md: of 125 images, wild renders,
+    GRID frames and photos, each upright and turned a quarter either way, none was turned; of their upside-down
+    copies 52 of 100 wild renders and 22 of 25 frames and photos were found; a single quarter pass turned 3
+    upright wild renders). A face on its side is left to MediaPipe, which reads it."""
+    votes = [turns_upright(face_down(faces[0].landmarks))] if faces else []
+    for k in (1, 3):
+        if votes.count(0) >= 2:
+            break  # upright by two: the last pass cannot outvote them
+        quarter = np.ascontiguousarray(np.rot90(det, k))  # a direction (x', y') there is (-y', x') here (k = 1)
+        found = _observe_region(lm, quarter, np.array([0.0, 0.0, height, width], np.float32))
+        if found:
+            down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
+            votes.append(turns_upright(np.array([-down[1], down[0]]) if k == 1 else np.array([down[1], -down[0]])))
+    return votes.count(2) >= 2 and votes.count(2) * 2 > len(votes)
+
+
+def turned_back(face: _Face, width: int, height: int) -> _Face:
+    """A face found in the image turned 180 degrees, in the image's own pixels (``width`` x ``height``): points and
+    boxes x -> W - x, y -> H - y; the head transform turned about the camera's axis (x and y negated, depths
+    stay; the landmarks' pixel depths too)."""
+    def box(b: np.ndarray) -> np.ndarray:
+        return np.array([width - b[2], height - b[3], width - b[0], height - b[1]], np.float32)
+
+    landmarks = (np.array([width, height], np.float32) - face.landmarks).astype(np.float32)
+    transform = (np.diag([-1.0, -1.0, 1.0, 1.0]) @ face.transform).astype(np.float32)
+    return _Face(landmarks, face.z, face.blendshapes, transform, box(face.roi), points_box(landmarks))
 
 
 # -- mirror averaging ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import numpy as np
 from ..common.files import write_npz
 
 LANDMARK_FORMATS = ("mediapipe478", "ibug68")
+LANDMARK_COUNTS = {"mediapipe478": 478, "ibug68": 68}
+MIN_FACE_SPAN_PX = 2.0  # confident landmarks spanning less than this in x or y are no face a fit can use
 
 
 @dataclass
@@ -46,6 +48,28 @@ class FaceObservation:
         else:  # MediaPipe mesh indices of the outer eye corners
             a, b = self.landmarks[33], self.landmarks[263]
         return float(np.linalg.norm(a - b))
+
+    def problem(self) -> str | None:
+        """What makes this detection unusable for a fit (one phrase), or None. A detector never produces these;
+        a hand-made observation may (the overlay code sets NaN landmarks for frames it does not draw, so this is
+        asked where a fit is set up, not on construction)."""
+        count = LANDMARK_COUNTS[self.landmark_format]
+        if self.landmarks.shape != (count, 2):
+            return f"{self.landmark_format} needs {count} landmarks of shape ({count}, 2); got {self.landmarks.shape}"
+        weights = np.asarray(self.landmark_weights, np.float32)
+        if weights.shape != (count,) or not np.isfinite(weights).all() or (weights < 0).any():
+            return f"landmark_weights must be {count} finite values >= 0; got shape {weights.shape}"
+        seen = weights > 0
+        if not seen.any():
+            return "every landmark weight is 0 (mark the frame as not detected instead)"
+        if not np.isfinite(self.landmarks[seen]).all():
+            bad = int((~np.isfinite(self.landmarks[seen]).all(1)).sum())
+            return f"{bad} landmark(s) with a weight > 0 are not finite (NaN/inf); give them weight 0 or drop the face"
+        span = self.landmarks[seen].max(0) - self.landmarks[seen].min(0)
+        if float(span.min()) < MIN_FACE_SPAN_PX:
+            return (f"the landmarks span {span[0]:.2g} x {span[1]:.2g} px: no face a fit can use (pixel "
+                    "coordinates of the full image are expected)")
+        return None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ..observe.types import FaceObservation
 from ..scene import Scene
 from ..state import RIG_PARAMETERS, FitState
 from .init import InitSettings, initialise
+from .presets import validate
 from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
 from .result import FaceFit
 from .schedule import run_stage
@@ -102,9 +103,19 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
                 focal_guesses: list[float] | None = None) -> FaceFit:
     """Fit the model to a subject's evidence with the preset's stages.
 
-    ``initial``: start from this state (e.g. a video's previous frames, a multi-view rig's cameras) instead of
-    the closed-form initialisation; ``focal_guesses`` (per view) then centre the focal prior (default: the
-    initial state's focal lengths)."""
+    ``preset``: a merged preset (fitter.optimize.presets.load_preset, perhaps edited); it is checked first, so a
+    caller's typo is one PresetError naming the key, not a KeyError from inside a stage. ``initial``: start from
+    this state (e.g. a video's previous frames, a multi-view rig's cameras) instead of the closed-form
+    initialisation; ``focal_guesses`` (per view) then centre the focal prior (default: the initial state's focal
+    lengths)."""
+    validate(preset, "preset")
+    return fit_stages(model, evidence, preset, initial, focal_guesses)
+
+
+def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial: FitState | None = None,
+               focal_guesses: list[float] | None = None) -> FaceFit:
+    """:func:`fit_subject` without checking the preset: for phase presets the subject schedule derives from a
+    checked one (fitter.optimize.subject), whose stages carry keys of its own (``view_weights``)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     first = evidence.frames[0]

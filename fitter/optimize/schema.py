@@ -220,11 +220,17 @@ def check_lr(lr, where: str) -> None:
 
 
 def check_merged(preset: dict, source: str) -> None:
-    """A merged preset: complete stages, each term's learning rates, and at least one stage."""
+    """A merged preset: every section and key, complete stages, each term's learning rates, at least one stage."""
     check_document(preset, source, complete=True)
     if not preset.get("stages"):
         raise SettingError(f"{source}: the configuration defines no [[stages]]")
     terms = registered_terms()
+    for section, keys in sections(terms).items():  # the shipped presets set every key: the code reads them all
+        missing = [section] if not isinstance(preset.get(section), dict) else [
+            f"{section}.{key}" for key in keys if key not in preset[section]]
+        if missing:
+            raise SettingError(f"{source}: {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} missing; a "
+                               "merged preset has every section and key (start from load_preset(NAME) and edit it)")
     for section, key in (("video", "averaged_terms"), ("video", "view_weighted_terms"), ("turn_noise", "terms")):
         for name in preset.get(section, {}).get(key, []):
             if name not in terms:

@@ -3,7 +3,7 @@
 A subject is frames x views: each image is one view at one time instant; expression and head pose belong to
 the instant, identity to the subject, cameras to the views (fitter.state). A single photo is 1 x 1 and goes
 through :func:`fitter.optimize.fit.fit_subject` directly; this module schedules the phases a subject of many
-frames needs on top of it, every phase being ``fit_subject`` runs of the preset's stage lists:
+frames needs on top of it, every phase being ``fit_stages`` runs of the preset's stage lists:
 
 1. **Starts.** Every detected image gets the closed-form start of a photo (fitter.optimize.init), its rotation
    from ``[video] start_rotation`` (MediaPipe's transform, the 3D landmarks' pose guide, or PnP alone). The
@@ -55,8 +55,9 @@ from ..io.rig import Rig
 from ..model.morphable import MorphableModel
 from ..scene import Scene
 from ..state import RIG_PARAMETERS, VIEW_PARAMETERS, FitState
-from .fit import focal_guess, fit_subject
+from .fit import fit_stages, focal_guess
 from .init import InitSettings, embedding_bases, initialise
+from .presets import validate
 from .schedule import StageLog
 from .shot_identity import identity_distances_mm, landmark_stages, shot_instants
 
@@ -559,7 +560,7 @@ class SubjectFitter:
             sub.extras[CONTEXT_KEY]["times"] = torch.as_tensor(self.times[context], dtype=torch.float32)
         preset = phase_preset(self.preset, stages, len(instants), self.freedom, identity, rig_moves,
                               views=self.multiview)
-        fit = fit_subject(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals)
+        fit = fit_stages(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals)
         self.phases.setdefault(phase, []).extend(fit.stages)
         self.warnings.extend(fit.warnings)
         if fit.suspect is not None:
@@ -820,4 +821,5 @@ def fit_sequence(model: MorphableModel, evidence: Evidence, preset: dict, rig: R
     demand (else those the evidence carries)."""
     if rig is not None and (view_names is None or any(n not in rig.cameras for n in view_names)):
         raise ValueError("a rig needs view_names naming one of its cameras per view")
+    validate(preset, "preset")
     return SubjectFitter(model, evidence, preset, rig, view_names, progress, source).run()

@@ -88,7 +88,8 @@ class TestDriverKeepsTheBestEvidence:
         monkeypatch.setattr(driver, "restore_geometry", restore)
         monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: float("nan"))
         preset = load_preset("fast")
-        stages = [{"name": f"s{k}", "free": ["identity"], "weights": {"landmarks": 1.0}} for k in range(3)]
+        stages = [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
+                  for k in range(3)]
         preset = dict(preset, stages=stages)
         obs = observe(ict, ground_truth(ict), noise_px=0.5)
         return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cli.main import main
 from fitter.app.subject import missing_faces, view_misfit
 from fitter.evidence import Evidence, FrameEvidence
-from fitter.io import ImageError, Rig, RigCamera, save_rig
+from fitter.io import ImageError, Rig, RigCamera, load_image, save_rig
 from fitter.io.rig import check_image_size
 from fitter.observe.types import FaceObservation
 from fitter.app.toml_text import toml_text
@@ -121,6 +121,23 @@ def test_photos_without_a_face_are_named(inputs, tmp_path):
     assert "person: 1 of 3 images have no detected face (wall.png)" in result.output  # on the terminal too
 
 
+def test_upside_down_photos_are_fitted_turned_and_named(inputs, tmp_path):
+    """MediaPipe lays its landmarks out upright on an upside-down face; the detector finds such a photo turned
+    back, and the subject says which photos were."""
+    d, config = inputs
+    folder = tmp_path / "person"
+    write_image(folder / "photo0.png", load_image(d / "person" / "photo0.png").rgb)
+    write_image(folder / "photo3_down.png", np.ascontiguousarray(load_image(d / "person" / "photo3.png").rgb[::-1, ::-1]))
+    out = tmp_path / "out"
+    result = run("fit", "--subject", folder, "-o", out, "--preset", "fast", "--config", config,
+                 "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert "person: 1 of 2 photos are upside down (photo3_down.png)" in result.output
+    params = np.load(out / "person" / "params.npz")
+    up, down = params["R"]  # the second photo's head is seen turned half a turn about the camera's axis
+    assert np.degrees(np.arccos(np.clip((np.trace(down @ up.T) - 1) / 2, -1, 1))) > 150
+
+
 def test_missing_frames_are_listed_as_spans():
     records = [{"face": None if k in (0, 1, 2, 5, 8) else object(), "index": 10 + 2 * k} for k in range(10)]
     (line,) = missing_faces(records)
@@ -159,8 +176,8 @@ def test_unusable_subjects_are_refused_before_any_image_is_read(tmp_path):
 
 
 def test_a_view_the_fit_cannot_explain_fails_the_subject():
-    box = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])  # a 100-px landmark box
-    face = FaceObservation(box, "ibug68", np.array([0.0, 0.0, 100.0, 100.0]))
+    points = np.linspace([0.0, 0.0], [100.0, 100.0], 68)  # 68 landmarks in a 100-px box
+    face = FaceObservation(points, "ibug68", np.array([0.0, 0.0, 100.0, 100.0]))
     frames = [FrameEvidence(face, (200, 200), view=v) for v in (0, 1, 0, 1)]
     fit = SimpleNamespace(rmse_px=np.array([2.0, 330.0, 3.0, np.nan]), evidence=Evidence(frames))
     line = view_misfit(fit, ["cam0", "cam1"], 0.5)
