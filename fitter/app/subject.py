@@ -189,8 +189,28 @@ def turned_images(turned: list[bool], labels: list, kind: str) -> list[str]:
     which = [k for k, t in enumerate(turned) if t]
     if not which:
         return []
+    fix = "its rotation metadata" if kind == "frames" else "their EXIF orientation"
     return [f"{len(which)} of {len(turned)} {kind} are upside down ({spans(which, labels)}): their faces were found "
-            "in them turned 180 degrees; rotate the file (or fix its EXIF orientation) to make this explicit"]
+            f"in them turned 180 degrees; rotate the file (or fix {fix}) to make this explicit"]
+
+
+def other_people(rows: list[dict], names: list[str], limit: float) -> list[str]:
+    """One warning naming the photos of a folder whose own face lies further than ``limit`` mm from the other
+    photos' (``rows``: fitter.optimize.subject.SubjectFitter.photo_identities; docs/video.md has the measured
+    distances: one person's photos 0.11-0.70 mm, a photo of someone else median 1.0 mm)."""
+    far = [r for r in rows if r["identity_distance_mm"] > limit]
+    if not far:
+        return []
+    how = (f"(one person's photos differ by less than {limit:g} mm, [video] photo_identity_mm); the folder is fitted "
+           "with one identity: remove the photos of anyone else")
+    if len(rows) == 2:  # two photos: which one is the other person cannot be told
+        distance = max(r["identity_distance_mm"] for r in rows)
+        return [f"{names[rows[0]['image']]} and {names[rows[1]['image']]} may show two people: their faces differ by "
+                f"{distance:.2f} mm {how}"]
+    which = ", ".join(names[r["image"]] for r in far)
+    distances = ", ".join(format(r["identity_distance_mm"], ".2f") for r in far)
+    differ = "its face differs" if len(far) == 1 else "their faces differ"
+    return [f"{which} may show another person than the other photos: {differ} from theirs by {distances} mm {how}"]
 
 
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
@@ -352,7 +372,8 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
             return outcome
         fit.timings["observe"] = loaded.observe_seconds
         fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
-        fit.warnings[:0] = loaded.warnings
+        fit.warnings[:0] = loaded.warnings + other_people(fit.photos, loaded.view_names,
+                                                          float(settings.preset["video"]["photo_identity_mm"]))
         table = [[-1] * len(loaded.view_names) for _ in range(fit.num_instants)]
         for k, f in enumerate(fit.evidence.frames):
             instant = int(fit.state.instants()[k])

@@ -233,6 +233,8 @@ def sequence_metrics(fit: SubjectFit, observed: np.ndarray, fitted: np.ndarray) 
     }
     if fit.shots:
         out["shots"] = fit.shots
+    if fit.photos:
+        out["photos"] = fit.photos
     if fit.ordered and fit.times is not None and observed.ndim == 3:
         out["landmark_acceleration_px_s2"] = {"observed": acceleration_px(observed, fit.times, fit.segments),
                                               "fitted": acceleration_px(fitted, fit.times, fit.segments)}

@@ -90,6 +90,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "shot_frames_min": Setting("int", "fewest detected frames a segment needs to be compared", low=1),
         "shot_identity_mm": Setting("float", "face distance (mm) above which a segment may be another person",
                                     positive=True),
+        "photo_identity_mm": Setting("float", "a photo folder: face distance (mm) of one photo from the others' "
+                                              "above which it may show another person; 0 skips the check", low=0),
         "shot_cut": Setting("float", "a colour change between consecutive frames (Bhattacharyya, 0-1) that is a "
                                      "shot cut; 1 turns it off", low=0, high=1),
         "view_noise_deg": Setting("float", "off-axis angle at which a multi-view view counts as twice as noisy as "

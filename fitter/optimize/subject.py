@@ -105,6 +105,7 @@ class SubjectFit:
     landmarks_fitted: np.ndarray | None = None  # (F, N, 2) projected model landmarks
     rig: dict = field(default_factory=dict)  # calibrated / scale_known / fitted extrinsics
     shots: list[dict] = field(default_factory=list)  # a cut clip: each segment's own identity's distance (mm)
+    photos: list[dict] = field(default_factory=list)  # unordered photos: each one's own identity's distance (mm)
 
     @property
     def num_instants(self) -> int:
@@ -618,6 +619,24 @@ class SubjectFitter:
                 "shot on its own (--start/--end)")
         return rows
 
+    def photo_identities(self, state: FitState, focals: list[float]) -> list[dict]:
+        """Unordered photos of one person (not a clip, not a rig): each detected photo's own identity (the preset's
+        landmark-only photo stages, from its start) and its distance from the mean identity of the other photos
+        (leave one out), so that a photo of another person can be named (fitter.app.subject; docs/video.md)."""
+        if self.ordered or self.multiview or not float(self.video["photo_identity_mm"]):
+            return []
+        instants = [int(i) for i in np.flatnonzero(self.instant_detected)]
+        stages = landmark_stages(self.preset["stages"])
+        if len(instants) < 2 or not stages:
+            return []
+        identities = [self._run("photos", state, [i], stages, True, focals).identity.detach() for i in instants]
+        rows = []
+        for n, i in enumerate(instants):
+            others = torch.stack([x for m, x in enumerate(identities) if m != n]).mean(0)
+            rows.append({"image": i, "identity_distance_mm": identity_distances_mm(self.model, [others,
+                                                                                                identities[n]])[1]})
+        return rows
+
     def keyframe_instants(self, state: FitState) -> list[int]:
         candidates = np.flatnonzero(self.instant_detected)
         count = int(np.clip(math.ceil(len(candidates) / int(self.video["keyframe_spacing"])),
@@ -645,6 +664,9 @@ class SubjectFitter:
         t = time.perf_counter()
         shots = self.shot_identities(state, focals)
         self.timings["shots"] = time.perf_counter() - t
+        t = time.perf_counter()
+        photos = self.photo_identities(state, focals)
+        self.timings["photos"] = time.perf_counter() - t
 
         t = time.perf_counter()
         keys = self.keyframe_instants(state)
@@ -680,7 +702,7 @@ class SubjectFitter:
         fill_undetected(state, self.instant_detected, self.segments, self.times)
         result = SubjectFit(state, self.evidence, self.detected, self.instant_detected, keys, self.segments,
                             self.times, self.ordered, focals, self.phases, self.timings,
-                            list(dict.fromkeys(self.warnings)), self.suspects, shots=shots)
+                            list(dict.fromkeys(self.warnings)), self.suspects, shots=shots, photos=photos)
         t = time.perf_counter()
         measure_subject(self.model, result, self.preset)
         result.rig = self.rig_summary(state)

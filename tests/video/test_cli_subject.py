@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from fitter.app.subject import missing_faces, view_misfit
+from fitter.app.subject import missing_faces, other_people, view_misfit
 from fitter.evidence import Evidence, FrameEvidence
 from fitter.io import ImageError, Rig, RigCamera, load_image, save_rig
 from fitter.io.rig import check_image_size
@@ -34,7 +34,9 @@ def inputs(ict, tmp_path_factory):
     frames = [r.image for r in render_clip(ict, clip, supersample=1)]
     write_video(d / "talk.mp4", frames, FPS)
     other = sample_clip(ict, seed=CUT_TO_SEED, fps=FPS, duration=2 / FPS, size=256)
-    write_video(d / "cut.mp4", frames[:2] + [r.image for r in render_clip(ict, other, supersample=1)], FPS)
+    other_frames = [r.image for r in render_clip(ict, other, supersample=1)]
+    write_video(d / "cut.mp4", frames[:2] + other_frames, FPS)
+    write_image(d / "other_person.png", other_frames[0])
     photos = d / "person"
     for k in (0, 3):
         write_image(photos / f"photo{k}.png", frames[k])
@@ -119,6 +121,40 @@ def test_photos_without_a_face_are_named(inputs, tmp_path):
     assert any(w.startswith("left out, cannot be read: ") and "cut_short.jpg: JPEG data is truncated" in w
                for w in report["warnings"]), report["warnings"]
     assert "person: 1 of 3 images have no detected face (wall.png)" in result.output  # on the terminal too
+
+
+def test_a_photo_of_another_person_is_named(inputs, tmp_path):
+    """Each photo's own identity (landmark stages) against the others' mean: with these short stages one person's
+    two photos lie 0.09 mm from each other, the other person's photo 0.16 mm from them."""
+    d, _ = inputs
+    folder = tmp_path / "person"
+    for name in ("photo0.png", "photo3.png"):
+        write_image(folder / name, load_image(d / "person" / name).rgb)
+    write_image(folder / "stranger.png", load_image(d / "other_person.png").rgb)
+    preset = tiny_preset(iterations=20)
+    config = tmp_path / "check.toml"
+    config.write_text(toml_text({key: preset[key] for key in ("stages", "track_stages", "window_stages",
+                                                               "polish_stages")}
+                                | {"video": dict(preset["video"], photo_identity_mm=0.12)}))
+    out = tmp_path / "out"
+    result = run("fit", "--subject", folder, "-o", out, "--preset", "fast", "--config", config,
+                 "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "person" / "report.json").read_text())
+    far = [r for r in report["sequence"]["photos"] if r["identity_distance_mm"] > 0.12]
+    assert [r["image"] for r in far] == [2], report["sequence"]["photos"]
+    assert "person: stranger.png may show another person than the other photos: its face differs" in result.output
+
+
+def test_other_people_warning():
+    rows = [{"image": 0, "identity_distance_mm": 0.3}, {"image": 1, "identity_distance_mm": 1.2},
+            {"image": 2, "identity_distance_mm": 0.5}]
+    (line,) = other_people(rows, ["a.jpg", "b.jpg", "c.jpg"], 0.8)
+    assert line.startswith("b.jpg may show another person than the other photos: its face differs from theirs by "
+                           "1.20 mm (one person's photos differ by less than 0.8 mm")
+    assert other_people(rows, ["a.jpg", "b.jpg", "c.jpg"], 1.5) == []
+    (two,) = other_people([dict(r, identity_distance_mm=1.0) for r in rows[:2]], ["a.jpg", "b.jpg"], 0.8)
+    assert two.startswith("a.jpg and b.jpg may show two people: their faces differ by 1.00 mm")
 
 
 def test_upside_down_photos_are_fitted_turned_and_named(inputs, tmp_path):
