@@ -157,6 +157,24 @@ class TestUpsideDown:
         assert was_turned([ROTATED]) and not was_turned(["no face found"])
 
 
+@pytest.mark.parametrize("name", ["astronaut.png", "grace_hopper.jpg", "Chris.jpeg"])
+def test_a_face_that_fills_the_image_is_found_with_a_border(upright, name):
+    """A crop inside the face's landmark box (10 % off each side; ID photos, dataset crops): MediaPipe's detector
+    finds nothing without context around the face; the second pass, with a grey border, finds it where it is."""
+    src = load_image(EXAMPLES / name)
+    ref = upright[name].faces[0].landmarks
+    (x0, y0), (x1, y1) = ref.min(0), ref.max(0)
+    dx, dy = 0.2 * (x1 - x0), 0.2 * (y1 - y0)
+    a, b, c, d = int(x0 + dx), int(y0 + dy), int(x1 - dx), int(y1 - dy)
+    obs = observe(LoadedImage.from_array(np.ascontiguousarray(src.rgb[b:d, a:c])))
+    assert len(obs.faces) == 1
+    face = obs.faces[0]
+    inside = face.landmark_weights > 0
+    assert 0.25 < inside.mean() < 1.0  # the cut-off landmarks lie on the border: weight 0
+    err = np.linalg.norm(face.landmarks + [a, b] - ref, axis=1)
+    assert np.median(err) < 4.0, np.median(err)
+
+
 def test_grayscale_rgba_and_16bit_images(upright, tmp_path):
     rgb = load_image(EXAMPLES / "astronaut.png").rgb
     ref = upright["astronaut.png"].faces[0].landmarks
