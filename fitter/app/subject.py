@@ -304,7 +304,8 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if found.kind == "videos" else []
     return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + clip_warnings
                          + list(rig.warnings) + missing_faces(records, names)
-                         + turned_images(observe.turned, names, "images"), observe.seconds)
+                         + turned_images(observe.turned, names, "frames" if found.kind == "videos" else "images"),
+                         observe.seconds)
 
 
 def view_misfit(fit, view_names: list[str], limit: float) -> str:
@@ -372,8 +373,9 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
             return outcome
         fit.timings["observe"] = loaded.observe_seconds
         fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
-        fit.warnings[:0] = loaded.warnings + other_people(fit.photos, loaded.view_names,
-                                                          float(settings.preset["video"]["photo_identity_mm"]))
+        others = other_people(fit.photos, loaded.view_names, float(settings.preset["video"]["photo_identity_mm"])) \
+            if unit.kind == "photos" else []
+        fit.warnings[:0] = loaded.warnings + others
         table = [[-1] * len(loaded.view_names) for _ in range(fit.num_instants)]
         for k, f in enumerate(fit.evidence.frames):
             instant = int(fit.state.instants()[k])

@@ -204,8 +204,8 @@ def overlay_image(model: MorphableModel, fit: SubjectFit, image: int, rgb: np.nd
     instant = int(fit.state.instants()[image])
     one = fit.state.select([instant], [image])
     frame = fit.evidence.frames[image]
-    if not fit.detected[image]:
-        frame = dataclasses.replace(frame, face=dataclasses.replace(
+    if not fit.detected[image]:  # no detection (or no usable start): nothing observed to draw
+        frame = dataclasses.replace(frame, detected=False, face=dataclasses.replace(
             frame.face, landmarks=np.full_like(frame.face.landmarks, np.nan)))
     single = FaceFit(state=one, evidence=Evidence([frame]), landmarks_fitted=fit.landmarks_fitted[image])
     drawn = make_overlay(model, single, rgb)

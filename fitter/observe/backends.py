@@ -57,6 +57,7 @@ def fingerprint(detector: str, settings: dict) -> dict:
     fp: dict = {
         "mediapipe": _version("mediapipe"),
         "bundle_sha256": _file_sha256(asset_path(mediapipe_backend.BUNDLE)),
+        "search_revision": mediapipe_backend.SEARCH_REVISION,  # cached observations of another search are stale
     }
     if detector == "fan":
         source = fan_backend.box_source(settings["boxes"])

@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,6 +66,9 @@ DEFAULTS: dict = {
     "rotated": True,  # find the faces of an image stored upside down (EXIF orientation lost): _upside_down
 }
 SEARCH_MODES = ("tiles", "none")
+# How faces are searched for beyond the settings: raise it when that changes, so that cached observations made
+# the old way are not reused (2: a second pass with a border, the way-up check; 2026-12-06).
+SEARCH_REVISION = 2
 NATIVE_LOG_ENV = "FACEFIT_NATIVE_LOG"  # file that MediaPipe's C++ log lines are appended to (unset: discarded)
 _MIN_TILE = 128  # px of the detection image: the detector's own input size; smaller tiles add nothing
 _REFINE_BELOW = 192  # faces smaller than this in a shrunk detection image are re-observed at full res
@@ -280,13 +283,11 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
     h, w = rgb.shape[:2]
     lm = get_landmarker(s["max_faces"], s["min_detection_confidence"], s["min_presence_confidence"])
     warns: list[str] = []
-    det, faces = _found(lm, rgb, s, largest)
-    if not faces:
-        det, faces = _found_with_border(lm, rgb, s)
-    turned = bool(s["rotated"]) and _upside_down(lm, det, w, h, faces)
+    det, faces, bordered = _search(lm, rgb, s, largest)
+    turned = bool(s["rotated"]) and _upside_down(lm, rgb, det, s, faces, bordered)
     if turned:
         half = np.ascontiguousarray(rgb[::-1, ::-1])
-        half_det, half_faces = _found(lm, half, s, largest)
+        half_det, half_faces, _ = _search(lm, half, s, largest)
         turned = bool(half_faces)
         if turned:
             rgb, det, faces = half, half_det, half_faces
@@ -294,18 +295,17 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
     faces = faces[: (1 if largest else s["max_faces"])]
     if s["mirror"]:
         faces = [_mirror_averaged(lm, rgb, det, f) for f in faces]
-    if turned:
-        faces = [turned_back(f, w, h) for f in faces]
     out = []
     for f in faces:
-        inside = _inside(f.landmarks, w, h)
-        if not inside.all():
-            warns.append(f"a face at {np.round(f.box).astype(int).tolist()} extends past the image border: "
-                         f"{int((~inside).sum())} landmarks outside it have weight 0")
-        out.append(FaceObservation(landmarks=f.landmarks, landmark_format="mediapipe478", bbox=f.box, score=1.0,
-                                   landmark_weights=inside.astype(np.float32), landmarks_z=f.z,
-                                   blendshapes=f.blendshapes, transform=f.transform, detector=DETECTOR_NAME,
-                                   roi=f.roi))
+        face = FaceObservation(landmarks=f.landmarks, landmark_format="mediapipe478", bbox=f.box, score=1.0,
+                               landmark_weights=_inside(f.landmarks, w, h).astype(np.float32), landmarks_z=f.z,
+                               blendshapes=f.blendshapes, transform=f.transform, detector=DETECTOR_NAME, roi=f.roi)
+        face = turned_back(face, w, h) if turned else face
+        outside = int((face.landmark_weights == 0).sum())
+        if outside:
+            warns.append(f"a face at {np.round(face.bbox).astype(int).tolist()} extends past the image border: "
+                         f"{outside} landmarks outside it have weight 0")
+        out.append(face)
     return out, warns
 
 
@@ -350,20 +350,46 @@ def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np
 BORDER = 0.25  # a grey border of this fraction of the long side around an image where nothing was found
 
 
+def _search(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np.ndarray, list[_Face], bool]:
+    """The detection image, the faces found (largest first) and whether they were found only with a border."""
+    det, faces = _found(lm, rgb, s, largest)
+    if faces:
+        return det, faces, False
+    det, faces = _found_with_border(lm, rgb, s)
+    return det, faces, True
+
+
+@dataclass
+class View:
+    """Pixels a pass sees and the full-resolution size (width, height) of the region they show."""
+
+    pixels: np.ndarray
+    width: float
+    height: float
+
+
+def _bordered(rgb: np.ndarray, s: dict) -> tuple[View, np.ndarray, float]:
+    """The image inside a grey border of BORDER x its long side at the detection scale of that size; the region
+    it shows (full-resolution pixels, beyond the image) and the scale."""
+    h, w = rgb.shape[:2]
+    pad = int(np.ceil(BORDER * max(h, w)))
+    scale = detection_scale(h + 2 * pad, w + 2 * pad, s["max_side"], s["min_side"])
+    region = np.array([-pad, -pad, w + pad, h + pad], np.int64)
+    size = (max(1, round((w + 2 * pad) * scale)), max(1, round((h + 2 * pad) * scale)))
+    return View(extract_region(rgb, region, size), w + 2 * pad, h + 2 * pad), region, scale
+
+
 def _found_with_border(lm: _Landmarker, rgb: np.ndarray, s: dict) -> tuple[np.ndarray, list[_Face]]:
     """The faces of an image where the first pass found none, observed again with a grey border around it.
 
     MediaPipe's detector wants some context around a face: on crops of the 9 photos of shared/data/images around
     their faces (the landmarks' box grown by 30 or 10 %, as is, cut by 10 or 20 %: ID photos, dataset crops) it
-    missed 14 of 45, with the border 4 (docs/observations.md). Landmarks that fall on the border get weight 0, as for a face cut by the
-    image's edge. Returns the detection image of the image itself at the bordered pass's scale (what mirror
-    averaging reads regions from) and the faces, largest first."""
+    missed 14 of 45, with the border 4 (docs/observations.md). Landmarks that fall on the border get weight 0, as
+    for a face cut by the image's edge. Returns the detection image of the image itself at the bordered pass's
+    scale (what mirror averaging reads regions from) and the faces, largest first."""
     h, w = rgb.shape[:2]
-    pad = int(np.ceil(BORDER * max(h, w)))
-    scale = detection_scale(h + 2 * pad, w + 2 * pad, s["max_side"], s["min_side"])
-    region = np.array([-pad, -pad, w + pad, h + pad], np.int64)
-    pixels = extract_region(rgb, region, (max(1, round((w + 2 * pad) * scale)), max(1, round((h + 2 * pad) * scale))))
-    found = _observe_region(lm, pixels, region.astype(np.float32))
+    view, region, scale = _bordered(rgb, s)
+    found = _observe_region(lm, view.pixels, region.astype(np.float32))
     kept = [f for f in found if _inside(f.landmarks, w, h).mean() >= s["min_visible"]]
     det = resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale)))) if scale != 1.0 else rgb
     return det, sorted(kept, key=lambda f: -_area(f.box))
@@ -392,39 +418,53 @@ def turns_upright(down: np.ndarray) -> int:
     return int(-round(float(np.degrees(np.arctan2(down[0], down[1]))) / 90.0)) % 4
 
 
-def _upside_down(lm: _Landmarker, det: np.ndarray, width: int, height: int, faces: list[_Face]) -> bool:
+def _upside_down(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, faces: list[_Face],
+                 bordered: bool) -> bool:
     """Whether the image is upside down.
 
     MediaPipe reads a face turned a quarter either way, but lays its landmarks out upright on an upside-down
     face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed again turned
     a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
-    'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face.
-    Upside down when at least two votes, and most, say so (docs/observations.md: of 125 images, wild renders,
-    GRID frames and photos, each upright and turned a quarter either way, none was turned; of their upside-down
-    copies 52 of 100 wild renders and 22 of 25 frames and photos were found; a single quarter pass turned 3
-    upright wild renders). A face on its side is left to MediaPipe, which reads it."""
+    'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face. A
+    quarter pass that finds nothing is tried again on the image inside a grey border (first, when the faces were
+    found only so: a face filling the image). Upside down when at least two votes, and most, say so
+    (docs/observations.md: of 125 images, wild renders, GRID frames and photos, each upright and turned a quarter
+    either way, none was turned; of their upside-down copies 40 of 100 wild renders and 23 of 25 frames and
+    photos were found, and 10 of 10 tight crops of photos; a single quarter pass turned 3 upright wild renders).
+    A face on its side is left to MediaPipe, which reads it."""
+    views: dict[bool, View] = {}
+
+    def view(border: bool) -> View:
+        if border not in views:
+            views[border] = _bordered(rgb, s)[0] if border else View(det, rgb.shape[1], rgb.shape[0])
+        return views[border]
+
     votes = [turns_upright(face_down(faces[0].landmarks))] if faces else []
     for k in (1, 3):
         if votes.count(0) >= 2:
             break  # upright by two: the last pass cannot outvote them
-        quarter = np.ascontiguousarray(np.rot90(det, k))  # a direction (x', y') there is (-y', x') here (k = 1)
-        found = _observe_region(lm, quarter, np.array([0.0, 0.0, height, width], np.float32))
-        if found:
-            down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
-            votes.append(turns_upright(np.array([-down[1], down[0]]) if k == 1 else np.array([down[1], -down[0]])))
+        for border in (bordered, not bordered):
+            seen = view(border)
+            quarter = np.ascontiguousarray(np.rot90(seen.pixels, k))  # (x', y') there is (-y', x') here (k = 1)
+            found = _observe_region(lm, quarter, np.array([0.0, 0.0, seen.height, seen.width], np.float32))
+            if found:
+                down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
+                votes.append(turns_upright(np.array([-down[1], down[0]]) if k == 1 else np.array([down[1], -down[0]])))
+                break
     return votes.count(2) >= 2 and votes.count(2) * 2 > len(votes)
 
 
-def turned_back(face: _Face, width: int, height: int) -> _Face:
+def turned_back(face: FaceObservation, width: int, height: int) -> FaceObservation:
     """A face found in the image turned 180 degrees, in the image's own pixels (``width`` x ``height``): points and
     boxes x -> W - x, y -> H - y; the head transform turned about the camera's axis (x and y negated, depths
-    stay; the landmarks' pixel depths too)."""
-    def box(b: np.ndarray) -> np.ndarray:
-        return np.array([width - b[2], height - b[3], width - b[0], height - b[1]], np.float32)
+    stay; the landmarks' pixel depths too). Landmark order and weights stay (the same points, seen turned)."""
+    def box(b: np.ndarray | None) -> np.ndarray | None:
+        return None if b is None else np.array([width - b[2], height - b[3], width - b[0], height - b[1]], np.float32)
 
-    landmarks = (np.array([width, height], np.float32) - face.landmarks).astype(np.float32)
-    transform = (np.diag([-1.0, -1.0, 1.0, 1.0]) @ face.transform).astype(np.float32)
-    return _Face(landmarks, face.z, face.blendshapes, transform, box(face.roi), points_box(landmarks))
+    transform = None if face.transform is None else (np.diag([-1.0, -1.0, 1.0, 1.0]) @ face.transform).astype(
+        np.float32)
+    return replace(face, landmarks=(np.array([width, height], np.float32) - face.landmarks).astype(
+        np.float32), bbox=box(face.bbox), roi=box(face.roi), transform=transform)
 
 
 # -- mirror averaging ----------------------------------------------------------------------------------

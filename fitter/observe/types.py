@@ -51,8 +51,8 @@ class FaceObservation:
 
     def problem(self) -> str | None:
         """What makes this detection unusable for a fit (one phrase), or None. A detector never produces these;
-        a hand-made observation may (the overlay code sets NaN landmarks for frames it does not draw, so this is
-        asked where a fit is set up, not on construction)."""
+        a hand-made observation may. Asked by FrameEvidence for a frame marked detected, not on construction (the
+        overlay code gives frames without a detection NaN landmarks, marked not detected)."""
         count = LANDMARK_COUNTS[self.landmark_format]
         if self.landmarks.shape != (count, 2):
             return f"{self.landmark_format} needs {count} landmarks of shape ({count}, 2); got {self.landmarks.shape}"

@@ -620,10 +620,11 @@ class SubjectFitter:
         return rows
 
     def photo_identities(self, state: FitState, focals: list[float]) -> list[dict]:
-        """Unordered photos of one person (not a clip, not a rig): each detected photo's own identity (the preset's
-        landmark-only photo stages, from its start) and its distance from the mean identity of the other photos
-        (leave one out), so that a photo of another person can be named (fitter.app.subject; docs/video.md)."""
-        if self.ordered or self.multiview or not float(self.video["photo_identity_mm"]):
+        """Unordered photos of one person (not a clip, not a rig, even one of one camera): each detected photo's own
+        identity (the preset's landmark-only photo stages, from its start) and its distance from the mean identity
+        of the other photos (leave one out), so that a photo of another person can be named (fitter.app.subject;
+        docs/video.md)."""
+        if self.ordered or self.rig is not None or not float(self.video["photo_identity_mm"]):
             return []
         instants = [int(i) for i in np.flatnonzero(self.instant_detected)]
         stages = landmark_stages(self.preset["stages"])

@@ -85,6 +85,22 @@ def test_fan_with_mediapipe_boxes(torch_home, random_weights, tmp_path):
     assert np.array_equal(again.faces[0].landmarks, face.landmarks)
 
 
+def test_fan_on_an_upside_down_image_reads_it_turned(torch_home, random_weights):
+    """MediaPipe (the boxes) finds the image upside down: FAN runs on it turned back, and its points come back
+    to the image's pixels, the same as on the upright image turned (the random network is deterministic)."""
+    from fitter.observe import was_turned
+
+    torch_home(random_weights)
+    rgb = load_image(EXAMPLES / "Luciano.png").rgb
+    h, w = rgb.shape[:2]
+    upright = observe_image(LoadedImage.from_array(rgb), detector="fan", cache=False, flip_input=False)
+    down = observe_image(LoadedImage.from_array(np.ascontiguousarray(rgb[::-1, ::-1])), detector="fan", cache=False,
+                         flip_input=False)
+    assert was_turned(down.warnings) and len(down.faces) == 1
+    np.testing.assert_allclose(down.faces[0].landmarks, [w, h] - upright.faces[0].landmarks, atol=1e-3)
+    assert down.faces[0].detector == "fan+mediapipe"
+
+
 def test_fan_with_s3fd_boxes(torch_home, random_weights):
     ckpt = torch_home(random_weights)
     (ckpt / fan_backend.S3FD_WEIGHTS).symlink_to(random_weights / "s3fd.pth")

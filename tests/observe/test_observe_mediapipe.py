@@ -14,7 +14,7 @@ from PIL import Image
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
 from fitter.observe.geometry import extract_region
-from fitter.observe.mediapipe_backend import ROTATED, _Face, mirror_back, mirror_permutation, turned_back, turns_upright
+from fitter.observe.mediapipe_backend import ROTATED, mirror_back, mirror_permutation, turned_back, turns_upright
 from fitter.observe import was_turned
 from paths import EXAMPLES
 
@@ -146,10 +146,10 @@ class TestUpsideDown:
         transform = np.eye(4, dtype=np.float32)
         transform[:3, 3] = [1.0, 2.0, -40.0]
         roi = np.array([-5, 2, 45, 30], np.float32)
-        face = _Face(points, np.ones(478, np.float32), {}, transform, roi, roi)
+        face = FaceObservation(points, "mediapipe478", roi, transform=transform, roi=roi)
         back = turned_back(face, w, h)
         assert np.allclose(back.landmarks, [w, h] - points)
-        assert np.allclose(back.roi, [5, 0, 55, 28]) and np.allclose(back.box, [*back.landmarks.min(0), *back.landmarks.max(0)])
+        assert np.allclose(back.roi, [5, 0, 55, 28]) and np.allclose(back.bbox, [5, 0, 55, 28])
         assert np.allclose(back.transform[:3, 3], [-1.0, -2.0, -40.0])  # the head's depth stays, x and y turn
         assert np.allclose(turned_back(back, w, h).landmarks, points, atol=1e-4)
 

@@ -3,6 +3,7 @@ detection), the neutral mesh, anim.usdc's stage and time codes, the posed OBJ se
 a multi-view subject's per-image arrays carry a view axis."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -108,6 +109,10 @@ def test_an_undetected_frame_says_so_on_the_overlay(clip_outputs):
 
     assert red_in_top_band(overlay_image(model, fit, 1, rgb)) > 50  # frame 1 has no detection
     assert red_in_top_band(overlay_image(model, fit, 0, rgb)) == 0
+    # a frame detected but without a usable start (SubjectFitter marks it undetected, its evidence keeps the face)
+    unused = dataclasses.replace(fit, detected=np.array([False, False, True]))
+    assert unused.evidence.frames[0].detected
+    assert red_in_top_band(overlay_image(model, unused, 0, rgb)) > 50
 
 
 def test_multiview_arrays_have_a_view_axis(ict_random_embedding, tmp_path):

@@ -2,6 +2,7 @@
 moving face (one camera) and of a head seen by a calibrated and an uncalibrated rig, from synthetic landmarks."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from fitter.evidence import Evidence
 from fitter.io.rig import Rig, RigCamera
 from fitter.optimize.subject import (RigFreedom, find_segments, fit_sequence, phase_preset, select_keyframes,
                                      shot_cuts, splitting_cuts, time_coordinate)
@@ -164,6 +166,20 @@ def test_rig_stages_run_for_a_rig_only(ict_random_embedding):
     assert [log.name for log in fit.phases["rig"]] == ["views"]
     clip = fit_sequence(model, sequence_evidence(model, moving_face(model, 6, FPS), FPS), preset)
     assert "rig" not in clip.phases
+
+
+def test_each_photos_own_identity_is_read_for_photo_folders_only(ict_random_embedding):
+    """The check for a photo of someone else (SubjectFitter.photo_identities) runs on unordered photos, not on a
+    clip and not on a rig, even one of a single camera (whose images are instants of one view, not photos)."""
+    model = ict_random_embedding
+    identity = torch.randn(model.num_identity, generator=torch.Generator().manual_seed(3))
+    rig = ring_rig(1)
+    on_rig = fit_sequence(model, rig_evidence(model, rig, heads(), identity), tiny_preset(), rig, list(rig.cameras))
+    assert on_rig.photos == [] and "photos" not in on_rig.phases
+    photos = Evidence([dataclasses.replace(f, instant=None, view=k)
+                       for k, f in enumerate(rig_evidence(model, ring_rig(3), heads(), identity).frames)])
+    loose = fit_sequence(model, photos, tiny_preset())
+    assert [row["image"] for row in loose.photos] == list(range(6)) and len(loose.phases["photos"]) > 0
 
 
 def test_calibrated_rig_recovers_the_head_in_the_world(ict_random_embedding):
