@@ -351,7 +351,8 @@ BORDER = 0.25  # a grey border of this fraction of the long side around an image
 
 
 def _search(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np.ndarray, list[_Face], bool]:
-    """The detection image, the faces found (largest first) and whether they were found only with a border."""
+    """The detection image, the faces found (largest first) and whether the border was needed (True also when no
+    face was found at all: the way-up check then looks inside the border first)."""
     det, faces = _found(lm, rgb, s, largest)
     if faces:
         return det, faces, False
@@ -426,8 +427,8 @@ def _upside_down(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, fac
     face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed again turned
     a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
     'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face. A
-    quarter pass that finds nothing is tried again on the image inside a grey border (first, when the faces were
-    found only so: a face filling the image). Upside down when at least two votes, and most, say so
+    quarter pass that finds nothing is tried again on the image inside a grey border (that one first when the
+    upright faces were found only with the border, or not at all: a face filling the image). Upside down when at least two votes, and most, say so
     (docs/observations.md: of 125 images, wild renders, GRID frames and photos, each upright and turned a quarter
     either way, none was turned; of their upside-down copies 40 of 100 wild renders and 23 of 25 frames and
     photos were found, and 10 of 10 tight crops of photos; a single quarter pass turned 3 upright wild renders).
