@@ -428,10 +428,11 @@ def _upside_down(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, fac
     a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
     'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face. A
     quarter pass that finds nothing is tried again on the image inside a grey border (that one first when the
-    upright faces were found only with the border, or not at all: a face filling the image). Upside down when at least two votes, and most, say so
-    (docs/observations.md: of 125 images, wild renders, GRID frames and photos, each upright and turned a quarter
-    either way, none was turned; of their upside-down copies 40 of 100 wild renders and 23 of 25 frames and
-    photos were found, and 10 of 10 tight crops of photos; a single quarter pass turned 3 upright wild renders).
+    upright faces were found only with the border, or not at all: a face filling the image). Upside down when at
+    least two votes, and most, say so (docs/observations.md: of 125 images, wild renders, GRID frames and photos,
+    each upright and turned a quarter either way, none was turned; of their upside-down copies 40 of 100 wild
+    renders and 23 of 25 frames and photos were found, and 10 of 10 tight crops of photos; a single quarter pass
+    turned 3 upright wild renders).
     A face on its side is left to MediaPipe, which reads it."""
     views: dict[bool, View] = {}
 

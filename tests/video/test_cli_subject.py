@@ -163,7 +163,8 @@ def test_upside_down_photos_are_fitted_turned_and_named(inputs, tmp_path):
     d, config = inputs
     folder = tmp_path / "person"
     write_image(folder / "photo0.png", load_image(d / "person" / "photo0.png").rgb)
-    write_image(folder / "photo3_down.png", np.ascontiguousarray(load_image(d / "person" / "photo3.png").rgb[::-1, ::-1]))
+    turned = load_image(d / "person" / "photo3.png").rgb[::-1, ::-1]
+    write_image(folder / "photo3_down.png", np.ascontiguousarray(turned))
     out = tmp_path / "out"
     result = run("fit", "--subject", folder, "-o", out, "--preset", "fast", "--config", config,
                  "--cache-dir", tmp_path / "c")
