@@ -14,6 +14,8 @@ import math
 import numpy as np
 import torch
 
+from .io.images import PLAUSIBLE_FOCAL_35MM
+
 # Rotation by 180 degrees about x: (x, y, z) -> (x, -y, -z).
 MODEL_TO_OPENCV = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
 
@@ -71,8 +73,10 @@ def focal_from_fov(fov_degrees: float, size: float) -> float:
 
 
 def focal_from_exif(focal_35mm: float | None, width: int, height: int) -> float | None:
-    """Focal length in pixels from EXIF's 35 mm-equivalent focal length (diagonal-matched), if known."""
-    if focal_35mm is None or not (math.isfinite(focal_35mm) and focal_35mm > 0):  # absent, or a broken tag
+    """Focal length in pixels from EXIF's 35 mm-equivalent focal length (diagonal-matched), if known and plausible
+    (fitter.io.images.PLAUSIBLE_FOCAL_35MM; load_image already drops and warns about the others)."""
+    low, high = PLAUSIBLE_FOCAL_35MM
+    if focal_35mm is None or not (math.isfinite(focal_35mm) and low <= focal_35mm <= high):  # absent or broken
         return None
     diag_px = math.hypot(width, height)
     return float(focal_35mm) * diag_px / math.hypot(36.0, 24.0)

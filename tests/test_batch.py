@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from fitter.app.batch import BatchOptions, face_folder_name, output_stems, run_batch
+from fitter.app.batch import BatchOptions, face_folder_name, name_subjects, output_stems, run_batch
 from fitter.app.ledger import summary_from_folders
 from fitter.optimize.presets import load_preset
 
@@ -15,6 +15,24 @@ def test_output_stems_disambiguate_collisions():
     assert len(set(stems.values())) == 4
     assert stems[Path("a/img.jpg")] == "a_img" and stems[Path("b/img.jpg")] == "b_img"
     assert face_folder_name("x", 0, 1) == "x" and face_folder_name("x", 2, 3) == "x_face2"
+
+
+def test_a_stem_another_inputs_face_folder_could_take_is_renamed():
+    """pair.jpg's second face goes to pair_face1: an input named pair_face1.jpg must not be written there."""
+    stems = output_stems([Path("B/pair.jpg"), Path("B/pair_face1.jpg"), Path("C/solo_face3.jpg")])
+    assert stems[Path("B/pair.jpg")] == "pair" and stems[Path("B/pair_face1.jpg")] == "pair_face1_2"
+    assert stems[Path("C/solo_face3.jpg")] == "solo_face3"  # no input 'solo': no face folder of that name
+    faces_of_pair = {face_folder_name("pair", k, 4) for k in range(4)}
+    assert not faces_of_pair & set(stems.values())
+
+
+def test_subjects_get_folders_no_photo_or_face_folder_has():
+    from fitter.app.subject import SubjectUnit
+
+    units = [SubjectUnit("video", Path("v/talk.mp4")), SubjectUnit("video", Path("w/talk.mp4")),
+             SubjectUnit("video", Path("v/pair_face1.mp4")), SubjectUnit("photos", Path("v/solo"))]
+    name_subjects(units, {"talk", "pair"})
+    assert [u.name for u in units] == ["v_talk", "w_talk", "v_pair_face1", "solo"]
 
 
 def test_parallel_jobs_match_sequential(tmp_path):

@@ -187,6 +187,23 @@ def test_exif_focal_lengths(tmp_path):
     assert img.exif_focal_35mm is None and img.exif_focal_mm is None
     img = load_image(_save_with_exif(px, tmp_path / "z.jpg", 1, focal35=0))  # 0 means unknown
     assert img.exif_focal_35mm is None
+    for absurd in (1, 5000):  # an editor's broken tag: a 179-deg or a 0.4-deg field of view, trusted before
+        img = load_image(_save_with_exif(px, tmp_path / f"a{absurd}.jpg", 1, focal35=absurd))
+        assert img.exif_focal_35mm is None
+        assert any(w.startswith(f"ignored EXIF 35 mm-equivalent focal length {absurd} mm") for w in img.warnings)
+
+
+@pytest.mark.parametrize("name", ["anim.webp", "pages.tif", "anim.png"])
+def test_a_file_of_several_images_says_only_the_first_is_fitted(tmp_path, name):
+    from PIL import Image
+
+    first, second = (Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (90, 200))
+    first.save(tmp_path / name, save_all=True, append_images=[second], **({"lossless": True} if "webp" in name else {}))
+    img = load_image(tmp_path / name)
+    assert int(img.rgb[0, 0, 0]) in range(85, 96)  # the first frame
+    assert any(w.startswith("holds 2 images (frames or pages): only the first is fitted") for w in img.warnings)
+    first.save(tmp_path / f"one_{name}")
+    assert not load_image(tmp_path / f"one_{name}").warnings
 
 
 def test_huge_image_loads(tmp_path):

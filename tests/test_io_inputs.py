@@ -128,3 +128,12 @@ def test_bad_videos_raise_image_error(tmp_path):
         read_video_frames(tmp_path / "bad.mp4")
     with pytest.raises(ValueError):
         read_video_frames(tmp_path / "bad.mp4", every=0)
+
+
+def test_a_broken_link_in_a_folder_is_listed_as_skipped(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    found = discover_inputs([tmp_path], strict=False)
+    assert [p.name for p in found.images] == ["a.jpg"]
+    assert [(p.name, why) for p, why in found.skipped] == [
+        ("gone.jpg", f"is a broken link (it points to {tmp_path / 'nowhere.jpg'}, which does not exist)")]

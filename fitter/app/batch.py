@@ -96,19 +96,39 @@ class BatchOptions:
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
-    """Folder stem per input: the file stem; when stems collide, ``<parent>_<stem>`` (then ``_2``, ``_3``)."""
+    """Folder stem per input: the file stem; when stems collide, ``<parent>_<stem>`` (then ``_2``, ``_3``). A
+    stem that another input's face folders could take (``pair_face1`` beside ``pair``, whose second face is
+    written to ``pair_face1``) gets ``_2`` too: two faces were written to one folder, and one was lost."""
     counts = Counter(p.stem for p in paths)
+    bases = {p: p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
     stems: dict[Path, str] = {}
     used: set[str] = set()
+
+    def free(name: str) -> bool:
+        return name not in used and not (face_folder_stems(name) - {name}) & set(bases.values())
+
     for p in paths:
-        base = p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}"
+        base = bases[p]
         name, k = base, 1
-        while name in used:
+        while not free(name):
             k += 1
             name = f"{base}_{k}"
         used.add(name)
         stems[p] = name
     return stems
+
+
+def name_subjects(subjects: list[SubjectUnit], photo_stems: set[str]) -> None:
+    """Give each subject a folder name no photo (nor a photo's face folders, ``<stem>_face<k>``) or earlier subject
+    has: its own, else ``<parent>_<name>``, then ``_2``, ``_3`` (sets ``unit.folder`` where it differs)."""
+    taken = set(photo_stems)
+    for unit in subjects:
+        longer = f"{unit.path.parent.name}_{unit.name}"
+        names = [unit.name, longer] + [f"{longer}_{k}" for k in range(2, len(taken) + 3)]
+        name = next(n for n in names if n not in taken and not (face_folder_stems(n) - {n}) & photo_stems)
+        if name != unit.name:
+            unit.folder = name
+        taken.add(name)
 
 
 def estimate_output_bytes(paths: list[Path], out_dir: Path, options: BatchOptions,
@@ -410,11 +430,8 @@ def run_batch(paths: list[Path], out_dir: Path, options: BatchOptions,
     engine(plan.jobs, out_dir, options, done)
     if subjects:
         settings = subject_settings(options, on_subject_progress)
-        taken = {stem for _, stem in plan.jobs}
+        name_subjects(subjects, {stem for _, stem in plan.jobs})
         for unit in subjects:
-            if unit.name in taken:  # a photo (or another subject) already has this folder name
-                unit.folder = f"{unit.path.parent.name}_{unit.name}"
-            taken.add(unit.name)
             done(process_subject(unit, out_dir, settings, _model(options.device)))
     ledger.tidy()
     return ledger.finish()

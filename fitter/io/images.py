@@ -29,6 +29,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ALPHA_BACKGROUND = 0.5  # grey that transparent pixels are composited over (fraction of full scale)
 
 _EXIF_ORIENTATION = 0x0112
+# 35 mm-equivalent focal lengths a camera writes: fisheye and phone ultra-wide lenses ~8-13 mm, superzooms up to
+# ~1200 mm; outside that a tag is broken (an editor's 1 mm gave a 179-deg field of view, a fit 3e6 px off)
+PLAUSIBLE_FOCAL_35MM = (8.0, 1200.0)
 _EXIF_IFD = 0x8769
 _EXIF_FOCAL_LENGTH = 0x920A
 _EXIF_FOCAL_35MM = 0xA405
@@ -128,6 +131,7 @@ def load_image(path: str | Path) -> LoadedImage:
         decoded_by = "pillow"
 
     orientation, focal35, focal = _read_exif(data, warns)
+    _warn_extra_frames(data, warns)
     if pixels.ndim == 3 and decoded_by == "opencv":
         # OpenCV hands back BGR(A); reorder to RGB(A)
         # (a fancy-indexed copy is not C-ordered: made contiguous so OpenCV can draw on what comes of it)
@@ -239,6 +243,25 @@ def _check_truncation(path: Path, data: bytes) -> None:
         if sos < 0 or eoi < sos:
             raise ImageError(path, "JPEG data is truncated (no end-of-image marker after the image data)",
                              "the file was cut short while copying or downloading; copy it again")
+
+
+def _warn_extra_frames(data: bytes, warns: list[str]) -> None:
+    """Say when a file holds more than one image (animated WebP or PNG, multi-page TIFF): only the first is
+    decoded, and a user whose face is on another page was told "no face found" without a word about pages."""
+    if not (data[:4] in _TIFF_MAGIC or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+            or (data[:8] == b"\x89PNG\r\n\x1a\n" and b"acTL" in data[:4096])):
+        return
+    from PIL import Image
+
+    try:
+        with _PIL_LOCK, warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
+            warnings.simplefilter("ignore")
+            count = int(getattr(im, "n_frames", 1))
+    except Exception:  # the pixels were decoded: a header Pillow cannot read changes nothing
+        return
+    if count > 1:
+        warns.append(f"holds {count} images (frames or pages): only the first is fitted; save the one to fit as "
+                     "an image of its own")
 
 
 def _decode_opencv(data: bytes) -> np.ndarray | None:
@@ -360,7 +383,13 @@ def _read_exif(data: bytes, warns: list[str]) -> tuple[int, float | None, float 
             return None
         return v if np.isfinite(v) and v > 0 else None
 
-    return orientation, positive(f35), positive(f)
+    f35 = positive(f35)
+    low, high = PLAUSIBLE_FOCAL_35MM
+    if f35 is not None and not low <= f35 <= high:
+        warns.append(f"ignored EXIF 35 mm-equivalent focal length {f35:g} mm (a camera's lies within {low:g}-"
+                     f"{high:g} mm): the focal length is guessed from the default field of view instead")
+        f35 = None
+    return orientation, f35, positive(f)
 
 
 def _from_pixels(pixels: np.ndarray, path: Path, content_hash: str) -> LoadedImage:

@@ -85,7 +85,12 @@ def _scan_folder(folder: Path, recursive: bool) -> list[Path]:
             found += [Path(root) / f for f in files]
     else:
         found = [p for p in folder.iterdir()]
-    return [p for p in found if not _hidden(p) and p.is_file()]
+    return [p for p in found if not _hidden(p) and (p.is_file() or _broken_link(p))]
+
+
+def _broken_link(p: Path) -> bool:
+    """A symbolic link whose target is gone (listed as skipped, not silently dropped)."""
+    return p.is_symlink() and not p.exists()
 
 
 def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, videos: bool = True,
@@ -108,6 +113,9 @@ def discover_inputs(inputs: Iterable[str | Path], recursive: bool = False, video
     kinds = "images or videos" if videos else "images"
 
     def add(p: Path, explicit: bool, label: str) -> bool:
+        if _broken_link(p):
+            skipped.setdefault(str(p), (p, f"is a broken link (it points to {os.readlink(p)}, which does not exist)"))
+            return False
         if is_image_path(p):
             images.setdefault(os.path.realpath(p), p)
             return True
@@ -168,7 +176,8 @@ def _others(files: list[Path], videos: bool) -> str:
     """'; it holds N other file(s), e.g. x.heic: why' — so an all-HEIC folder says what is wrong with it."""
     if not files:
         return ""
-    return f"; it holds {len(files)} other file(s), e.g. {files[0].name}: {unsupported_reason(files[0], videos)}"
+    why = "a broken link" if _broken_link(files[0]) else unsupported_reason(files[0], videos)
+    return f"; it holds {len(files)} other file(s), e.g. {files[0].name}: {why}"
 
 
 def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:

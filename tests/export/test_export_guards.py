@@ -96,6 +96,7 @@ def test_a_hand_edited_preset_is_checked_before_any_stage(ict, photo):
 
 def test_a_broken_exif_focal_is_ignored():
     assert focal_from_exif(math.nan, 640, 480) is None and focal_from_exif(-50.0, 640, 480) is None
+    assert focal_from_exif(1.0, 640, 480) is None and focal_from_exif(5000.0, 640, 480) is None
     assert focal_from_exif(35.0, 640, 480) == pytest.approx(35.0 * 800.0 / math.hypot(36.0, 24.0))
 
 
