@@ -259,6 +259,13 @@ def _fit_one(job: _FaceJob, face, k: int, masks, folder: Path, options: BatchOpt
                                f"{path} face {k}: fitting failed (the fit went non-finite: {problem}); nothing was "
                                f"written for this face; try another --preset, and report it with this photo",
                                note=note)
+        limit = float(options.preset["guard"]["max_nme"])
+        if fit.nme > limit:  # finite but explaining nothing (e.g. an absurd camera): not a face to hand over
+            return FaceOutcome(path, k, folder.name, "failed",
+                               f"{path} face {k}: the fit does not explain the face: its landmarks end {fit.nme:.3g} "
+                               f"eye distances from the detections (more than [guard] max_nme = {limit:g}); nothing "
+                               f"was written for this face; check the detection (overlay of another preset) and the "
+                               f"photo's EXIF, or try another --preset", note=note)
         fit.timings["observe"] = job.observe_seconds / job.face_count
         fit.timings["total"] += fit.timings["observe"]
         fit.warnings.extend(job.warnings)

@@ -58,3 +58,18 @@ def test_a_fit_that_goes_non_finite_fails_and_writes_no_face(tmp_path, cache_dir
     assert reason.startswith(f"{FACE} face 0: fitting failed") and "finite" in reason.lower(), reason
     assert f"failed {reason}" in result.output
     _strict_load((out / "summary.json").read_text())
+
+
+def test_a_fit_that_explains_nothing_fails_and_writes_no_face(tmp_path, cache_dir):
+    """A finite fit whose landmarks end more than [guard] max_nme eye distances from the detections (an absurd
+    camera did that: 26,000) is a failure, not 'fitted'. Here the limit is set below any fit's NME."""
+    config = tmp_path / "strict.toml"
+    config.write_text(toml_text({"stages": short_fast_stages(), "guard": {"max_nme": 1e-6}}))
+    out = tmp_path / "out"
+    result = run_cli(fit_args(FACE, out, config, cache_dir))
+    assert result.exit_code == 1, result.output
+    summary = summary_of(out)
+    assert summary["fitted"] == 0 and face_folders(out) == []
+    reason = reasons_by_name(summary)["Luciano.png"]
+    assert reason.startswith(f"{FACE} face 0: the fit does not explain the face: its landmarks end "), reason
+    assert "[guard] max_nme = 1e-06" in reason
