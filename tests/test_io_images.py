@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from pathlib import Path
 
 import cv2
@@ -261,3 +262,56 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path / "nope.jpg")
     with pytest.raises(ImageError, match="is a folder"):
         load_image(tmp_path)
+
+
+def _s15(v: float) -> bytes:  # ICC s15Fixed16Number
+    return struct.pack(">i", int(round(v * 65536)))
+
+
+def _xyz_tag(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
+
+
+def _curve_tag(gamma: float) -> bytes:
+    return b"curv" + bytes(4) + struct.pack(">IH", 1, int(round(gamma * 256))) + bytes(2)
+
+
+def _desc_tag(text: str) -> bytes:  # ICC v2 textDescriptionType: ASCII, then empty Unicode and ScriptCode parts
+    ascii_text = text.encode("ascii") + b"\0"
+    return b"desc" + bytes(4) + struct.pack(">I", len(ascii_text)) + ascii_text + bytes(8) + bytes(3) + bytes(67)
+
+
+def _matrix_profile(name: str, red, green, blue, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 display profile: three colorants (D50 XYZ) and one gamma curve per channel."""
+    tags = [(b"desc", _desc_tag(name)), (b"wtpt", _xyz_tag(0.9642, 1.0, 0.8249)), (b"rXYZ", _xyz_tag(*red)),
+            (b"gXYZ", _xyz_tag(*green)), (b"bXYZ", _xyz_tag(*blue))]
+    tags += [(sig, _curve_tag(gamma)) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    start = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        body += bytes(-(start + len(body)) % 4)  # tags start on 4-byte boundaries
+        table += sig + struct.pack(">II", start + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", start + len(body)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + bytes(12) + b"acsp" + bytes(28) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+P3_COLORANTS = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))  # D50 XYZ
+
+
+def test_a_wide_gamut_photo_says_its_colours_are_read_as_srgb(tmp_path):
+    """Display P3 (phones) or Adobe RGB (cameras) values read as sRGB are desaturated: not converted (yet), but
+    said; a profile with sRGB's primaries says nothing."""
+    from PIL import Image, ImageCms
+
+    stored = np.zeros((8, 8, 3), np.uint8)
+    stored[:] = (60, 180, 60)
+    Image.fromarray(stored).save(tmp_path / "p3.png", icc_profile=_matrix_profile("Display P3 (test)", *P3_COLORANTS))
+    img = load_image(tmp_path / "p3.png")
+    assert np.array_equal(img.rgb, stored)
+    assert img.warnings == ["its colour profile 'Display P3 (test)' is not sRGB: colours are read as if they were "
+                            "sRGB (somewhat desaturated); convert the photo to sRGB to fit its true colours"]
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(stored).save(tmp_path / "srgb.png", icc_profile=srgb)
+    assert not load_image(tmp_path / "srgb.png").warnings

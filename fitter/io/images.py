@@ -144,6 +144,7 @@ def load_image(path: str | Path) -> LoadedImage:
     if orientation != 1 and not (decoded_by == "opencv" and data[:4] in _TIFF_MAGIC):
         pixels = apply_exif_orientation(pixels, orientation)
 
+    _warn_colour_profile(data, warns)
     img = _from_pixels(pixels, path, content_hash)
     img.orientation = orientation
     img.exif_focal_35mm = focal35
@@ -243,6 +244,48 @@ def _check_truncation(path: Path, data: bytes) -> None:
         if sos < 0 or eoi < sos:
             raise ImageError(path, "JPEG data is truncated (no end-of-image marker after the image data)",
                              "the file was cut short while copying or downloading; copy it again")
+
+
+_SRGB_PRIMARIES = ((0.6484, 0.3309), (0.3212, 0.5979), (0.1559, 0.0661))  # D50-adapted xy, as ICC colorants
+_PRIMARIES_TOLERANCE = 0.005
+
+
+def _warn_colour_profile(data: bytes, warns: list[str]) -> None:
+    """Say when an embedded colour profile is not sRGB (Adobe RGB from cameras, Display P3 from phones): its pixel
+    values are read as sRGB, a little desaturated for the photometric stages. Not converted: converting
+    `shared/data/images/group.jpeg` (Adobe RGB) moved the real-photo agreement of `default` from part IoU 0.681 to
+    0.656 and NME 0.0223 to 0.0231 (docs/observations.md), which needs understanding first. Profiles with sRGB's
+    primaries (sRGB IEC61966-2.1, compact copies such as "c2") are sRGB."""
+    icc = _icc_profile(data)
+    if icc is None:
+        return
+    from PIL import ImageCms
+
+    try:
+        with _PIL_LOCK:
+            raw = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
+            if raw.xcolor_space.strip() != "RGB":
+                return
+            primaries = [c[1][:2] for c in (raw.red_colorant, raw.green_colorant, raw.blue_colorant)]
+            name = (raw.profile_description or "unnamed").strip()
+    except Exception:  # a broken profile: the pixels are used as they are
+        warns.append("its colour profile cannot be read: colours are read as sRGB")
+        return
+    if not all(abs(a - b) <= _PRIMARIES_TOLERANCE for p, q in zip(primaries, _SRGB_PRIMARIES) for a, b in zip(p, q)):
+        warns.append(f"its colour profile '{name}' is not sRGB: colours are read as if they were sRGB (somewhat "
+                     "desaturated); convert the photo to sRGB to fit its true colours")
+
+
+def _icc_profile(data: bytes) -> bytes | None:
+    """The embedded ICC profile (None without one, or when Pillow cannot read the header)."""
+    from PIL import Image
+
+    try:
+        with _PIL_LOCK, warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
+            warnings.simplefilter("ignore")
+            return im.info.get("icc_profile") or None
+    except Exception:
+        return None
 
 
 def _warn_extra_frames(data: bytes, warns: list[str]) -> None:
