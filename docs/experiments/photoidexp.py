@@ -103,7 +103,8 @@ def main():
     same, intruders = np.array(same), np.array(intruders)
     print(f'same person: median {np.median(same):.2f}, 90th pct {np.percentile(same, 90):.2f}, max {same.max():.2f}')
     for limit in (0.6, 0.8, 1.0, 1.2, 1.5):
-        print(f'  limit {limit}: same flagged {np.mean(same > limit):.0%}, intruders caught {np.mean(intruders > limit):.0%}')
+        print(f'  limit {limit}: same flagged {np.mean(same > limit):.0%}, '
+              f'intruders caught {np.mean(intruders > limit):.0%}')
 
 
 if __name__ == '__main__':

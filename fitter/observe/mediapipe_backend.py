@@ -67,7 +67,7 @@ DEFAULTS: dict = {
 }
 SEARCH_MODES = ("tiles", "none")
 # How faces are searched for beyond the settings: raise it when that changes, so that cached observations made
-# the old way are not reused (2: a second pass with a border, the way-up check; 2026-12-06).
+# the old way are not reused (2: a second pass with a border, the way-up check, strip tiles; 2026-12-06).
 SEARCH_REVISION = 2
 NATIVE_LOG_ENV = "FACEFIT_NATIVE_LOG"  # file that MediaPipe's C++ log lines are appended to (unset: discarded)
 _MIN_TILE = 128  # px of the detection image: the detector's own input size; smaller tiles add nothing
@@ -325,9 +325,11 @@ def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np
 
     # 2. tiles of the detection image for faces too small for the whole-image pass
     if s["search"] == "tiles" and not (largest and faces):
-        long = max(dw, dh)
-        for level in range(1, s["tile_levels"] + 1):
-            tile = int(np.ceil(long / 2**level))
+        long, short = max(dw, dh), min(dw, dh)
+        sizes = [int(np.ceil(long / 2**level)) for level in range(1, s["tile_levels"] + 1)]
+        if long > 2 * short:  # a strip (panorama): tiles as wide as it is tall, or its faces stay specks in them
+            sizes.append(short)
+        for tile in sorted(set(sizes), reverse=True):
             if tile < _MIN_TILE:
                 break
             for tx0, ty0, tx1, ty1 in tile_regions(dw, dh, tile, overlap=0.5):

@@ -175,6 +175,24 @@ def test_a_face_that_fills_the_image_is_found_with_a_border(upright, name):
     assert np.median(err) < 4.0, np.median(err)
 
 
+@pytest.mark.parametrize("shape", [(300, 4000), (4000, 300)])
+def test_a_face_in_a_panorama_strip_is_found(upright, shape):
+    """A 4000 x 300 strip is shrunk to 1920 x 144 for detection, where tiles of half and a quarter of the long
+    side hold the face as a speck; tiles as wide as the strip is tall find it."""
+    face = load_image(EXAMPLES / "grace_hopper.jpg").rgb
+    h, w = shape
+    side = min(h, w)
+    scale = side / max(face.shape[:2])
+    small = cv2.resize(face, (round(face.shape[1] * scale), round(face.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.full((h, w, 3), 128, np.uint8)
+    y0, x0 = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    obs = observe(LoadedImage.from_array(canvas))
+    assert len(obs.faces) == 1
+    ref = upright["grace_hopper.jpg"].faces[0].landmarks * scale + [x0, y0]
+    assert np.median(np.linalg.norm(obs.faces[0].landmarks - ref, axis=1)) < 2.0
+
+
 def test_grayscale_rgba_and_16bit_images(upright, tmp_path):
     rgb = load_image(EXAMPLES / "astronaut.png").rgb
     ref = upright["astronaut.png"].faces[0].landmarks
