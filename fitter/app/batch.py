@@ -103,9 +103,10 @@ def output_stems(paths: list[Path]) -> dict[Path, str]:
     bases = {p: p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
     stems: dict[Path, str] = {}
     used: set[str] = set()
+    taken = set(bases.values())  # stems whose images may get <stem>_face<k> folders
 
     def free(name: str) -> bool:
-        return name not in used and not (face_folder_stems(name) - {name}) & set(bases.values())
+        return name not in used and not (face_folder_stems(name) - {name}) & taken
 
     for p in paths:
         base = bases[p]

@@ -130,8 +130,9 @@ def load_image(path: str | Path) -> LoadedImage:
         pixels = _decode_pillow(path, data)
         decoded_by = "pillow"
 
-    orientation, focal35, focal = _read_exif(data, warns)
-    _warn_extra_frames(data, warns)
+    header = _read_metadata(data)
+    orientation, focal35, focal = _exif_values(header.exif, warns)
+    _warn_extra_frames(header.frames, warns)
     if pixels.ndim == 3 and decoded_by == "opencv":
         # OpenCV hands back BGR(A); reorder to RGB(A)
         # (a fancy-indexed copy is not C-ordered: made contiguous so OpenCV can draw on what comes of it)
@@ -144,7 +145,7 @@ def load_image(path: str | Path) -> LoadedImage:
     if orientation != 1 and not (decoded_by == "opencv" and data[:4] in _TIFF_MAGIC):
         pixels = apply_exif_orientation(pixels, orientation)
 
-    _warn_colour_profile(data, warns)
+    _warn_colour_profile(header.icc, warns)
     img = _from_pixels(pixels, path, content_hash)
     img.orientation = orientation
     img.exif_focal_35mm = focal35
@@ -250,13 +251,12 @@ _SRGB_PRIMARIES = ((0.6484, 0.3309), (0.3212, 0.5979), (0.1559, 0.0661))  # D50-
 _PRIMARIES_TOLERANCE = 0.005
 
 
-def _warn_colour_profile(data: bytes, warns: list[str]) -> None:
+def _warn_colour_profile(icc: bytes | None, warns: list[str]) -> None:
     """Say when an embedded colour profile is not sRGB (Adobe RGB from cameras, Display P3 from phones): its pixel
     values are read as sRGB, a little desaturated for the photometric stages. Not converted: converting
     `shared/data/images/group.jpeg` (Adobe RGB) moved the real-photo agreement of `default` from part IoU 0.681 to
     0.656 and NME 0.0223 to 0.0231 (docs/observations.md), which needs understanding first. Profiles with sRGB's
     primaries (sRGB IEC61966-2.1, compact copies such as "c2") are sRGB."""
-    icc = _icc_profile(data)
     if icc is None:
         return
     from PIL import ImageCms
@@ -276,35 +276,18 @@ def _warn_colour_profile(data: bytes, warns: list[str]) -> None:
                      "desaturated); convert the photo to sRGB to fit its true colours")
 
 
-def _icc_profile(data: bytes) -> bytes | None:
-    """The embedded ICC profile (None without one, or when Pillow cannot read the header)."""
-    from PIL import Image
-
-    try:
-        with _PIL_LOCK, warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
-            warnings.simplefilter("ignore")
-            return im.info.get("icc_profile") or None
-    except Exception:
-        return None
-
-
-def _warn_extra_frames(data: bytes, warns: list[str]) -> None:
+def _warn_extra_frames(count: int, warns: list[str]) -> None:
     """Say when a file holds more than one image (animated WebP or PNG, multi-page TIFF): only the first is
     decoded, and a user whose face is on another page was told "no face found" without a word about pages."""
-    if not (data[:4] in _TIFF_MAGIC or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
-            or (data[:8] == b"\x89PNG\r\n\x1a\n" and b"acTL" in data[:4096])):
-        return
-    from PIL import Image
-
-    try:
-        with _PIL_LOCK, warnings.catch_warnings(), Image.open(io.BytesIO(data)) as im:
-            warnings.simplefilter("ignore")
-            count = int(getattr(im, "n_frames", 1))
-    except Exception:  # the pixels were decoded: a header Pillow cannot read changes nothing
-        return
     if count > 1:
         warns.append(f"holds {count} images (frames or pages): only the first is fitted; save the one to fit as "
                      "an image of its own")
+
+
+def _may_hold_frames(data: bytes) -> bool:
+    """TIFF, WebP and animated PNG can hold several images (counting them may read the whole file: only those)."""
+    return (data[:4] in _TIFF_MAGIC or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+            or (data[:8] == b"\x89PNG\r\n\x1a\n" and b"acTL" in data[:4096]))
 
 
 def _decode_opencv(data: bytes) -> np.ndarray | None:
@@ -391,29 +374,58 @@ def _clean(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read_exif(data: bytes, warns: list[str]) -> tuple[int, float | None, float | None]:
-    """(orientation, focal length in 35 mm film, focal length) from the EXIF block; (1, None, None) if none."""
+@dataclass
+class _Metadata:
+    """What Pillow reads from a file's header: the raw EXIF values (orientation, focal length in 35 mm film,
+    focal length; None without a readable EXIF block), how many images it holds, its ICC profile."""
+
+    exif: tuple | None = None
+    frames: int = 1
+    icc: bytes | None = None
+
+
+def _read_metadata(data: bytes) -> _Metadata:
+    """The file's metadata from one Pillow open (each part on its own: a broken EXIF block loses only the EXIF)."""
     from PIL import Image
 
-    def read():
+    def read() -> _Metadata:
         with Image.open(io.BytesIO(data)) as im:
-            exif = im.getexif()
-            orientation = int(exif.get(_EXIF_ORIENTATION, 1) or 1)
-            sub = exif.get_ifd(_EXIF_IFD)
-            return orientation, sub.get(_EXIF_FOCAL_35MM), sub.get(_EXIF_FOCAL_LENGTH)
+            out = _Metadata(icc=im.info.get("icc_profile") or None)
+            try:
+                exif = im.getexif()
+                sub = exif.get_ifd(_EXIF_IFD)
+                out.exif = (exif.get(_EXIF_ORIENTATION, 1), sub.get(_EXIF_FOCAL_35MM), sub.get(_EXIF_FOCAL_LENGTH))
+            except Exception:  # a broken EXIF block: the pixels are still fine
+                pass
+            if _may_hold_frames(data):
+                try:
+                    out.frames = int(getattr(im, "n_frames", 1))
+                except Exception:  # the pixels were decoded: a count Pillow cannot make changes nothing
+                    pass
+            return out
 
     try:
         with _PIL_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                orientation, f35, f = read()
+                return read()
             except Image.DecompressionBombError:  # huge but legitimate photo: only the header is read
                 limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
                 try:
-                    orientation, f35, f = read()
+                    return read()
                 finally:
                     Image.MAX_IMAGE_PIXELS = limit
-    except Exception:  # no EXIF reader for this format, or a broken EXIF block: pixels are still fine
+    except Exception:  # no reader for this format's header: pixels are still fine
+        return _Metadata()
+
+
+def _exif_values(exif: tuple | None, warns: list[str]) -> tuple[int, float | None, float | None]:
+    """(orientation, focal length in 35 mm film, focal length) from the raw EXIF values; (1, None, None) if none."""
+    if exif is None:
+        return 1, None, None
+    try:
+        orientation = int(exif[0] or 1)
+    except (TypeError, ValueError):  # a broken EXIF block
         return 1, None, None
     if orientation not in range(1, 9):
         warns.append(f"ignored invalid EXIF orientation {orientation}")
@@ -426,13 +438,13 @@ def _read_exif(data: bytes, warns: list[str]) -> tuple[int, float | None, float 
             return None
         return v if np.isfinite(v) and v > 0 else None
 
-    f35 = positive(f35)
+    f35 = positive(exif[1])
     low, high = PLAUSIBLE_FOCAL_35MM
     if f35 is not None and not low <= f35 <= high:
         warns.append(f"ignored EXIF 35 mm-equivalent focal length {f35:g} mm (a camera's lies within {low:g}-"
                      f"{high:g} mm): the focal length is guessed from the default field of view instead")
         f35 = None
-    return orientation, f35, positive(f)
+    return orientation, f35, positive(exif[2])
 
 
 def _from_pixels(pixels: np.ndarray, path: Path, content_hash: str) -> LoadedImage:
