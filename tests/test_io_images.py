@@ -40,7 +40,7 @@ def _save_with_exif(pixels: np.ndarray, path: Path, orientation: int | None = No
     if tags:
         ifd = exif.get_ifd(0x8769)
         for tag, value in tags.items():
-            ifd[{"focal35": 0xA405, "focal": 0x920A}[tag]] = value
+            ifd[{"focal35": 0xA405, "focal": 0x920A, "width": 0xA002, "height": 0xA003}[tag]] = value
     kwargs = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
     im.save(path, exif=exif.tobytes(), **kwargs)
     return path
@@ -192,6 +192,27 @@ def test_exif_focal_lengths(tmp_path):
         img = load_image(_save_with_exif(px, tmp_path / f"a{absurd}.jpg", 1, focal35=absurd))
         assert img.exif_focal_35mm is None
         assert any(w.startswith(f"ignored EXIF 35 mm-equivalent focal length {absurd} mm") for w in img.warnings)
+
+
+def test_a_crop_of_a_photo_reads_its_focal_length_for_the_crop(tmp_path):
+    """EXIF's width and height say which frame the 35 mm-equivalent focal length was written for: a crop of
+    another aspect has a narrower field of view (a longer equivalent lens), a resize the same one."""
+    def load(w, h, **tags):
+        return load_image(_save_with_exif(np.zeros((h, w, 3), np.uint8), tmp_path / f"{w}x{h}.jpg", 1,
+                                          focal35=26, **tags))
+
+    assert load(400, 300, width=400, height=300).exif_focal_35mm == 26.0  # the camera's own file
+    assert load(200, 150, width=4000, height=3000).exif_focal_35mm == 26.0  # resized: the same field of view
+    assert load(300, 400, width=400, height=300).exif_focal_35mm == 26.0  # the upright size written for a turned file
+    crop = load(100, 100, width=400, height=300)  # a square face crop of a 4:3 photo, pixels unscaled
+    assert crop.exif_focal_35mm == pytest.approx(26.0 * 500 / np.hypot(100, 100))
+    assert any("read as a crop of it" in w for w in crop.warnings)
+    portrait = load(150, 250, width=400, height=300)  # a portrait crop of a landscape photo
+    assert portrait.exif_focal_35mm == pytest.approx(26.0 * 500 / np.hypot(150, 250))
+    other = load(500, 100, width=400, height=300)  # wider than the frame: neither a crop nor a resize
+    assert other.exif_focal_35mm is None
+    assert any(w.startswith("ignored EXIF 35 mm-equivalent focal length 26 mm") for w in other.warnings)
+    assert load(100, 100).exif_focal_35mm == 26.0  # no size written: taken as it is
 
 
 @pytest.mark.parametrize("name", ["anim.webp", "pages.tif", "anim.png"])

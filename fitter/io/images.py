@@ -35,6 +35,8 @@ PLAUSIBLE_FOCAL_35MM = (8.0, 1200.0)
 _EXIF_IFD = 0x8769
 _EXIF_FOCAL_LENGTH = 0x920A
 _EXIF_FOCAL_35MM = 0xA405
+_EXIF_PIXEL_X = 0xA002  # the width and height of the image the camera wrote (the frame its focal length is for)
+_EXIF_PIXEL_Y = 0xA003
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _PIL_LOCK = threading.Lock()
 
@@ -132,6 +134,10 @@ def load_image(path: str | Path) -> LoadedImage:
 
     header = _read_metadata(data)
     orientation, focal35, focal = _exif_values(header.exif, warns)
+    turned_by_decoder = decoded_by == "opencv" and data[:4] in _TIFF_MAGIC
+    rows, cols = pixels.shape[:2]
+    stored = (rows, cols) if turned_by_decoder and orientation > 4 else (cols, rows)  # (width, height) as stored
+    focal35 = _focal_of_crop(focal35, _exif_frame(header.exif), stored, warns)
     _warn_extra_frames(header.frames, warns)
     if pixels.ndim == 3 and decoded_by == "opencv":
         # OpenCV hands back BGR(A); reorder to RGB(A)
@@ -142,7 +148,7 @@ def load_image(path: str | Path) -> LoadedImage:
             pixels = np.ascontiguousarray(pixels[:, :, [2, 1, 0, 3]])
     # OpenCV's TIFF decoder applies the TIFF Orientation tag itself (even with IMREAD_UNCHANGED); the other
     # decoders hand back the stored pixels
-    if orientation != 1 and not (decoded_by == "opencv" and data[:4] in _TIFF_MAGIC):
+    if orientation != 1 and not turned_by_decoder:
         pixels = apply_exif_orientation(pixels, orientation)
 
     _warn_colour_profile(header.icc, warns)
@@ -394,7 +400,8 @@ def _read_metadata(data: bytes) -> _Metadata:
             try:
                 exif = im.getexif()
                 sub = exif.get_ifd(_EXIF_IFD)
-                out.exif = (exif.get(_EXIF_ORIENTATION, 1), sub.get(_EXIF_FOCAL_35MM), sub.get(_EXIF_FOCAL_LENGTH))
+                out.exif = (exif.get(_EXIF_ORIENTATION, 1), sub.get(_EXIF_FOCAL_35MM), sub.get(_EXIF_FOCAL_LENGTH),
+                            sub.get(_EXIF_PIXEL_X), sub.get(_EXIF_PIXEL_Y))
             except Exception:  # a broken EXIF block: the pixels are still fine
                 pass
             if _may_hold_frames(data):
@@ -445,6 +452,41 @@ def _exif_values(exif: tuple | None, warns: list[str]) -> tuple[int, float | Non
                      f"{high:g} mm): the focal length is guessed from the default field of view instead")
         f35 = None
     return orientation, f35, positive(exif[2])
+
+
+def _exif_frame(exif: tuple | None) -> tuple[int, int] | None:
+    """The (width, height) EXIF says the camera wrote, None when absent or not two positive integers."""
+    try:
+        w, h = int(exif[3]), int(exif[4])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def _focal_of_crop(f35: float | None, frame: tuple[int, int] | None, size: tuple[int, int],
+                   warns: list[str]) -> float | None:
+    """The 35 mm-equivalent focal length of these stored pixels, when EXIF's was written for another frame.
+
+    A resize keeps the field of view, so the 35 mm-equivalent focal length holds as it is; a crop keeps the pixel
+    scale but narrows the frame, so the same lens is a longer lens for the crop (an uncorrected face crop of a
+    phone photo read its focal length 2-4x too short, a far too strong perspective). A crop of another aspect is
+    told apart from a resize; a crop that kept the aspect cannot be, and is read as a resize.
+    """
+    if f35 is None or frame is None:
+        return f35
+    (fw, fh), (w, h) = frame, size
+    turns = ((fw, fh), (fh, fw))  # some cameras write the upright size of an image stored on its side
+    if any(abs(np.log((w / h) / (a / b))) < 0.01 for a, b in turns):  # the whole frame, maybe resized
+        return f35
+    if any(w <= a and h <= b for a, b in turns):
+        crop = f35 * float(np.hypot(fw, fh) / np.hypot(w, h))
+        warns.append(f"EXIF says the camera wrote {fw}x{fh} pixels: this {w}x{h} image is read as a crop of it, "
+                     f"with a 35 mm-equivalent focal length of {crop:.0f} mm instead of {f35:g} (if it was also "
+                     f"resized, give the focal length in pixels: [camera] focal_px)")
+        return crop
+    warns.append(f"ignored EXIF 35 mm-equivalent focal length {f35:g} mm: it was written for {fw}x{fh} pixels and "
+                 f"this {w}x{h} image is neither a resize nor a crop of that; the focal length is guessed instead")
+    return None
 
 
 def _from_pixels(pixels: np.ndarray, path: Path, content_hash: str) -> LoadedImage:
