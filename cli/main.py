@@ -70,7 +70,7 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
 @click.option("--start", default=0.0, show_default=True, type=click.FloatRange(0), help="Videos: first second.")
 @click.option("--end", type=click.FloatRange(0), help="Videos: stop before this second.")
 @click.option("--fps", type=click.FloatRange(0, min_open=True), callback=lambda ctx, param, v: _finite(v, "--fps"),
-              help="Videos: frame rate to time frames with (default: the container's).")
+              help="Videos: time frames index / FPS (default: the file's timestamps, else its frame rate).")
 @click.option("--obj-sequence", is_flag=True, help="Videos and subjects: also write one posed OBJ per frame.")
 @click.option("--preset", default="default", show_default=True, type=click.Choice(PRESET_CHOICES),
               help="Stage schedule and weights (see `facefit presets show NAME`).")

@@ -3,6 +3,7 @@ on a tiny clip written here and on the real GRID clips of ../shared when present
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -91,7 +92,11 @@ def test_missing_frame_rate_falls_back_with_a_warning(tiny, monkeypatch):
     with pytest.warns(UserWarning, match="does not state its frame rate"):
         clip = open_video(tiny, start=0.1)
     assert clip.fps == video_module.FALLBACK_FPS and clip.warnings
-    first = next(iter(clip))
+    first = next(iter(clip))  # the frames' own timestamps still time them: 25 fps
+    assert first.index == 3 and first.time == pytest.approx(3 / FPS)
+    monkeypatch.setattr(video_module._FrameTimes, "_stamp", lambda self: None)  # no timestamps either
+    with pytest.warns(UserWarning, match="does not state its frame rate"):
+        first = next(iter(open_video(tiny, start=0.1)))
     assert first.index == 3 and first.time == pytest.approx(3 / video_module.FALLBACK_FPS)
     overridden = open_video(tiny, fps=50.0, start=0.1)  # an explicit rate needs no guess
     assert not overridden.warnings and next(iter(overridden)).index == 5
@@ -157,3 +162,71 @@ def test_grid_clips():
         assert [f.time for f in picked] == pytest.approx([1.0, 1.2, 1.4, 1.6, 1.8])
         for f in picked:  # frame-exact: the same pixels as a plain sequential read
             assert np.array_equal(f.rgb, every_frame[f.index].rgb)
+
+
+def _with_frame_durations(mp4: bytes, durations: list[int]) -> bytes:
+    """The MP4 with its one track's time-to-sample table ('stts') replaced: one duration (in the track's time
+    scale) per frame, as a variable-rate camera writes them. Its parent boxes grow with it; the sample data
+    comes before the 'moov' box in OpenCV's files, so no chunk offset moves."""
+    def chain(start: int, end: int, parents: list) -> list | None:
+        while start < end:
+            size, kind = struct.unpack(">I4s", mp4[start:start + 8])
+            if kind == b"stts":
+                return parents + [(start, size)]
+            if kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
+                found = chain(start + 8, start + size, parents + [(start, size)])
+                if found:
+                    return found
+            start += size
+        return None
+
+    *parents, (at, size) = chain(0, len(mp4), [])
+    body = struct.pack(">II", 0, len(durations)) + b"".join(struct.pack(">II", 1, d) for d in durations)
+    box = struct.pack(">I4s", 8 + len(body), b"stts") + body
+    out = bytearray(mp4[:at] + box + mp4[at + size:])
+    for start, parent_size in parents:
+        out[start:start + 4] = struct.pack(">I", parent_size + len(box) - size)
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def variable_rate(tmp_path_factory) -> tuple[Path, list[float]]:
+    """A 20-frame MP4 stamped at 60 fps, then 15, then 30 (as a phone slows down in low light); the file states
+    one rate (30 fps, its mean). Returns the path and each frame's true time."""
+    folder = tmp_path_factory.mktemp("vfr")
+    writer = cv2.VideoWriter(str(folder / "cfr.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (32, 24))
+    if not writer.isOpened():
+        pytest.skip("OpenCV cannot write MP4 here")
+    for i in range(20):
+        writer.write(np.full((24, 32, 3), _level(i), np.uint8))
+    writer.release()
+    durations = [256] * 10 + [1024] * 5 + [512] * 5  # the track's time scale is 15360 a second: 60, 15, 30 fps
+    path = folder / "vfr.mp4"
+    path.write_bytes(_with_frame_durations((folder / "cfr.mp4").read_bytes(), durations))
+    return path, [float(t) for t in np.concatenate([[0], np.cumsum(durations)[:-1]]) / 15360.0]
+
+
+def test_a_variable_rate_clip_is_timed_by_its_timestamps(variable_rate):
+    path, truth = variable_rate
+    clip = open_video(path)
+    frames = list(clip)
+    assert clip.fps == 30.0 and [f.index for f in frames] == list(range(20))
+    assert [_decoded_index(f) for f in frames] == list(range(20))
+    assert [f.time for f in frames] == pytest.approx(truth, abs=1e-4)  # not index / 30
+    assert any(w.startswith("the clip's frame rate varies (15-60 fps") for w in clip.warnings), clip.warnings
+    # --start / --end select by those times: 0.2 s is frame 11 (10 frames at 60 fps, then 15 fps), 0.45 s after 14
+    assert [f.index for f in open_video(path, start=0.2, end=0.45)] == [11, 12, 13, 14]
+    assert [f.index for f in open_video(path, start=0.2, every=2)] == [11, 13, 15, 17, 19]
+    # a rate given overrides the file's timing
+    forced = open_video(path, fps=30.0)
+    assert [f.time for f in forced] == pytest.approx([i / 30 for i in range(20)]) and not forced.warnings
+    with pytest.raises(ImageError, match="past the end of the video"):
+        open_video(path, start=0.7)
+
+
+def test_a_constant_rate_clip_is_timed_index_over_fps_exactly(variable_rate, tiny):
+    """A constant-rate clip's timestamps are rounded by its time base: such a clip keeps exact index / fps."""
+    cfr = variable_rate[0].parent / "cfr.mp4"
+    clip = open_video(cfr)
+    assert [f.time for f in clip] == [i / 30.0 for i in range(20)] and not clip.warnings
+    assert [f.time for f in open_video(tiny)] == [i / FPS for i in range(N_FRAMES)]

@@ -9,8 +9,12 @@ Selection (the CLI's ``facefit fit clip.mp4 --every N --start S --end E``):
   numbers select the same moment at any frame rate. The selection is the half-open interval
   ``start <= time < end``: ``start=1, end=2`` at 25 fps is frames 25..49.
 - ``every`` keeps every N-th of those frames, counted from the first selected one.
-- A frame's time is ``index / fps``, with ``fps`` the container's frame rate; when the container gives none
-  (0 or missing), :data:`FALLBACK_FPS` is assumed with a warning (pass ``fps=`` to override either).
+- A frame's time is its presentation timestamp in the container, from the first frame's (phones record at a
+  variable frame rate: in low light an iPhone clip drops to 24 fps or less, and timing its frames by
+  ``index / fps`` put the fitted animation and the temporal terms out of step with the clip and its sound).
+  A file without usable timestamps (none, or not increasing) is timed ``index / fps``, with ``fps`` the
+  container's frame rate; when the container gives none (0 or missing), :data:`FALLBACK_FPS` is assumed with a
+  warning. Passing ``fps=`` (``--fps``) overrides the file's timing: frames are then timed ``index / fps``.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ from .images import LoadedImage, sniff_kind
 FALLBACK_FPS = 30.0
 # A time this close below a frame's own time still selects it (guards 0.1 * 30 = 2.9999999999999996).
 _TIME_EPS_FRAMES = 1e-6
+# A timestamp this close to index / fps (in frames) is the nominal time: a constant-rate clip is timed exactly
+# index / fps (timestamps are rounded by the container's time base), a variable-rate one by its timestamps.
+_NOMINAL_FRAMES = 0.05
 _CONVERT_HINT = ("the file is corrupt or its codec is not supported by OpenCV's FFmpeg; "
                  "convert it with e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`")
 
@@ -133,8 +140,9 @@ def resolve_fps(container_fps: float, override: float | None = None) -> tuple[fl
         return float(container_fps), (f"the video states {container_fps:g} fps, an unusual rate; if it is wrong, "
                                       f"pass --fps (frame times, --start/--end and the temporal smoothing, which is "
                                       f"per second, depend on it)" if unusual else None)
-    return FALLBACK_FPS, (f"the video does not state its frame rate; assuming {FALLBACK_FPS:g} fps for frame "
-                          f"times and --start/--end (pass fps=... / --fps to set it)")
+    return FALLBACK_FPS, (f"the video does not state its frame rate; assuming {FALLBACK_FPS:g} fps for the "
+                          f"exported animation and for frame times where its frames carry no timestamps (pass "
+                          f"fps=... / --fps to set it)")
 
 
 def first_frame_at(seconds: float, fps: float) -> int:
@@ -157,6 +165,7 @@ class VideoClip:
     end: float | None = None  # seconds, exclusive; None: to the end of the video
     max_frames: int | None = None
     warnings: list[str] = field(default_factory=list)
+    stamped: bool = True  # frames are timed by the file's timestamps where usable (False: index / fps)
 
     @property
     def path(self) -> Path:
@@ -186,30 +195,48 @@ class VideoClip:
             cap.release()
 
     def _decode(self, cap) -> Iterator[VideoFrame]:
-        first, stop, yielded = self.first_index, self.stop_index, 0
-        index = 0
-        while index < first:  # grab() decodes without the colour conversion; it keeps indices exact, unlike
-            if not cap.grab():  # seeking, which lands on key frames for many codecs (MPEG-1, H.264)
-                raise ImageError(self.path, f"has no frames at or after --start {self.start:g} s "
-                                            f"(it ends after {index} frames, {index / self.fps:.3f} s)")
+        eps = _TIME_EPS_FRAMES / self.fps
+        timing = _FrameTimes(cap, self.fps, self.stamped)
+        index, selected, yielded, past_end = -1, 0, 0, False
+        while self.max_frames is None or yielded < self.max_frames:
+            if not cap.grab():  # grab() decodes without the colour conversion, so skipped frames stay cheap
+                break
             index += 1
-        while stop is None or index < stop:
-            if self.max_frames is not None and yielded >= self.max_frames:
-                return
-            ok, frame = cap.read()
+            time = timing.next(index)
+            if time < self.start - eps:
+                continue
+            if self.end is not None and time >= self.end - eps:
+                past_end = True
+                break
+            selected += 1
+            if (selected - 1) % self.every:
+                continue
+            ok, frame = cap.retrieve()
             if not ok or frame is None:
                 if yielded == 0:
                     raise ImageError(self.path, f"has no decodable frames at or after --start {self.start:g} s",
                                      _CONVERT_HINT)
-                return
+                break
             rgb = np.ascontiguousarray(frame[:, :, ::-1]) if frame.ndim == 3 else frame
-            yield VideoFrame(LoadedImage.from_array(rgb, self.path, frame_index=index), index, index / self.fps)
+            yield VideoFrame(LoadedImage.from_array(rgb, self.path, frame_index=index), index, time)
             yielded += 1
-            index += 1
-            for _ in range(self.every - 1):  # skipped frames are grabbed, not converted
-                if (stop is not None and index >= stop) or not cap.grab():
-                    return
-                index += 1
+        if selected == 0 and self.max_frames != 0:
+            self._nothing_selected(index, timing.last, past_end)
+        rates = timing.rates
+        if rates and not any(w.startswith(_VARIABLE_RATE) for w in self.warnings):
+            self.warnings.append(f"{_VARIABLE_RATE} ({rates[0]:.3g}-{rates[1]:.3g} fps; the file states "
+                                 f"{self.fps:g}): frames are timed by their timestamps (pass --fps to time them "
+                                 f"index / fps instead)")
+
+    def _nothing_selected(self, index: int, last: float, past_end: bool) -> None:
+        if past_end:
+            raise ImageError(self.path, f"--start {self.start:g} s to --end {self.end:g} s holds no frame (one every "
+                                        f"{1 / self.fps:.3g} s at {self.fps:g} fps)",
+                             "widen the window between --start and --end")
+        if index < 0:
+            raise ImageError(self.path, "has no decodable frames", _CONVERT_HINT)
+        raise ImageError(self.path, f"--start {self.start:g} s is at or past the end of the video ({index + 1} "
+                                    f"frames, {max(last, 0.0):.3f} s)", "choose an earlier start")
 
     def chunks(self, size: int) -> Iterator[list[VideoFrame]]:
         """Consecutive selected frames in lists of ``size`` (the last may be shorter): batches for a
@@ -224,6 +251,56 @@ class VideoClip:
                 batch = []
         if batch:
             yield batch
+
+
+_VARIABLE_RATE = "the clip's frame rate varies"
+
+
+class _FrameTimes:
+    """Each grabbed frame's time (s): its timestamp from the first frame's, snapped to ``index / fps`` when within
+    a twentieth of a frame of it; ``index / fps`` for a file without timestamps; and from a timestamp that is
+    missing, repeated or out of order on, the time of the frame before plus ``1 / fps`` a frame."""
+
+    def __init__(self, cap, fps: float, stamped: bool) -> None:
+        self.cap, self.fps, self.stamped = cap, fps, stamped
+        self.first: float | None = None
+        self.shift = 0.0  # added to index / fps once the timestamps are given up
+        self.last = -math.inf
+        self.intervals: list[float] = []
+
+    def next(self, index: int) -> float:
+        nominal = index / self.fps
+        time = None
+        if self.stamped:
+            stamp = self._stamp()
+            if stamp is not None and self.first is None:
+                self.first = stamp
+            if stamp is not None:
+                time = stamp - self.first
+                time = nominal if abs(time - nominal) <= _NOMINAL_FRAMES / self.fps else time
+            if time is None or time <= self.last:  # the file's timing cannot be trusted from here on
+                self.stamped, time = False, None
+                self.shift = (self.last + 1.0 / self.fps - nominal) if index > 0 else 0.0
+        if time is None:
+            time = nominal + self.shift
+        if index > 0:
+            self.intervals.append(time - self.last)
+        self.last = time
+        return time
+
+    @property
+    def rates(self) -> tuple[float, float] | None:
+        """(slowest, fastest) frame rate between consecutive frames when they differ by more than 10 %."""
+        if len(self.intervals) < 2:
+            return None
+        shortest, longest = min(self.intervals), max(self.intervals)
+        return (1.0 / longest, 1.0 / shortest) if longest > 1.1 * shortest else None
+
+    def _stamp(self) -> float | None:
+        import cv2
+
+        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        return ms / 1000.0 if ms is not None and math.isfinite(ms) and ms >= 0 else None
 
 
 def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float | None = None,
@@ -246,14 +323,12 @@ def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float 
         raise ValueError(f"max_frames must be >= 0 or None, got {max_frames}")
     info = video_info(path)
     rate, warning = resolve_fps(info.fps, fps)
-    clip = VideoClip(info, rate, every, float(start), None if end is None else float(end), max_frames)
+    stamped = fps is None  # a rate given overrides the file's timing
+    clip = VideoClip(info, rate, every, float(start), None if end is None else float(end), max_frames,
+                     stamped=stamped)
     if warning:
         clip.warnings.append(warning)
         warnings.warn(f"{path}: {warning}", stacklevel=2)
-    if 0 < info.frame_count <= clip.first_index:
-        raise ImageError(path, f"--start {start:g} s is at or past the end of the video "
-                               f"({info.frame_count} frames, {info.frame_count / rate:.3f} s at {rate:g} fps)",
-                         "choose an earlier start")
     stop = info.frame_count if clip.stop_index is None else min(clip.stop_index, info.frame_count)
     window = stop - clip.first_index  # frames between --start and --end (max_frames aside)
     if every >= window > 1:
@@ -262,9 +337,9 @@ def open_video(path: str | Path, every: int = 1, start: float = 0.0, end: float 
     if clip.stop_index is not None and clip.stop_index <= clip.first_index:
         raise ImageError(path, f"--start {start:g} s to --end {end:g} s holds no frame (one every "
                                f"{1 / rate:.3g} s at {rate:g} fps)", "widen the window between --start and --end")
-    probe = iter(VideoClip(info, rate, 1, float(start), None, 1))
+    probe = iter(VideoClip(info, rate, 1, float(start), None, 1, stamped=stamped))
     try:
-        next(probe)  # decodes the first selected frame: an unusable file fails now, not half-way through a fit
+        next(probe)  # decodes the first selected frame: an unusable file (or a start past its end) fails now
     finally:
         probe.close()
     return clip
