@@ -29,7 +29,7 @@ from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT, check_image_size
 from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
-from ..observe import observe_image, segment_faces, was_turned
+from ..observe import observe_image, quarter_turns, segment_faces
 from ..observe.types import FaceObservation
 from ..optimize.subject import FrameSource, face_sharpness, fit_sequence
 from .ledger import REPORT, FaceOutcome, ImageOutcome, earlier_outcome, is_done, read_report, resume_key
@@ -125,14 +125,14 @@ class Observer:
     def __init__(self, settings: SubjectSettings) -> None:
         self.settings = settings
         self.seconds = 0.0
-        self.turned: list[bool] = []  # per call: the image was upside down (its face found in it turned back)
+        self.turned: list[int] = []  # per call: quarter turns its face was found turned by (2 upside down, 1/3 sideways)
 
     def __call__(self, image: LoadedImage) -> tuple[FaceObservation | None, float | None]:
         t = time.perf_counter()
         cache = Path(self.settings.cache_dir) if self.settings.cache_dir else None
         obs = observe_image(image, detector=self.settings.detector, largest=True, cache_dir=cache)
         self.seconds += time.perf_counter() - t
-        self.turned.append(was_turned(obs.warnings))
+        self.turned.append(quarter_turns(obs.warnings))
         if not obs.faces:
             return None, None
         face = obs.faces[0]
@@ -183,15 +183,18 @@ def missing_faces(records: list[dict], names: list[str] | None = None) -> list[s
             f"[video] max_gap_s"]
 
 
-def turned_images(turned: list[bool], labels: list, kind: str) -> list[str]:
-    """One warning naming the images found upside down (``turned``: per record, in order): a user should know
-    the detector saw them turned back, and can rotate the file to make it explicit."""
-    which = [k for k, t in enumerate(turned) if t]
-    if not which:
-        return []
+def turned_images(turned: list[int], labels: list, kind: str) -> list[str]:
+    """One warning for the images found upside down and one for those found on their side (``turned``: quarter
+    turns per record, in order): a user should know the detector saw them turned back, and can rotate the file
+    to make it explicit."""
     fix = "its rotation metadata" if kind == "frames" else "their EXIF orientation"
-    return [f"{len(which)} of {len(turned)} {kind} are upside down ({spans(which, labels)}): their faces were found "
-            f"in them turned 180 degrees; rotate the file (or fix {fix}) to make this explicit"]
+    out = []
+    for what, turns, degrees in (("upside down", (2,), "180 degrees"), ("on their side", (1, 3), "90 degrees")):
+        which = [k for k, t in enumerate(turned) if t in turns]
+        if which:
+            out.append(f"{len(which)} of {len(turned)} {kind} are {what} ({spans(which, labels)}): their faces were "
+                       f"found in them turned {degrees}; rotate the file (or fix {fix}) to make this explicit")
+    return out
 
 
 def other_people(rows: list[dict], names: list[str], limit: float) -> list[str]:

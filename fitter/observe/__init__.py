@@ -5,7 +5,8 @@ Public API::
     observe_image(image, detector="mediapipe", largest=False, cache_dir=None, *, cache=True, **settings)
         -> ImageObservation
     resolve_settings(detector="mediapipe", largest=False, **settings) -> dict
-    was_turned(observation.warnings) -> bool       # the image was upside down (found turned back)
+    was_turned(observation.warnings) -> bool       # the image was upside down or on its side (found turned back)
+    quarter_turns(observation.warnings) -> int     # 0-3 counter-clockwise quarter turns it was found turned by
     backends.available() -> dict                   # for `facefit doctor`
     cache.get(key, cache_dir) / cache.put(key, obs, cache_dir) / cache.cache_key(content_hash, settings)
     torchvision_shim.ensure_importable() -> "native" | "shimmed" | "missing"
@@ -15,7 +16,7 @@ Public API::
 Heavy packages (mediapipe, torch, face_alignment) are imported on first use, not here.
 """
 from . import backends, cache, torchvision_shim
-from .api import observe_image, resolve_settings, was_turned
+from .api import observe_image, quarter_turns, resolve_settings, was_turned
 from .errors import DetectorUnavailableError, MissingWeightsError
 from .segmentation import PART_NAMES, PartMasks, segment_faces
 from .types import LANDMARK_FORMATS, FaceObservation, ImageObservation
@@ -35,4 +36,5 @@ __all__ = [
     "resolve_settings",
     "torchvision_shim",
     "was_turned",
+    "quarter_turns",
 ]

@@ -11,7 +11,8 @@ from .backends import DETECTORS, fingerprint
 from .types import ImageObservation
 
 NO_FACE = "no face found"  # the warning of an observation without faces (it names no file: the caller does)
-was_turned = mediapipe_backend.was_turned  # whether an observation's image was found upside down (its warnings)
+was_turned = mediapipe_backend.was_turned  # whether an observation's image was found turned (its warnings)
+quarter_turns = mediapipe_backend.quarter_turns  # by how many counter-clockwise quarter turns (0-3)
 
 
 def resolve_settings(detector: str = "mediapipe", largest: bool = False, **settings) -> dict:

@@ -154,9 +154,10 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
         boxes.sort(key=lambda t: -t[1])  # most confident first
     else:
         mp_faces, mp_warns = mpb.detect(rgb, mpb.check_settings({k: s[k] for k in mpb.DEFAULTS}), largest)
-        if mpb.was_turned(mp_warns):  # FAN reads upright faces: fit the image turned, bring its points back
-            turned, _ = detect(np.ascontiguousarray(rgb[::-1, ::-1]), {**s, "rotated": False}, largest)
-            return [mpb.turned_back(f, w, h) for f in turned], mp_warns
+        turns = mpb.quarter_turns(mp_warns)
+        if turns:  # FAN reads upright faces: fit the image turned, bring its points back
+            turned, _ = detect(np.ascontiguousarray(np.rot90(rgb, turns)), {**s, "rotated": False}, largest)
+            return [mpb.turned_back(f, w, h, turns) for f in turned], mp_warns
         warns += mp_warns
         boxes = [(_mediapipe_box(f), 1.0, f) for f in mp_faces]
     if largest and boxes:

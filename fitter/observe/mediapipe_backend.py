@@ -63,12 +63,13 @@ DEFAULTS: dict = {
     "dedupe_iou": 0.3,  # boxes overlapping more than this are one face
     "min_visible": 0.25,  # faces with fewer of their landmarks inside the image are dropped
     "mirror": True,  # average each face's landmarks with those found on its mirror image (mapped back)
-    "rotated": True,  # find the faces of an image stored upside down (EXIF orientation lost): _upside_down
+    "rotated": True,  # find the faces of an image stored upside down or on its side (EXIF orientation lost): _way_up
 }
 SEARCH_MODES = ("tiles", "none")
 # How faces are searched for beyond the settings: raise it when that changes, so that cached observations made
-# the old way are not reused (2: a second pass with a border, the way-up check, strip tiles; 2026-12-06).
-SEARCH_REVISION = 2
+# the old way are not reused (2: a second pass with a border, the way-up check, strip tiles; 3: images on their
+# side; 2026-12-06).
+SEARCH_REVISION = 3
 NATIVE_LOG_ENV = "FACEFIT_NATIVE_LOG"  # file that MediaPipe's C++ log lines are appended to (unset: discarded)
 _MIN_TILE = 128  # px of the detection image: the detector's own input size; smaller tiles add nothing
 _REFINE_BELOW = 192  # faces smaller than this in a shrunk detection image are re-observed at full res
@@ -284,23 +285,28 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
     lm = get_landmarker(s["max_faces"], s["min_detection_confidence"], s["min_presence_confidence"])
     warns: list[str] = []
     det, faces, bordered = _search(lm, rgb, s, largest)
-    turned = bool(s["rotated"]) and _upside_down(lm, rgb, det, s, faces, bordered)
-    if turned:
-        half = np.ascontiguousarray(rgb[::-1, ::-1])
-        half_det, half_faces, _ = _search(lm, half, s, largest)
-        turned = bool(half_faces)
-        if turned:
-            rgb, det, faces = half, half_det, half_faces
-            warns.append(ROTATED)
+    turns = _way_up(lm, rgb, det, s, faces, bordered) if s["rotated"] else 0
+    if turns:
+        upright = np.ascontiguousarray(np.rot90(rgb, turns))
+        upright_det, upright_faces, _ = _search(lm, upright, s, largest)
+        if upright_faces:
+            rgb, det, faces = upright, upright_det, upright_faces
+            # the warning says which way the face itself lies: a face rolled near 45 deg can be found in a view
+            # that has it on its side (MediaPipe reads it there all the same)
+            own = turns_upright(direction_back(face_down(faces[0].landmarks), turns))
+            warns.append(TURNED[own or turns])
+        else:
+            turns = 0
     faces = faces[: (1 if largest else s["max_faces"])]
     if s["mirror"]:
         faces = [_mirror_averaged(lm, rgb, det, f) for f in faces]
     out = []
     for f in faces:
+        seen = _inside(f.landmarks, rgb.shape[1], rgb.shape[0]).astype(np.float32)
         face = FaceObservation(landmarks=f.landmarks, landmark_format="mediapipe478", bbox=f.box, score=1.0,
-                               landmark_weights=_inside(f.landmarks, w, h).astype(np.float32), landmarks_z=f.z,
+                               landmark_weights=seen, landmarks_z=f.z,
                                blendshapes=f.blendshapes, transform=f.transform, detector=DETECTOR_NAME, roi=f.roi)
-        face = turned_back(face, w, h) if turned else face
+        face = turned_back(face, w, h, turns) if turns else face
         outside = int((face.landmark_weights == 0).sum())
         if outside:
             warns.append(f"a face at {np.round(face.bbox).astype(int).tolist()} extends past the image border: "
@@ -401,11 +407,21 @@ def _found_with_border(lm: _Landmarker, rgb: np.ndarray, s: dict) -> tuple[np.nd
 # -- which way up ---------------------------------------------------------------------------------------
 ROTATED = ("the image is upside down (its EXIF orientation is missing or wrong): its faces were found in the image "
            "turned 180 degrees; rotate the file or fix its EXIF orientation to make this explicit")
+_SIDEWAYS = ("the image lies on its side (its EXIF orientation is missing or wrong): its faces were found in the "
+             "image turned 90 degrees {}; rotate the file or fix its EXIF orientation to make this explicit")
+# the warning of an image found turned by k counter-clockwise quarter turns (np.rot90's k)
+TURNED = {1: _SIDEWAYS.format("counter-clockwise"), 2: ROTATED, 3: _SIDEWAYS.format("clockwise")}
+
+
+def quarter_turns(warnings: list[str]) -> int:
+    """The counter-clockwise quarter turns (np.rot90's k, 0-3) an observation's image was found turned by, from
+    its warnings: 2 upside down, 1 or 3 on its side, 0 as it is."""
+    return next((k for k, line in TURNED.items() if line in warnings), 0)
 
 
 def was_turned(warnings: list[str]) -> bool:
-    """Whether an observation's warnings say its image was found upside down (and turned to find its faces)."""
-    return ROTATED in warnings
+    """Whether an observation's warnings say its image was found turned (upside down or on its side)."""
+    return quarter_turns(warnings) != 0
 
 
 def face_down(landmarks: np.ndarray) -> np.ndarray:
@@ -421,21 +437,30 @@ def turns_upright(down: np.ndarray) -> int:
     return int(-round(float(np.degrees(np.arctan2(down[0], down[1]))) / 90.0)) % 4
 
 
-def _upside_down(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, faces: list[_Face],
-                 bordered: bool) -> bool:
-    """Whether the image is upside down.
+def direction_back(d: np.ndarray, k: int) -> np.ndarray:
+    """A direction (dx, dy) seen in ``np.rot90(image, k)``, in the image's own axes (k = 1: (dx, dy) there is
+    (-dy, dx) here)."""
+    for _ in range(k % 4):
+        d = np.array([-d[1], d[0]])
+    return d
+
+
+def _way_up(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, faces: list[_Face], bordered: bool) -> int:
+    """Counter-clockwise quarter turns (0-3) that bring the image upright: 2 upside down, 1 or 3 on its side.
 
     MediaPipe reads a face turned a quarter either way, but lays its landmarks out upright on an upside-down
     face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed again turned
     a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
     'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face. A
-    quarter pass that finds nothing is tried again on the image inside a grey border (that one first when the
-    upright faces were found only with the border, or not at all: a face filling the image). Upside down when at
-    least two votes, and most, say so (docs/observations.md: of 125 images, wild renders, GRID frames and photos,
-    each upright and turned a quarter either way, none was turned; of their upside-down copies 40 of 100 wild
-    renders and 23 of 25 frames and photos were found, and 10 of 10 tight crops of photos; a single quarter pass
-    turned 3 upright wild renders).
-    A face on its side is left to MediaPipe, which reads it."""
+    pass that finds nothing is tried again on the image inside a grey border (that one first when the upright
+    faces were found only with the border, or not at all: a face filling the image). Upside down when at least
+    two votes, and most, say so (docs/observations.md: of 125 images, wild renders, GRID frames and photos, each
+    upright and turned a quarter either way, none was turned; of their upside-down copies 40 of 100 wild renders
+    and 23 of 25 frames and photos were found, and 10 of 10 tight crops of photos; a single quarter pass turned 3
+    upright wild renders).
+    A face on its side that MediaPipe finds is left to it: it reads it. When the image shows no face as it is,
+    the image turned half way votes too, and two votes, and most, for a quarter turn turn it that way (a sideways
+    copy of 13 of 57 images with a face, photos and wild renders, showed none before; docs/observations.md)."""
     views: dict[bool, View] = {}
 
     def view(border: bool) -> View:
@@ -444,31 +469,59 @@ def _upside_down(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, fac
         return views[border]
 
     votes = [turns_upright(face_down(faces[0].landmarks))] if faces else []
-    for k in (1, 3):
-        if votes.count(0) >= 2:
-            break  # upright by two: the last pass cannot outvote them
+    for k in (1, 3) if faces else (1, 3, 2):
+        if any(votes.count(v) >= 2 for v in votes):
+            break  # two of at most three passes agree: the last cannot outvote them
         for border in (bordered, not bordered):
             seen = view(border)
-            quarter = np.ascontiguousarray(np.rot90(seen.pixels, k))  # (x', y') there is (-y', x') here (k = 1)
-            found = _observe_region(lm, quarter, np.array([0.0, 0.0, seen.height, seen.width], np.float32))
+            turned = np.ascontiguousarray(np.rot90(seen.pixels, k))
+            size = (seen.height, seen.width) if k % 2 else (seen.width, seen.height)
+            found = _observe_region(lm, turned, np.array([0.0, 0.0, *size], np.float32))
             if found:
                 down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
-                votes.append(turns_upright(np.array([-down[1], down[0]]) if k == 1 else np.array([down[1], -down[0]])))
+                votes.append(turns_upright(direction_back(down, k)))
                 break
-    return votes.count(2) >= 2 and votes.count(2) * 2 > len(votes)
+
+    def carried(turn: int) -> bool:
+        return votes.count(turn) >= 2 and votes.count(turn) * 2 > len(votes)
+
+    if carried(2):
+        return 2
+    return next((q for q in (1, 3) if not faces and carried(q)), 0)
 
 
-def turned_back(face: FaceObservation, width: int, height: int) -> FaceObservation:
-    """A face found in the image turned 180 degrees, in the image's own pixels (``width`` x ``height``): points and
-    boxes x -> W - x, y -> H - y; the head transform turned about the camera's axis (x and y negated, depths
-    stay; the landmarks' pixel depths too). Landmark order and weights stay (the same points, seen turned)."""
+def turned_back(face: FaceObservation, width: int, height: int, turns: int = 2) -> FaceObservation:
+    """A face found in ``np.rot90(image, turns)``, in the image's own pixels (``width`` x ``height``).
+
+    One counter-clockwise quarter turn takes the image's (x, y) to (y, W - x) there, so a point (x', y') found
+    there is (W - y', x') here (three turns: (y', H - x'); two: (W - x', H - y')). The head transform turns about
+    the camera's axis (its x and y axes by the same quarter turns; depths stay, the landmarks' pixel depths too).
+    Landmark order and weights stay (the same points, seen turned)."""
+    turns %= 4
+    if turns == 0:
+        return face
+
+    def points(p: np.ndarray) -> np.ndarray:
+        x, y = p[..., 0], p[..., 1]
+        if turns == 1:
+            return np.stack([width - y, x], -1)
+        if turns == 3:
+            return np.stack([y, height - x], -1)
+        return np.stack([width - x, height - y], -1)
+
     def box(b: np.ndarray | None) -> np.ndarray | None:
-        return None if b is None else np.array([width - b[2], height - b[3], width - b[0], height - b[1]], np.float32)
+        if b is None:
+            return None
+        corners = points(np.array([[b[0], b[1]], [b[2], b[3]]], np.float64))
+        return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
 
-    transform = None if face.transform is None else (np.diag([-1.0, -1.0, 1.0, 1.0]) @ face.transform).astype(
-        np.float32)
-    return replace(face, landmarks=(np.array([width, height], np.float32) - face.landmarks).astype(
-        np.float32), bbox=box(face.bbox), roi=box(face.roi), transform=transform)
+    transform = None
+    if face.transform is not None:
+        spin = np.eye(4)
+        spin[:2, :2] = np.linalg.matrix_power(np.array([[0.0, 1.0], [-1.0, 0.0]]), turns)  # camera x right, y up
+        transform = (spin @ face.transform).astype(np.float32)
+    return replace(face, landmarks=points(face.landmarks.astype(np.float64)).astype(np.float32), bbox=box(face.bbox),
+                   roi=box(face.roi), transform=transform)
 
 
 # -- mirror averaging ----------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from PIL import Image
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
 from fitter.observe.geometry import extract_region
-from fitter.observe.mediapipe_backend import ROTATED, mirror_back, mirror_permutation, turned_back, turns_upright
-from fitter.observe import was_turned
+from fitter.observe.mediapipe_backend import (ROTATED, TURNED, mirror_back, mirror_permutation, turned_back,
+                                              turns_upright)
+from fitter.observe import quarter_turns, was_turned
 from paths import EXAMPLES
 
 EXAMPLE_FILES = ["grace_hopper.jpg", "astronaut.png", "Bryan.png", "Luciano.png", "Chris.jpeg"]
@@ -123,14 +124,37 @@ class TestUpsideDown:
         obs = observe(LoadedImage.from_array(np.ascontiguousarray(np.rot90(src.rgb, k=1))))
         assert not was_turned(obs.warnings) and len(obs.faces) == 1
 
-    def test_one_vote_does_not_turn_a_face_on_its_side(self, ict):
-        """Wild render 15 of seed 2 turned a quarter: the upright pass misses it and one quarter pass misreads it
-        as upside down; a single vote turned the image the wrong way."""
+    @staticmethod
+    def _sideways_wild(ict, index: int, seed: int):
+        """A wild render, its upright observation, and its copy turned a quarter clockwise (rot90's k = 3)."""
         from fitter.synth.cases import render_case, sample_case
 
-        image = render_case(ict, sample_case(ict, 15, 2, 512, appearance="wild")).image
-        obs = observe(LoadedImage.from_array(np.ascontiguousarray(np.rot90(image, 3))))
-        assert not was_turned(obs.warnings)
+        image = render_case(ict, sample_case(ict, index, seed, 512, appearance="wild")).image
+        side = np.ascontiguousarray(np.rot90(image, 3))
+        assert not observe(LoadedImage.from_array(side), rotated=False).faces  # as it is: no face found
+        # rot90(image, 3) takes the upright (x, y) to (H - y, x)
+        ref = observe(LoadedImage.from_array(image)).faces[0]
+        expected = np.stack([image.shape[0] - ref.landmarks[:, 1], ref.landmarks[:, 0]], 1)
+        return ref, observe(LoadedImage.from_array(side)), expected
+
+    def test_a_face_on_its_side_that_nothing_finds_is_found_turned_a_quarter(self, ict):
+        """Wild render 5 of seed 0 turned a quarter clockwise: MediaPipe finds no face in it as it is; turned a
+        quarter back (two of three turned passes vote for it) it is the upright render."""
+        ref, obs, expected = self._sideways_wild(ict, 5, 0)
+        assert quarter_turns(obs.warnings) == 1 and len(obs.faces) == 1, obs.warnings
+        assert np.abs(obs.faces[0].landmarks - expected).max() < 0.5
+        spin = np.eye(4)
+        spin[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]  # the camera turned a quarter about its axis
+        assert np.allclose(spin @ obs.faces[0].transform, ref.transform, atol=1e-3)
+
+    def test_a_face_rolled_near_45_degrees_on_its_side_is_read_where_it_is(self, ict):
+        """Wild render 15 of seed 2 (head thrown back, rolled ~49 deg by its eyes-to-mouth line) turned a quarter:
+        one turned pass misreads it (a single vote turned the image the wrong way, with upright landmarks on a
+        face lying otherwise); now the face is found in a view that reads it, and its landmarks are the upright
+        render's within the detector's own scatter."""
+        _, obs, expected = self._sideways_wild(ict, 15, 2)
+        assert was_turned(obs.warnings) and len(obs.faces) == 1
+        assert np.median(np.linalg.norm(obs.faces[0].landmarks - expected, axis=1)) < 5.0
 
     def test_setting_off_keeps_the_old_reading(self, upright):
         src = load_image(EXAMPLES / "grace_hopper.jpg")
@@ -153,8 +177,23 @@ class TestUpsideDown:
         assert np.allclose(back.transform[:3, 3], [-1.0, -2.0, -40.0])  # the head's depth stays, x and y turn
         assert np.allclose(turned_back(back, w, h).landmarks, points, atol=1e-4)
 
+    @pytest.mark.parametrize("turns", [1, 2, 3])
+    def test_turned_back_maps_each_pixel_to_itself(self, turns):
+        """A point at a pixel's centre in np.rot90(image, turns) comes back to the centre of the same pixel."""
+        h, w = 7, 11
+        image = np.arange(h * w).reshape(h, w)
+        turned = np.rot90(image, turns)
+        rows, cols = np.mgrid[: turned.shape[0], : turned.shape[1]]
+        points = np.stack([cols.ravel() + 0.5, rows.ravel() + 0.5], 1).astype(np.float32)
+        box = np.array([0, 0, turned.shape[1], turned.shape[0]], np.float32)
+        back = turned_back(FaceObservation(points, "mediapipe478", box, roi=box), w, h, turns)
+        i, j = np.divmod(turned.ravel(), w)  # where each turned pixel's value lies in the image
+        assert np.allclose(back.landmarks, np.stack([j + 0.5, i + 0.5], 1))
+        assert np.allclose(back.bbox, [0, 0, w, h]) and np.allclose(back.roi, [0, 0, w, h])
+
     def test_warning_is_recognised(self):
         assert was_turned([ROTATED]) and not was_turned(["no face found"])
+        assert [quarter_turns([TURNED[k]]) for k in (1, 2, 3)] == [1, 2, 3] and quarter_turns([]) == 0
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "grace_hopper.jpg", "Chris.jpeg"])
