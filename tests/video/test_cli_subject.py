@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from fitter.app.subject import missing_faces, other_people, view_misfit
+from fitter.app.subject import missing_faces, other_people, turned_images, view_misfit
 from fitter.evidence import Evidence, FrameEvidence
 from fitter.io import ImageError, Rig, RigCamera, load_image, save_rig
 from fitter.io.rig import check_image_size
@@ -173,6 +173,15 @@ def test_upside_down_photos_are_fitted_turned_and_named(inputs, tmp_path):
     params = np.load(out / "person" / "params.npz")
     up, down = params["R"]  # the second photo's head is seen turned half a turn about the camera's axis
     assert np.degrees(np.arccos(np.clip((np.trace(down @ up.T) - 1) / 2, -1, 1))) > 150
+
+
+def test_turned_images_are_named_by_the_way_they_lie():
+    lines = turned_images([0, 2, 1, 0, 3, 2], [f"p{k}.jpg" for k in range(6)], "photos")
+    assert lines[0].startswith("2 of 6 photos are upside down (p1.jpg, p5.jpg): their faces were found in them "
+                               "turned 180 degrees")
+    assert lines[1].startswith("2 of 6 photos are on their side (p2.jpg, p4.jpg): their faces were found in them "
+                               "turned 90 degrees")
+    assert turned_images([0, 0], ["a", "b"], "frames") == []
 
 
 def test_missing_frames_are_listed_as_spans():
