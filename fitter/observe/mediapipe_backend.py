@@ -448,46 +448,58 @@ def direction_back(d: np.ndarray, k: int) -> np.ndarray:
 def _way_up(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, faces: list[_Face], bordered: bool) -> int:
     """Counter-clockwise quarter turns (0-3) that bring the image upright: 2 upside down, 1 or 3 on its side.
 
-    MediaPipe reads a face turned a quarter either way, but lays its landmarks out upright on an upside-down
-    face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed again turned
-    a quarter each way, where an upside-down face lies on its side, and the largest face of each pass, its
-    'down' brought back, votes for the turn that makes it upright, beside the upright pass's largest face. A
-    pass that finds nothing is tried again on the image inside a grey border (that one first when the upright
-    faces were found only with the border, or not at all: a face filling the image). Upside down when at least
-    two votes, and most, say so (docs/observations.md: of 125 images, wild renders, GRID frames and photos, each
-    upright and turned a quarter either way, none was turned; of their upside-down copies 40 of 100 wild renders
-    and 23 of 25 frames and photos were found, and 10 of 10 tight crops of photos; a single quarter pass turned 3
-    upright wild renders).
-    A face on its side that MediaPipe finds is left to it: it reads it. When the image shows no face as it is,
-    the image turned half way votes too, and two votes, and most, for a quarter turn turn it that way (a sideways
-    copy of 13 of 57 images with a face, photos and wild renders, showed none before; docs/observations.md)."""
+    MediaPipe reads a face turned a quarter either way, often badly, and lays its landmarks out upright on an
+    upside-down face (eyes on the mouth, with full confidence) or misses it. So the detection image is observed
+    again turned a quarter each way, and the largest face of each turned view, its eyes-to-mouth line brought
+    back, votes for the turn that makes it upright, beside the upright pass's largest face. A view that shows
+    nothing is tried again inside a grey border (that one first when the upright faces were found only with the
+    border, or not at all: a face filling the image). A turn needs two votes, and most:
+    - upside down: as it stands (docs/observations.md: of 125 images, wild renders, GRID frames and photos,
+      none upright or on its side was turned);
+    - on its side: when the image shows no face as it is, the view turned half way votes too; when it shows one,
+      the view turned half way must agree besides. A view that has the face upside down reads it "upright" and
+      votes for its own turn, and so can a face rolled near 45 deg; the half view has such a face on its side
+      and reads it (500 copies of those 125 images turned each way: none upright turned, 2 turned otherwise
+      than the truth, a face rolled 49 deg; 225 of the 375 turned copies brought upright, 100 before; the rest
+      kept as MediaPipe reads them).
+    Reading a face upright matters: MediaPipe's reading of wild renders turned a quarter was 1.5-2.5x further
+    from the truth than of the same renders upright (median NME 0.07-0.10 against 0.04; docs/observations.md)."""
     views: dict[bool, View] = {}
+    cast: dict[int, int | None] = {}
 
     def view(border: bool) -> View:
         if border not in views:
             views[border] = _bordered(rgb, s)[0] if border else View(det, rgb.shape[1], rgb.shape[0])
         return views[border]
 
+    def vote(k: int) -> int | None:
+        """The turn the largest face of the view turned k quarters votes for (None: no face there)."""
+        if k not in cast:
+            cast[k] = None
+            for border in (bordered, not bordered):
+                seen = view(border)
+                turned = np.ascontiguousarray(np.rot90(seen.pixels, k))
+                size = (seen.height, seen.width) if k % 2 else (seen.width, seen.height)
+                found = _observe_region(lm, turned, np.array([0.0, 0.0, *size], np.float32))
+                if found:
+                    down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
+                    cast[k] = turns_upright(direction_back(down, k))
+                    break
+        return cast[k]
+
     votes = [turns_upright(face_down(faces[0].landmarks))] if faces else []
     for k in (1, 3) if faces else (1, 3, 2):
         if any(votes.count(v) >= 2 for v in votes):
-            break  # two of at most three passes agree: the last cannot outvote them
-        for border in (bordered, not bordered):
-            seen = view(border)
-            turned = np.ascontiguousarray(np.rot90(seen.pixels, k))
-            size = (seen.height, seen.width) if k % 2 else (seen.width, seen.height)
-            found = _observe_region(lm, turned, np.array([0.0, 0.0, *size], np.float32))
-            if found:
-                down = face_down(max(found, key=lambda f: _area(f.box)).landmarks)
-                votes.append(turns_upright(direction_back(down, k)))
-                break
+            break  # two of at most three votes agree: the last cannot outvote them
+        if vote(k) is not None:
+            votes.append(cast[k])
 
     def carried(turn: int) -> bool:
         return votes.count(turn) >= 2 and votes.count(turn) * 2 > len(votes)
 
     if carried(2):
         return 2
-    return next((q for q in (1, 3) if not faces and carried(q)), 0)
+    return next((q for q in (1, 3) if carried(q) and (not faces or vote(2) == q)), 0)
 
 
 def turned_back(face: FaceObservation, width: int, height: int, turns: int = 2) -> FaceObservation:
