@@ -14,8 +14,8 @@ from PIL import Image
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, ImageObservation, observe_image, resolve_settings
 from fitter.observe.geometry import extract_region
-from fitter.observe.mediapipe_backend import (ROTATED, TURNED, mirror_back, mirror_permutation, turned_back,
-                                              turns_upright)
+from fitter.observe.mediapipe_backend import (ROTATED, TURNED, eye_tilt, head_roll, mirror_back,
+                                              mirror_permutation, turned_back, turns_upright)
 from fitter.observe import quarter_turns, was_turned
 from paths import EXAMPLES
 
@@ -199,6 +199,44 @@ class TestUpsideDown:
     def test_warning_is_recognised(self):
         assert was_turned([ROTATED]) and not was_turned(["no face found"])
         assert [quarter_turns([TURNED[k]]) for k in (1, 2, 3)] == [1, 2, 3] and quarter_turns([]) == 0
+
+
+class TestTiltedFaces:
+    """A face tilted in the image (eye line and head roll beyond level_above_deg) is read again in a crop turned
+    so that its eye line is level: MediaPipe reads tilted faces worse (docs/observations.md)."""
+
+    def test_eye_tilt_and_head_roll(self):
+        points = np.zeros((478, 2), np.float32)
+        points[263] = [np.cos(np.radians(30)), np.sin(np.radians(30))]  # clockwise on screen (y down)
+        assert eye_tilt(points) == pytest.approx(30.0, abs=1e-4)
+        spin = np.eye(4)
+        c, s = np.cos(np.radians(-30)), np.sin(np.radians(-30))
+        spin[:2, :2] = [[c, -s], [s, c]]  # the head rolled clockwise on screen: y up, so -30 deg
+        assert head_roll(spin) == pytest.approx(-30.0)
+        assert head_roll(np.full((4, 4), np.nan)) == 0.0
+
+    @pytest.mark.parametrize("name", ["grace_hopper.jpg", "Chris.jpeg"])
+    def test_a_tilted_photo_is_read_as_it_is_read_upright(self, upright, name):
+        import cv2
+
+        image = load_image(EXAMPLES / name).rgb
+        h, w = image.shape[:2]
+        turn = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), 45, 1.0)  # 45 deg counter-clockwise, centred
+        tilted = np.ascontiguousarray(cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REFLECT101))
+        centre = np.array([w / 2, h / 2])
+        expected = (upright[name].faces[0].landmarks - centre) @ turn[:, :2].T + centre
+
+        def off(face) -> float:
+            return float(np.median(np.linalg.norm(face.landmarks - expected, axis=1)))
+
+        as_read = observe(LoadedImage.from_array(tilted), level_above_deg=0.0).faces[0]
+        level = observe(LoadedImage.from_array(tilted)).faces[0]
+        assert off(level) < 0.6 and off(level) < 0.7 * off(as_read), (off(level), off(as_read))
+        # the transform is turned back with the crop: the same head as the tilted image's own reading
+        a, b = as_read.transform[:3, :3], level.transform[:3, :3]
+        a, b = a / np.cbrt(np.linalg.det(a)), b / np.cbrt(np.linalg.det(b))
+        assert np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1))) < 5.0
+        assert head_roll(level.transform) > 30.0
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "grace_hopper.jpg", "Chris.jpeg"])
