@@ -589,9 +589,8 @@ def _levelled(lm: _Landmarker, rgb: np.ndarray, face: _Face, tilt: float, s: dic
 
     MediaPipe turns its landmark model's input by the angle its detector reads, but reads tilted faces worse all
     the same: on 46 wild renders turned in plane, the landmarks' mean error over the true eye distance was 0.045
-    upright, 0.051 / 0.055 / 0.054 at 20 / 30 / 45 deg, and read again level 0.045 / 0.047 / 0.046 (better on
-    20-37 faces, worse on 8-11; docs/observations.md). A face only tilted by its pose (eye line within 15 deg) is
-    left as read: re-reading it in a crop changed nothing on average."""
+    upright and 0.055 / 0.061 at 30 / 45 deg; read again level (the rule of _read_well) 0.048 / 0.047, better on
+    22 / 33 faces, worse on 7 / 8 (docs/observations.md, docs/experiments/tiltexp.py)."""
     import cv2
 
     cx, cy = (face.box[0] + face.box[2]) / 2.0, (face.box[1] + face.box[3]) / 2.0
