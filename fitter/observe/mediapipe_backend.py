@@ -504,6 +504,16 @@ def _way_up(lm: _Landmarker, rgb: np.ndarray, det: np.ndarray, s: dict, faces: l
     return next((q for q in (1, 3) if carried(q) and (not faces or vote(2) == q)), 0)
 
 
+def camera_spin(back: np.ndarray) -> np.ndarray:
+    """(4, 4) turn about the camera axis that takes a head transform read in a turned view of the image to the
+    image's own: ``back`` (2, 2) maps a direction of that view to the image's (image axes, y down); the
+    transform's camera has its y axis up."""
+    flip = np.diag([1.0, -1.0])
+    spin = np.eye(4)
+    spin[:2, :2] = flip @ back @ flip
+    return spin
+
+
 def turned_back(face: FaceObservation, width: int, height: int, turns: int = 2) -> FaceObservation:
     """A face found in ``np.rot90(image, turns)``, in the image's own pixels (``width`` x ``height``).
 
@@ -531,9 +541,8 @@ def turned_back(face: FaceObservation, width: int, height: int, turns: int = 2) 
 
     transform = None
     if face.transform is not None:
-        spin = np.eye(4)
-        spin[:2, :2] = np.linalg.matrix_power(np.array([[0.0, 1.0], [-1.0, 0.0]]), turns)  # camera x right, y up
-        transform = (spin @ face.transform).astype(np.float32)
+        quarter = np.array([[0.0, -1.0], [1.0, 0.0]])  # a direction seen one quarter turned, here (direction_back)
+        transform = (camera_spin(np.linalg.matrix_power(quarter, turns)) @ face.transform).astype(np.float32)
     return replace(face, landmarks=points(face.landmarks.astype(np.float64)).astype(np.float32), bbox=box(face.bbox),
                    roi=box(face.roi), transform=transform)
 
@@ -620,8 +629,7 @@ def _levelled(lm: _Landmarker, rgb: np.ndarray, face: _Face, tilt: float, s: dic
     if s["mirror"]:
         best = _mirror_averaged(lm, crop, crop, best)
     landmarks = to_image(best.landmarks)
-    spin = np.eye(4)
-    spin[:2, :2] = np.diag([1.0, -1.0]) @ turn.T @ np.diag([1.0, -1.0])  # the camera's x right, y up
+    spin = camera_spin(turn.T)  # the crop's directions back in the image's
     corners = to_image(np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64))
     return _Face(landmarks, (best.z / scale).astype(np.float32), best.blendshapes,
                  (spin @ best.transform).astype(np.float32), points_box(corners), points_box(landmarks))
