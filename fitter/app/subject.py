@@ -29,7 +29,7 @@ from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT, check_image_size
 from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
-from ..observe import observe_image, quarter_turns, segment_faces
+from ..observe import follow_one_person, observe_image, quarter_turns, segment_faces
 from ..observe.types import FaceObservation
 from ..optimize.subject import FrameSource, face_sharpness, fit_sequence
 from .ledger import REPORT, FaceOutcome, ImageOutcome, earlier_outcome, is_done, read_report, resume_key
@@ -120,23 +120,49 @@ def content_hash(unit: SubjectUnit) -> str:
 
 
 class Observer:
-    """Observes images for one subject: the largest face of each (one person), cached as photos are."""
+    """Observes images for one subject, cached as photos are: the largest face of a photo (one person), every face
+    found in a clip's frame (one person is followed through them afterwards: :func:`follow`)."""
 
     def __init__(self, settings: SubjectSettings) -> None:
         self.settings = settings
         self.seconds = 0.0
         self.turned: list[int] = []  # per call: quarter turns its face was found turned by (2 upside down, 1/3 sideways)
 
-    def __call__(self, image: LoadedImage) -> tuple[FaceObservation | None, float | None]:
+    def __call__(self, image: LoadedImage, every_face: bool = False) -> list[tuple[FaceObservation, float]]:
+        """The faces found with their sharpness, largest first: the largest only, or with ``every_face`` every face
+        the whole-image pass finds (observe_image's ``prominent``)."""
         t = time.perf_counter()
         cache = Path(self.settings.cache_dir) if self.settings.cache_dir else None
-        obs = observe_image(image, detector=self.settings.detector, largest=True, cache_dir=cache)
+        obs = observe_image(image, detector=self.settings.detector, largest=not every_face, cache_dir=cache,
+                            prominent=every_face)
         self.seconds += time.perf_counter() - t
         self.turned.append(quarter_turns(obs.warnings))
-        if not obs.faces:
-            return None, None
-        face = obs.faces[0]
-        return face, face_sharpness(image.rgb, face.landmarks, face.landmark_weights)
+        return [(face, face_sharpness(image.rgb, face.landmarks, face.landmark_weights)) for face in obs.faces]
+
+
+def largest(found: list[tuple[FaceObservation, float]]) -> tuple[FaceObservation | None, float | None]:
+    """The largest face of an observation and its sharpness, or (None, None)."""
+    return found[0] if found else (None, None)
+
+
+def follow(records: list[dict], found: list[list[tuple[FaceObservation, float]]], labels: list,
+           over: str = "the clip") -> list[str]:
+    """Sets each record's ``face`` and ``sharpness`` to the person followed through the frames (``found``: each
+    frame's faces, in order; fitter.observe.follow_one_person), and says when anyone else is seen (``labels``: the
+    frames' names in warnings; ``over``: what the frames are, e.g. one camera's)."""
+    following = follow_one_person([[face.bbox for face, _ in faces] for faces in found])
+    for record, faces, k in zip(records, found, following.chosen):
+        record["face"], record["sharpness"] = faces[k] if k is not None else (None, None)
+    if not following.others or following.first is None:
+        return []
+    t0, box = following.first
+    alone = [t for t in following.others if following.chosen[t] is None]
+    instead = (f"; in {spans(alone, labels)} only someone else is seen, which counts as no face there"
+               if alone else "")
+    return [f"{len(following.others)} of {len(records)} frames show someone besides the person fitted (frames "
+            f"{spans(following.others, labels)}): facefit follows one person, the face seen largest over {over} "
+            f"(in frame {labels[t0]} at {np.round(box).astype(int).tolist()}){instead}; to fit someone else, crop "
+            f"the frames to them"]
 
 
 def frames_evidence(records: list[dict]) -> Evidence:
@@ -218,19 +244,19 @@ def other_people(rows: list[dict], names: list[str], limit: float) -> list[str]:
 
 def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
-    images, records, previous = [], [], None
+    images, records, found, previous = [], [], [], None
     for frame in clip:
-        face, sharp = observe(frame.image)
+        found.append(observe(frame.image, every_face=True))
         images.append(frame.image)
         signature = colour_signature(frame.rgb)
-        records.append({"face": face, "size": frame.image.size, "time": frame.time, "index": frame.index,
-                        "sharpness": sharp,
+        records.append({"size": frame.image.size, "time": frame.time, "index": frame.index,
                         "colour_change": None if previous is None else colour_change(previous, signature)})
         previous = signature
-    return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"],
-                         [r["index"] for r in records], clip.fps, warnings=list(clip.warnings) + missing_faces(records)
-                         + turned_images(observe.turned, [r["index"] for r in records], "frames"),
-                         observe_seconds=observe.seconds)
+    labels = [r["index"] for r in records]
+    people = follow(records, found, labels)
+    return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"], labels, clip.fps,
+                         warnings=list(clip.warnings) + people + missing_faces(records)
+                         + turned_images(observe.turned, labels, "frames"), observe_seconds=observe.seconds)
 
 
 def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
@@ -243,7 +269,7 @@ def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         except ImageError as exc:
             unreadable.append(str(exc))
             continue
-        face, sharp = observe(image)
+        face, sharp = largest(observe(image))
         paths.append(p)
         records.append({"face": face, "size": image.size, "view": len(records), "exif": image.exif_focal_35mm,
                         "sharpness": sharp})
@@ -273,41 +299,46 @@ def subject_rig(unit: SubjectUnit):
 
 def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
     rig = subject_rig(unit)
-    found = discover_multiview(unit.path, rig)
-    cams = found.cameras
-    images: list[LoadedImage] | None = [] if found.kind == "videos" else None
+    capture = discover_multiview(unit.path, rig)
+    cams = capture.cameras
+    images: list[LoadedImage] | None = [] if capture.kind == "videos" else None
     paths: list[Path] = []
-    records = []
+    records, found = [], []  # found: each record's faces
     fps = None
-    if found.kind == "videos":
-        clips = [open_video(found.videos[c], every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
+    if capture.kind == "videos":
+        clips = [open_video(capture.videos[c], every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
                  for c in cams]
         fps = clips[0].fps
         for i, frames in enumerate(zip(*clips)):
             for v, frame in enumerate(frames):
                 if i == 0:
-                    check_image_size(rig, cams[v], frame.image.size, found.videos[cams[v]])
-                face, sharp = observe(frame.image)
+                    check_image_size(rig, cams[v], frame.image.size, capture.videos[cams[v]])
+                found.append(observe(frame.image, every_face=True))
                 images.append(frame.image)
-                records.append({"face": face, "size": frame.image.size, "view": v, "instant": i,
-                                "time": frames[0].time, "index": frames[0].index, "sharpness": sharp})
+                records.append({"size": frame.image.size, "view": v, "instant": i, "time": frames[0].time,
+                                "index": frames[0].index})
     else:
-        for i, key in enumerate(found.frames):
+        for i, key in enumerate(capture.frames):
             for v, cam in enumerate(cams):
-                path = found.images[cam][key]
+                path = capture.images[cam][key]
                 image = load_image(path)
                 check_image_size(rig, cam, image.size, path)
-                face, sharp = observe(image)
+                found.append(observe(image, every_face=True))
                 paths.append(path)
-                records.append({"face": face, "size": image.size, "view": v, "instant": i, "exif": image.exif_focal_35mm,
-                                "index": key if isinstance(key, int) else i, "sharpness": sharp})
+                records.append({"size": image.size, "view": v, "instant": i, "exif": image.exif_focal_35mm,
+                                "index": key if isinstance(key, int) else i})
+    people = []
+    for v, cam in enumerate(cams):  # each camera follows its one person through its frames
+        own = [k for k, r in enumerate(records) if r["view"] == v]
+        people += follow([records[k] for k in own], [found[k] for k in own], [records[k]["index"] for k in own],
+                         f"camera {cam}'s frames")
     get = images.__getitem__ if images is not None else (lambda k: load_image(paths[k]))
     index = [r["index"] for r in records if r["view"] == 0]
     names = [f"{cams[r['view']]}/{r['index']}" for r in records]
-    clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if found.kind == "videos" else []
-    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(found.warnings) + clip_warnings
-                         + list(rig.warnings) + missing_faces(records, names)
-                         + turned_images(observe.turned, names, "frames" if found.kind == "videos" else "images"),
+    clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if capture.kind == "videos" else []
+    return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(capture.warnings) + clip_warnings
+                         + list(rig.warnings) + people + missing_faces(records, names)
+                         + turned_images(observe.turned, names, "frames" if capture.kind == "videos" else "images"),
                          observe.seconds)
 
 

@@ -15,10 +15,12 @@ was_turned = mediapipe_backend.was_turned  # whether an observation's image was 
 quarter_turns = mediapipe_backend.quarter_turns  # by how many counter-clockwise quarter turns (0-3)
 
 
-def resolve_settings(detector: str = "mediapipe", largest: bool = False, **settings) -> dict:
+def resolve_settings(detector: str = "mediapipe", largest: bool = False, *, prominent: bool = False,
+                     **settings) -> dict:
     """Every setting an observation depends on (defaults filled in, backend fingerprint included): what
     is stored in ``ImageObservation.settings`` and hashed into the cache key. Raises TypeError/ValueError
-    for an unknown detector or setting."""
+    for an unknown detector or setting. ``prominent`` is stored only when set, so observations made
+    without it keep their cache keys."""
     detector = str(detector).lower()
     if detector == "mediapipe":
         s = mediapipe_backend.check_settings(settings)
@@ -26,7 +28,8 @@ def resolve_settings(detector: str = "mediapipe", largest: bool = False, **setti
         s = fan_backend.check_settings(settings)
     else:
         raise ValueError(f"unknown detector {detector!r}; choose one of {DETECTORS}")
-    return {"detector": detector, "largest": bool(largest), **s, "backend": fingerprint(detector, s)}
+    mode = {"largest": bool(largest), **({"prominent": True} if prominent and not largest else {})}
+    return {"detector": detector, **mode, **s, "backend": fingerprint(detector, s)}
 
 
 def observe_image(
@@ -36,13 +39,16 @@ def observe_image(
     cache_dir: Path | str | None = None,
     *,
     cache: bool = True,
+    prominent: bool = False,
     **settings,
 ) -> ImageObservation:
     """Landmarks (and MediaPipe's blendshapes and transform) of every face in ``image``, largest first.
 
     ``detector``: ``"mediapipe"`` (478 points) or ``"fan"`` (68 iBUG points; needs face-alignment's
     weights in ``$TORCH_HOME/hub/checkpoints``, else :class:`MissingWeightsError`). ``largest``: return
-    only the biggest face. ``settings``: detector options (see ``mediapipe_backend.DEFAULTS`` and
+    only the biggest face. ``prominent``: every face found without the tile search for small faces (the faces
+    of a clip's frame, one person to be followed among them; ignored with ``largest``). ``settings``: detector
+    options (see ``mediapipe_backend.DEFAULTS`` and
     ``fan_backend.DEFAULTS``). Results are cached in ``cache_dir`` (default: ``$FACEFIT_CACHE`` or
     ``~/.cache/facefit/observations``) unless ``cache=False``. An image without faces gives an
     observation with no faces and a warning, never an exception. All coordinates refer to the
@@ -50,8 +56,8 @@ def observe_image(
     """
     if not isinstance(image, LoadedImage):
         image = load_image(image)
-    resolved = resolve_settings(detector, largest, **settings)
-    run_settings = {k: v for k, v in resolved.items() if k not in ("detector", "largest", "backend")}
+    resolved = resolve_settings(detector, largest, prominent=prominent, **settings)
+    run_settings = {k: v for k, v in resolved.items() if k not in ("detector", "largest", "prominent", "backend")}
 
     key = None
     if cache:
@@ -61,7 +67,7 @@ def observe_image(
             return relabel(hit, image.source)
 
     run = mediapipe_backend.detect if resolved["detector"] == "mediapipe" else fan_backend.detect
-    faces, warns = run(image.rgb, run_settings, largest=largest)
+    faces, warns = run(image.rgb, run_settings, largest=largest, prominent=resolved.get("prominent", False))
     if not faces:
         warns.append(NO_FACE)
     obs = ImageObservation(

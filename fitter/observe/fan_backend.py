@@ -132,8 +132,10 @@ def _mediapipe_box(face: FaceObservation) -> np.ndarray:
     return np.array([x0, top - 0.1 * (chin - top), x1, chin], np.float32)
 
 
-def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list[FaceObservation], list[str]]:
-    """68 iBUG landmarks per face of the full-resolution ``rgb`` (H, W, 3) uint8, largest first."""
+def detect(rgb: np.ndarray, settings: dict, largest: bool = False,
+           prominent: bool = False) -> tuple[list[FaceObservation], list[str]]:
+    """68 iBUG landmarks per face of the full-resolution ``rgb`` (H, W, 3) uint8, largest first (``largest``,
+    ``prominent``: as mediapipe_backend.detect; s3fd boxes have no tile search to skip)."""
     s = settings
     fan_path = require_weights(FAN_WEIGHTS, "--landmarks fan (face-alignment's 2D FAN)")
     source = box_source(s["boxes"])
@@ -153,10 +155,10 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
             boxes.append((np.asarray(b[:4], np.float32) / sc, float(b[4]), None))
         boxes.sort(key=lambda t: -t[1])  # most confident first
     else:
-        mp_faces, mp_warns = mpb.detect(rgb, mpb.check_settings({k: s[k] for k in mpb.DEFAULTS}), largest)
+        mp_faces, mp_warns = mpb.detect(rgb, mpb.check_settings({k: s[k] for k in mpb.DEFAULTS}), largest, prominent)
         turns = mpb.quarter_turns(mp_warns)
         if turns:  # FAN reads upright faces: fit the image turned, bring its points back
-            turned, _ = detect(np.ascontiguousarray(np.rot90(rgb, turns)), {**s, "rotated": False}, largest)
+            turned, _ = detect(np.ascontiguousarray(np.rot90(rgb, turns)), {**s, "rotated": False}, largest, prominent)
             return [mpb.turned_back(f, w, h, turns) for f in turned], mp_warns
         warns += mp_warns
         boxes = [(_mediapipe_box(f), 1.0, f) for f in mp_faces]

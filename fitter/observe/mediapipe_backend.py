@@ -278,21 +278,25 @@ def detection_scale(height: int, width: int, max_side: int, min_side: int) -> fl
     return 1.0
 
 
-def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list[FaceObservation], list[str]]:
+def detect(rgb: np.ndarray, settings: dict, largest: bool = False,
+           prominent: bool = False) -> tuple[list[FaceObservation], list[str]]:
     """Every face in the full-resolution, EXIF-oriented ``rgb`` (H, W, 3) uint8, largest first.
 
     ``settings`` must come from :func:`check_settings`. With ``largest`` the tile search is skipped when the
-    whole-image pass already found a face (small faces cannot be the largest), and one face is returned.
+    whole-image pass already found a face (small faces cannot be the largest), and one face is returned. With
+    ``prominent`` the tile search is skipped the same way but every face of the whole-image pass is returned (a
+    clip's frames: the person followed may not be the largest in every frame).
     """
     s = settings
     h, w = rgb.shape[:2]
     lm = get_landmarker(s["max_faces"], s["min_detection_confidence"], s["min_presence_confidence"])
     warns: list[str] = []
-    det, faces, bordered = _search(lm, rgb, s, largest)
+    skip_tiles = largest or prominent
+    det, faces, bordered = _search(lm, rgb, s, skip_tiles)
     turns = _way_up(lm, rgb, det, s, faces, bordered) if s["rotated"] else 0
     if turns:
         upright = np.ascontiguousarray(np.rot90(rgb, turns))
-        upright_det, upright_faces, _ = _search(lm, upright, s, largest)
+        upright_det, upright_faces, _ = _search(lm, upright, s, skip_tiles)
         if upright_faces:
             rgb, det, faces = upright, upright_det, upright_faces
             # the warning says which way the face itself lies: a face rolled near 45 deg can be found in a view
@@ -317,8 +321,9 @@ def detect(rgb: np.ndarray, settings: dict, largest: bool = False) -> tuple[list
     return out, warns
 
 
-def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np.ndarray, list[_Face]]:
-    """The detection image and the faces found in ``rgb`` that are visible enough, largest first."""
+def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, skip_tiles: bool) -> tuple[np.ndarray, list[_Face]]:
+    """The detection image and the faces found in ``rgb`` that are visible enough, largest first (``skip_tiles``:
+    no tile search when the whole-image pass found a face)."""
     h, w = rgb.shape[:2]
     # 1. the whole image, shrunk (huge images) or enlarged (tiny ones)
     scale = detection_scale(h, w, s["max_side"], s["min_side"])
@@ -332,7 +337,7 @@ def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np
         _add(faces, f, s["dedupe_iou"])
 
     # 2. tiles of the detection image for faces too small for the whole-image pass
-    if s["search"] == "tiles" and not (largest and faces):
+    if s["search"] == "tiles" and not (skip_tiles and faces):
         long, short = max(dw, dh), min(dw, dh)
         sizes = [int(np.ceil(long / 2**level)) for level in range(1, s["tile_levels"] + 1)]
         if long > 2 * short:  # a strip (panorama): tiles as wide as it is tall, or its faces stay specks in them
@@ -360,10 +365,10 @@ def _found(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np
 BORDER = 0.25  # a grey border of this fraction of the long side around an image where nothing was found
 
 
-def _search(lm: _Landmarker, rgb: np.ndarray, s: dict, largest: bool) -> tuple[np.ndarray, list[_Face], bool]:
+def _search(lm: _Landmarker, rgb: np.ndarray, s: dict, skip_tiles: bool) -> tuple[np.ndarray, list[_Face], bool]:
     """The detection image, the faces found (largest first) and whether the border was needed (True also when no
     face was found at all: the way-up check then looks inside the border first)."""
-    det, faces = _found(lm, rgb, s, largest)
+    det, faces = _found(lm, rgb, s, skip_tiles)
     if faces:
         return det, faces, False
     det, faces = _found_with_border(lm, rgb, s)
