@@ -5,9 +5,9 @@ capture folder (with its rig) -> observations -> one fit with one identity -> ``
 raises (an error is the outcome's one-line reason), resumes when ``report.json`` says the same input was
 fitted with the same settings, and the subject's folder appears complete or not at all (staged).
 
-Frames are decoded once: a clip's frames (and a multi-view capture's camera videos) are kept as 8-bit RGB
-(3 bytes per pixel per frame) for the phases that need photos or part masks and for overlay.mp4; photos are
-read again from their files when needed.
+Frames are decoded once: a clip's frames (and a multi-view capture's camera videos) are kept as 8-bit RGB on
+disk beside the outputs (fitter.io.FrameStore, memory-mapped; removed when the subject is done) for the phases
+that need photos or part masks and for overlay.mp4; photos are read again from their files when needed.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ..common.files import staged_folder, write_json
 from ..evidence import Evidence, FrameEvidence, undetected_face
 from ..export.subject import export_subject
 from ..io import ImageError, LoadedImage, convert_rig, discover_multiview, file_content_hash, find_images, load_image
-from ..io import load_rig, open_video, save_rig
+from ..io import FrameStore, load_rig, open_video, require_space, save_rig, video_info
 from ..io.multiview import RIG_FILE
 from ..io.rig import RIG_FORMAT, check_image_size
 from ..io.shots import colour_change, colour_signature
@@ -94,6 +94,11 @@ class LoadedSubject:
     rig: object | None = None  # fitter.io.Rig for a multi-view capture
     warnings: list[str] = field(default_factory=list)
     observe_seconds: float = 0.0
+    store: FrameStore | None = None  # where a clip's frames are kept (removed by close())
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def instant_images(self, table: list[list[int]]) -> Callable[[], Iterator[list[np.ndarray]]]:
         """A fresh iterator over the instants' RGB images per view (``table``: image index per instant and view)."""
@@ -242,24 +247,33 @@ def other_people(rows: list[dict], names: list[str], limit: float) -> list[str]:
     return [f"{which} may show another person than the other photos: {differ} from theirs by {distances} mm {how}"]
 
 
-def load_video(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+def load_video(unit: SubjectUnit, observe: Observer, scratch: Path | None = None) -> LoadedSubject:
+    """The clip's frames (kept in a FrameStore in ``scratch``) and the person followed through them."""
     clip = open_video(unit.path, every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
-    images, records, found, previous = [], [], [], None
-    for frame in clip:
-        found.append(observe(frame.image, every_face=True))
-        images.append(frame.image)
-        signature = colour_signature(frame.rgb)
-        records.append({"size": frame.image.size, "time": frame.time, "index": frame.index,
-                        "colour_change": None if previous is None else colour_change(previous, signature)})
-        previous = signature
-    labels = [r["index"] for r in records]
-    people = follow(records, found, labels)
-    return LoadedSubject(frames_evidence(records), images.__getitem__, ["camera"], labels, clip.fps,
-                         warnings=list(clip.warnings) + people + missing_faces(records)
-                         + turned_images(observe.turned, labels, "frames"), observe_seconds=observe.seconds)
+    if scratch is not None:
+        require_space(unit.path, [video_info(unit.path)], scratch, unit.every, unit.start, unit.end)
+    store = FrameStore(scratch)
+    try:
+        records, found, previous = [], [], None
+        for frame in clip:
+            found.append(observe(frame.image, every_face=True))
+            store.append(frame.image)
+            signature = colour_signature(frame.rgb)
+            records.append({"size": frame.image.size, "time": frame.time, "index": frame.index,
+                            "colour_change": None if previous is None else colour_change(previous, signature)})
+            previous = signature
+        labels = [r["index"] for r in records]
+        people = follow(records, found, labels)
+        return LoadedSubject(frames_evidence(records), store.__getitem__, ["camera"], labels, clip.fps,
+                             warnings=list(clip.warnings) + people + missing_faces(records)
+                             + turned_images(observe.turned, labels, "frames"), observe_seconds=observe.seconds,
+                             store=store)
+    except BaseException:
+        store.close()
+        raise
 
 
-def load_photos(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+def load_photos(unit: SubjectUnit, observe: Observer, scratch: Path | None = None) -> LoadedSubject:
     """Every readable photo of the folder; one that cannot be read is left out with a warning (the others still
     make the subject), and only a folder with no readable photo fails."""
     paths, records, unreadable = [], [], []
@@ -297,24 +311,41 @@ def subject_rig(unit: SubjectUnit):
     return convert_rig(source)
 
 
-def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
+def load_multiview(unit: SubjectUnit, observe: Observer, scratch: Path | None = None) -> LoadedSubject:
+    """The capture's images (camera videos' frames kept in a FrameStore in ``scratch``), each camera following its
+    one person."""
     rig = subject_rig(unit)
     capture = discover_multiview(unit.path, rig)
+    store, clips = None, []
+    if capture.kind == "videos":
+        clips = [open_video(capture.videos[c], every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
+                 for c in capture.cameras]
+        if scratch is not None:
+            require_space(unit.path, [video_info(capture.videos[c]) for c in capture.cameras], scratch, unit.every,
+                          unit.start, unit.end)
+        store = FrameStore(scratch)
+    try:
+        return _load_multiview(unit, observe, rig, capture, clips, store)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+
+
+def _load_multiview(unit: SubjectUnit, observe: Observer, rig, capture, clips: list, store: FrameStore | None
+                    ) -> LoadedSubject:
     cams = capture.cameras
-    images: list[LoadedImage] | None = [] if capture.kind == "videos" else None
     paths: list[Path] = []
     records, found = [], []  # found: each record's faces
     fps = None
     if capture.kind == "videos":
-        clips = [open_video(capture.videos[c], every=unit.every, start=unit.start, end=unit.end, fps=unit.fps)
-                 for c in cams]
         fps = clips[0].fps
         for i, frames in enumerate(zip(*clips)):
             for v, frame in enumerate(frames):
                 if i == 0:
                     check_image_size(rig, cams[v], frame.image.size, capture.videos[cams[v]])
                 found.append(observe(frame.image, every_face=True))
-                images.append(frame.image)
+                store.append(frame.image)
                 records.append({"size": frame.image.size, "view": v, "instant": i, "time": frames[0].time,
                                 "index": frames[0].index})
     else:
@@ -332,14 +363,14 @@ def load_multiview(unit: SubjectUnit, observe: Observer) -> LoadedSubject:
         own = [k for k, r in enumerate(records) if r["view"] == v]
         people += follow([records[k] for k in own], [found[k] for k in own], [records[k]["index"] for k in own],
                          f"camera {cam}'s frames")
-    get = images.__getitem__ if images is not None else (lambda k: load_image(paths[k]))
+    get = store.__getitem__ if store is not None else (lambda k: load_image(paths[k]))
     index = [r["index"] for r in records if r["view"] == 0]
     names = [f"{cams[r['view']]}/{r['index']}" for r in records]
     clip_warnings = list(dict.fromkeys(w for c in clips for w in c.warnings)) if capture.kind == "videos" else []
     return LoadedSubject(frames_evidence(records), get, cams, index, fps, rig, list(capture.warnings) + clip_warnings
                          + list(rig.warnings) + people + missing_faces(records, names)
                          + turned_images(observe.turned, names, "frames" if capture.kind == "videos" else "images"),
-                         observe.seconds)
+                         observe.seconds, store)
 
 
 def view_misfit(fit, view_names: list[str], limit: float) -> str:
@@ -387,13 +418,22 @@ def process_subject(unit: SubjectUnit, out_dir: Path, settings: SubjectSettings,
     if settings.resume and report:
         note = f"{unit.name}: {why_refit(report, key, all_settings)}; refitting"
     try:
-        loaded = LOADERS[unit.kind](unit, Observer(settings))
+        loaded = LOADERS[unit.kind](unit, Observer(settings), Path(out_dir))
     except (ImageError, ValueError) as exc:
         outcome.error = str(exc) if str(unit.path) in str(exc) else f"{unit.path}: {exc}"
         return outcome
     except Exception as exc:  # a detector failure must not stop the batch
         outcome.error = f"{unit.path}: reading or detection failed ({type(exc).__name__}: {exc})"
         return outcome
+    try:
+        return _fit_and_write(unit, settings, model, loaded, outcome, folder, key, all_settings, note, start)
+    finally:
+        loaded.close()  # a clip's frames leave the disk whatever happened
+
+
+def _fit_and_write(unit: SubjectUnit, settings: SubjectSettings, model: MorphableModel, loaded: LoadedSubject,
+                   outcome: ImageOutcome, folder: Path, key: str, all_settings: dict, note: str,
+                   start: float) -> ImageOutcome:
     t = time.perf_counter()
     try:
         fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,

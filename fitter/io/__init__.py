@@ -13,12 +13,15 @@ Public API::
     open_video(path, every=1, start=0.0, end=None, fps=None) -> VideoClip   # seconds; iterate: VideoFrame
     read_video_frames(path, every=1, max_frames=None) -> Iterator[LoadedImage]
     video_info(path) -> VideoInfo
+    FrameStore(folder)                           # a clip's decoded frames on disk: append(image), [k], close()
+    require_space(path, infos, folder, every, start, end) -> bytes   # ImageError when the disk cannot hold them
     convert_rig(source, format="auto", units=None | scale=None) -> Rig    # COLMAP / NeRF / OpenCV / none
     save_rig(rig, "rig.json"); load_rig("rig.json") -> Rig                # facefit's rig format (docs/rig.md)
     discover_multiview(folder, rig=None) -> MultiViewInput                # DIR/<camera>/<frame>.png | DIR/<camera>.mp4
     ImageError, InputError(ImageError), RigError(ImageError)
 """
 from .errors import ImageError, InputError
+from .frame_store import FrameStore, require_space
 from .images import (ALPHA_BACKGROUND, IMAGE_EXTENSIONS, LoadedImage, apply_exif_orientation, file_content_hash,
                      image_header_size, load_image, sniff_kind)
 from .inputs import (VIDEO_EXTENSIONS, Inputs, discover_inputs, find_images, is_image_path, is_video_path,
@@ -31,6 +34,7 @@ from .video import FALLBACK_FPS, VideoClip, VideoFrame, VideoInfo, open_video, r
 __all__ = [
     "ALPHA_BACKGROUND",
     "FALLBACK_FPS",
+    "FrameStore",
     "IMAGE_EXTENSIONS",
     "RIG_FORMATS",
     "VIDEO_EXTENSIONS",
@@ -58,6 +62,7 @@ __all__ = [
     "load_rig",
     "open_video",
     "read_video_frames",
+    "require_space",
     "save_rig",
     "sniff_kind",
     "unsupported_reason",

@@ -71,6 +71,7 @@ def test_clip_is_one_subject_and_resumes(inputs, tmp_path):
     assert params["frame_index"].tolist() == [0, 2] and params["expression"].shape[0] == 2  # --every 2
     report = json.loads((folder / "report.json").read_text())
     assert report["kind"] == "video" and report["subject_options"]["every"] == 2 and report["resume_key"]
+    assert not list(out.glob(".facefit-frames-*"))  # the frames kept on disk while fitting are gone
     again = run(*args)
     assert again.exit_code == 0 and json.loads((out / "summary.json").read_text())["skipped"] == 1
 
