@@ -47,7 +47,7 @@ class FrameStore:
         if self._file is None:
             raise ValueError("frames cannot be added to a store that was read from or closed")
         pixels = np.ascontiguousarray(image.rgb, dtype=np.uint8)
-        self._file.write(pixels.tobytes())
+        self._file.write(memoryview(pixels).cast("B"))  # no copy of the frame
         self._frames.append((dataclasses.replace(image, rgb=_NO_PIXELS, _high=None), self._size, pixels.shape))
         self._size += pixels.nbytes
 
