@@ -10,39 +10,34 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fitter.bench.synthetic import PreparedCase, true_landmarks  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fitter.io import LoadedImage  # noqa: E402
 from fitter.model import load_ict  # noqa: E402
 from fitter.observe import observe_image  # noqa: E402
-from fitter.synth.cases import render_case, sample_case  # noqa: E402
+from wildtruth import wild_truths  # noqa: E402
 
 ANGLES = [0, 20, 30, 45]
 model = load_ict()
 errors = {"as read": [], "level": []}
-for seed in (0, 2):
-    for i in range(25):
-        case = sample_case(model, i, seed, 512, appearance="wild")
-        rendered = render_case(model, case)
-        truth = true_landmarks(model, PreparedCase(case, rendered, None, 0.0))
-        eyes = np.linalg.norm(truth[33] - truth[263])
-        h, w = rendered.image.shape[:2]
-        rows = {k: [] for k in errors}
-        for angle in ANGLES:
-            turn = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, 1.0)  # about the centre (corner convention)
-            image = np.ascontiguousarray(cv2.warpAffine(rendered.image, turn, (w, h), flags=cv2.INTER_LINEAR,
-                                                        borderMode=cv2.BORDER_REFLECT101))
-            for name, limit in (("as read", 0.0), ("level", None)):
-                kw = {} if limit is None else {"level_above_deg": limit}
-                obs = observe_image(LoadedImage.from_array(image), cache=False, largest=True, **kw)
-                if not obs.faces:
-                    rows[name].append(np.nan)
-                    continue
-                centre = np.array([w / 2, h / 2])
-                back = (obs.faces[0].landmarks.astype(np.float64) - centre) @ np.linalg.inv(turn[:, :2]).T + centre
-                rows[name].append(float(np.mean(np.linalg.norm(back - truth, axis=1)) / eyes))
-        for name in errors:
-            errors[name].append(rows[name])
-        print(seed, i, {k: np.round(v, 4).tolist() for k, v in rows.items()}, flush=True)
+for seed, i, rendered, truth, eyes in wild_truths(model):
+    h, w = rendered.image.shape[:2]
+    rows = {k: [] for k in errors}
+    for angle in ANGLES:
+        turn = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, 1.0)  # about the centre (corner convention)
+        image = np.ascontiguousarray(cv2.warpAffine(rendered.image, turn, (w, h), flags=cv2.INTER_LINEAR,
+                                                    borderMode=cv2.BORDER_REFLECT101))
+        for name, limit in (("as read", 0.0), ("level", None)):
+            kw = {} if limit is None else {"level_above_deg": limit}
+            obs = observe_image(LoadedImage.from_array(image), cache=False, largest=True, **kw)
+            if not obs.faces:
+                rows[name].append(np.nan)
+                continue
+            centre = np.array([w / 2, h / 2])
+            back = (obs.faces[0].landmarks.astype(np.float64) - centre) @ np.linalg.inv(turn[:, :2]).T + centre
+            rows[name].append(float(np.mean(np.linalg.norm(back - truth, axis=1)) / eyes))
+    for name in errors:
+        errors[name].append(rows[name])
+    print(seed, i, {k: np.round(v, 4).tolist() for k, v in rows.items()}, flush=True)
 base, level = np.array(errors["as read"]), np.array(errors["level"])
 ok = np.isfinite(base).all(1) & np.isfinite(level).all(1)
 for j, angle in enumerate(ANGLES):
