@@ -113,9 +113,11 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
 
 
 def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial: FitState | None = None,
-               focal_guesses: list[float] | None = None) -> FaceFit:
+               focal_guesses: list[float] | None = None, focal_std: bool = True) -> FaceFit:
     """:func:`fit_subject` without checking the preset: for phase presets the subject schedule derives from a
-    checked one (fitter.optimize.subject), whose stages carry keys of its own (``view_weights``)."""
+    checked one (fitter.optimize.subject), whose stages carry keys of its own (``view_weights``). ``focal_std``
+    False leaves ``focal_log_std`` NaN (the subject phases do not report it, and a clip's keyframe fit made its
+    Hessian the peak of the process's memory)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     first = evidence.frames[0]
@@ -189,7 +191,8 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
         fit.parts["iou"] = part_ious(model, Scene(model, state), masks, crop)
         timings["part_iou"] = time.perf_counter() - t
     t = time.perf_counter()
-    fit.focal_log_std = focal_uncertainty(model, state, terms, preset)
+    if focal_std:
+        fit.focal_log_std = focal_uncertainty(model, state, terms, preset)
     timings["focal_uncertainty"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings

@@ -561,7 +561,8 @@ class SubjectFitter:
             sub.extras[CONTEXT_KEY]["times"] = torch.as_tensor(self.times[context], dtype=torch.float32)
         preset = phase_preset(self.preset, stages, len(instants), self.freedom, identity, rig_moves,
                               views=self.multiview)
-        fit = fit_stages(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals)
+        fit = fit_stages(self.model, self.phase_evidence(images, stages), preset, initial=sub, focal_guesses=focals,
+                         focal_std=False)
         self.phases.setdefault(phase, []).extend(fit.stages)
         self.warnings.extend(fit.warnings)
         if fit.suspect is not None:

@@ -20,6 +20,27 @@ from ..state import FitState
 
 # The parameters the focal length trades off against (pose and shape); lighting and albedo do not move it.
 COUPLED = ("log_focal", "rotation", "translation", "identity", "expression")
+# Hessian rows computed together. All at once (torch.autograd.functional.hessian, vectorize=True) keeps one copy
+# of the energy's backward graph per row: a clip's 16 keyframes (~1000 parameters) took the process from ~0.6 to
+# ~1.5 GB at 1080p, the peak of a whole clip's fit. docs/video.md has the measurement.
+HESSIAN_ROWS = 128
+
+
+def hessian(energy, x0: torch.Tensor, rows: int = HESSIAN_ROWS) -> torch.Tensor:
+    """The (n, n) Hessian of the scalar ``energy`` at ``x0``, its rows taken ``rows`` at a time from one graph of
+    the gradient, so memory grows with ``rows``, not with the number of parameters."""
+    x = x0.detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(energy(x), x, create_graph=True)
+    n = x.numel()
+    if not gradient.requires_grad:  # the energy is linear in x
+        return torch.zeros(n, n, dtype=x.dtype)
+    eye = torch.eye(n, dtype=x.dtype, device=x.device)
+    blocks = []
+    for start in range(0, n, rows):
+        (block,) = torch.autograd.grad(gradient, x, eye[start:start + rows], retain_graph=True,
+                                       is_grads_batched=True, allow_unused=True)
+        blocks.append(block if block is not None else torch.zeros_like(eye[start:start + rows]))
+    return torch.cat(blocks)
 
 
 def focal_log_std(model: MorphableModel, state: FitState, terms: dict, weights: dict[str, float],
@@ -39,10 +60,10 @@ def focal_log_std(model: MorphableModel, state: FitState, terms: dict, weights: 
 
     for term in terms.values():  # discrete choices (contour points, visible sets) as the fit left them
         term.update(Scene(model, base))
-    hessian = torch.autograd.functional.hessian(energy, x0, vectorize=True)
-    hessian = 0.5 * (hessian + hessian.T)
+    curvature = hessian(energy, x0)
+    curvature = 0.5 * (curvature + curvature.T)
     try:
-        covariance = 2.0 * torch.linalg.inv(hessian)
+        covariance = 2.0 * torch.linalg.inv(curvature)
     except RuntimeError:
         return float("nan")
     variance = float(covariance[0, 0])
