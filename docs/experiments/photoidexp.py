@@ -66,13 +66,9 @@ def grid_identities(name: str, preset: dict, tag: str, frames: int = 8) -> list[
     return out
 
 
-def main():
-    name, subjects, photos = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], int(sys.argv[3])
-    base = load_preset(name)
-    preset = dict(base, stages=landmark_stages(base['stages']))
-    if SOURCE == 'short':  # the same stages, one round each (a third of the iterations)
-        preset['stages'] = [dict(st, rounds=1) for st in preset['stages']]
-    tag = f'{name}' if SOURCE == 'stages' else f'{name}_{SOURCE}'
+def all_identities(preset: dict, tag: str, subjects: list[int], photos: int) -> tuple[dict, dict]:
+    """The identities of each synthetic subject's photos and of each GRID clip's frames (groups of one person),
+    and of the real photos' largest faces."""
     groups = {}
     for s in subjects:
         _, shots = subject_photos(s, photos)
@@ -86,6 +82,17 @@ def main():
         obs = observe_image(image, largest=True, cache=False)
         if obs.faces:
             reals[path.name] = identity_of(preset, obs.faces[0], image.size, f'{tag}_real_{path.stem}')
+    return groups, reals
+
+
+def main():
+    name, subjects, photos = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], int(sys.argv[3])
+    base = load_preset(name)
+    preset = dict(base, stages=landmark_stages(base['stages']))
+    if SOURCE == 'short':  # the same stages, one round each (a third of the iterations)
+        preset['stages'] = [dict(st, rounds=1) for st in preset['stages']]
+    tag = f'{name}' if SOURCE == 'stages' else f'{name}_{SOURCE}'
+    groups, reals = all_identities(preset, tag, subjects, photos)
     same = []
     print('same person: each photo from the mean of the others (mm)')
     for g, ids in groups.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from ..io.shots import colour_change, colour_signature
 from ..model.morphable import MorphableModel
 from ..observe import follow_one_person, observe_image, quarter_turns, segment_faces
 from ..observe.types import FaceObservation
+from ..optimize.photo_faces import choose_faces
 from ..optimize.subject import FrameSource, face_sharpness, fit_sequence
 from .ledger import REPORT, FaceOutcome, ImageOutcome, earlier_outcome, is_done, read_report, resume_key
 from .ledger import resume_record, why_refit
@@ -95,6 +96,7 @@ class LoadedSubject:
     warnings: list[str] = field(default_factory=list)
     observe_seconds: float = 0.0
     store: FrameStore | None = None  # where a clip's frames are kept (removed by close())
+    faces: list[list[tuple[FaceObservation, float]]] | None = None  # photos: every face found in each, largest first
 
     def close(self) -> None:
         if self.store is not None:
@@ -276,15 +278,17 @@ def load_video(unit: SubjectUnit, observe: Observer, scratch: Path | None = None
 def load_photos(unit: SubjectUnit, observe: Observer, scratch: Path | None = None) -> LoadedSubject:
     """Every readable photo of the folder; one that cannot be read is left out with a warning (the others still
     make the subject), and only a folder with no readable photo fails."""
-    paths, records, unreadable = [], [], []
+    paths, records, unreadable, faces = [], [], [], []
     for p in find_images([unit.path]):
         try:
             image = load_image(p)
         except ImageError as exc:
             unreadable.append(str(exc))
             continue
-        face, sharp = largest(observe(image))
+        found = observe(image, every_face=True)  # the largest is the same face either way (prominent)
+        face, sharp = largest(found)
         paths.append(p)
+        faces.append(found)
         records.append({"face": face, "size": image.size, "view": len(records), "exif": image.exif_focal_35mm,
                         "sharpness": sharp})
     if not paths:
@@ -293,7 +297,31 @@ def load_photos(unit: SubjectUnit, observe: Observer, scratch: Path | None = Non
     warnings = ([f"left out, cannot be read: {why}" for why in unreadable] + missing_faces(records, names)
                 + turned_images(observe.turned, names, "photos"))
     return LoadedSubject(frames_evidence(records), lambda k: load_image(paths[k]), names, list(range(len(paths))),
-                         None, warnings=warnings, observe_seconds=observe.seconds)
+                         None, warnings=warnings, observe_seconds=observe.seconds, faces=faces)
+
+
+def pick_people(loaded: LoadedSubject, model: MorphableModel, preset: dict) -> list[str]:
+    """In a photo folder with group photos, fit each photo's face that looks like the folder's person
+    (fitter.optimize.photo_faces); one warning per photo whose largest face was passed over."""
+    if not loaded.faces or all(len(found) < 2 for found in loaded.faces):
+        return []
+    frames = loaded.evidence.frames
+    limit = float(preset["video"]["photo_identity_mm"])
+    choice = choose_faces(model, preset, [[face for face, _ in found] for found in loaded.faces],
+                          [f.image_size for f in frames], [f.exif_focal_35mm for f in frames], limit)
+    warnings, changed = [], list(frames)
+    for k, j in enumerate(choice.chosen):
+        if j == 0:
+            continue
+        face, sharp = loaded.faces[k][j]
+        changed[k] = replace(frames[k], face=face, sharpness=sharp)
+        d = choice.distances[k]
+        warnings.append(f"{loaded.view_names[k]} shows {len(d)} faces: fitted the one at "
+                        f"{np.round(face.bbox).astype(int).tolist()} ({d[j]:.2f} mm from the other photos' mean "
+                        f"face), not the largest ({d[0]:.2f} mm; one person's photos differ by less than {limit:g} "
+                        f"mm, [video] photo_identity_mm)")
+    loaded.evidence = Evidence(changed)
+    return warnings
 
 
 def subject_rig(unit: SubjectUnit):
@@ -436,6 +464,7 @@ def _fit_and_write(unit: SubjectUnit, settings: SubjectSettings, model: Morphabl
                    start: float) -> ImageOutcome:
     t = time.perf_counter()
     try:
+        picked = pick_people(loaded, model, settings.preset) if unit.kind == "photos" else []
         fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,
                            loaded.view_names if unit.kind == "multiview" else None,
                            progress=_progress(settings, unit.name), source=frame_source(loaded, settings))
@@ -449,7 +478,7 @@ def _fit_and_write(unit: SubjectUnit, settings: SubjectSettings, model: Morphabl
         fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
         others = other_people(fit.photos, loaded.view_names, float(settings.preset["video"]["photo_identity_mm"])) \
             if unit.kind == "photos" else []
-        fit.warnings[:0] = loaded.warnings + others
+        fit.warnings[:0] = loaded.warnings + picked + others
         table = [[-1] * len(loaded.view_names) for _ in range(fit.num_instants)]
         for k, f in enumerate(fit.evidence.frames):
             instant = int(fit.state.instants()[k])
