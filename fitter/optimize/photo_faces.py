@@ -19,6 +19,7 @@ import torch
 from ..model.morphable import MorphableModel
 from ..observe.types import FaceObservation
 from .fit import fit_face
+from .schedule import NonFiniteFit
 from .shot_identity import identity_distances_mm, landmark_stages
 
 ROUNDS = 3  # a choice changes the others' mean: repeat until no photo changes its face
@@ -42,15 +43,25 @@ def choose_faces(model: MorphableModel, preset: dict, photos: list[list[FaceObse
     if not several or len(present) < 2 or not stages or not limit:
         return FaceChoice(chosen, distances)
     landmarks_only = dict(preset, stages=stages)
-    identity = {(k, j): fit_face(model, face, sizes[k], landmarks_only, exifs[k]).state.identity.detach()
-                for k in present for j, face in enumerate(photos[k])}
+    identity = {}
+    for k in present:
+        for j, face in enumerate(photos[k]):
+            try:
+                identity[(k, j)] = fit_face(model, face, sizes[k], landmarks_only, exifs[k]).state.identity.detach()
+            except NonFiniteFit:  # a face that cannot be fitted is not chosen (nor compared with)
+                continue
     for _ in range(ROUNDS):
         changed = False
         for k in several:
-            others = torch.stack([identity[(m, chosen[m])] for m in present if m != k]).mean(0)
-            faces = [identity[(k, j)] for j in range(len(photos[k]))]
-            distances[k] = identity_distances_mm(model, [others] + faces)[1:]
-            nearest = int(np.argmin(distances[k]))
+            others = [identity[(m, chosen[m])] for m in present if m != k and (m, chosen[m]) in identity]
+            faces = [j for j in range(len(photos[k])) if (k, j) in identity]
+            if not others or (k, 0) not in identity:
+                continue
+            d = identity_distances_mm(model, [torch.stack(others).mean(0)] + [identity[(k, j)] for j in faces])[1:]
+            distances[k] = [float("nan")] * len(photos[k])
+            for j, value in zip(faces, d):
+                distances[k][j] = value
+            nearest = faces[int(np.argmin(d))]
             pick = nearest if distances[k][0] > limit else 0
             changed |= pick != chosen[k]
             chosen[k] = pick

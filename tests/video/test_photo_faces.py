@@ -10,6 +10,7 @@ from face_crops import face_square
 from fitter.app.subject import Observer, SubjectSettings, SubjectUnit, load_photos, pick_people
 from fitter.common.files import write_image
 from fitter.optimize.presets import load_preset
+from fitter.optimize.schedule import NonFiniteFit
 
 SPLIT = 280  # the group photo's x: the stranger (larger) left of it, the person right of it
 
@@ -64,3 +65,19 @@ def test_no_group_photo_costs_nothing(folder, ict, monkeypatch):
     choice = photo_faces.choose_faces(ict, preset, [[f for f, _ in found] for found in loaded.faces],
                                       [(300, 300)] * 4, [None] * 4, 0.8)
     assert choice.chosen == [0, 0, 0, 0]
+
+
+def test_a_face_that_cannot_be_fitted_is_not_chosen(folder, ict, monkeypatch):
+    preset = load_preset("fast")
+    loaded = loaded_folder(folder, preset)
+    person = loaded.faces[3][1][0]
+    real_fit = photo_faces.fit_face
+
+    def fit(model, face, *args):
+        if face is person:
+            raise NonFiniteFit("landmarks: energy became non-finite")
+        return real_fit(model, face, *args)
+    monkeypatch.setattr(photo_faces, "fit_face", fit)
+    choice = photo_faces.choose_faces(ict, preset, [[f for f, _ in found] for found in loaded.faces],
+                                      [f.image_size for f in loaded.evidence.frames], [None] * 4, 0.8)
+    assert choice.chosen == [0, 0, 0, 0] and np.isnan(choice.distances[3][1]) and choice.distances[3][0] > 0.8
