@@ -127,8 +127,9 @@ def content_hash(unit: SubjectUnit) -> str:
 
 
 class Observer:
-    """Observes images for one subject, cached as photos are: the largest face of a photo (one person), every face
-    found in a clip's frame (one person is followed through them afterwards: :func:`follow`)."""
+    """Observes images for one subject, cached as photos are: the largest face of an image, or every face the
+    whole-image pass finds (a clip's frame: one person is followed through them afterwards, :func:`follow`; a
+    folder's photo: the person is picked among them, :func:`pick_people`)."""
 
     def __init__(self, settings: SubjectSettings) -> None:
         self.settings = settings
@@ -465,6 +466,7 @@ def _fit_and_write(unit: SubjectUnit, settings: SubjectSettings, model: Morphabl
     t = time.perf_counter()
     try:
         picked = pick_people(loaded, model, settings.preset) if unit.kind == "photos" else []
+        picking = time.perf_counter() - t
         fit = fit_sequence(model, loaded.evidence, settings.preset, loaded.rig if unit.kind == "multiview" else None,
                            loaded.view_names if unit.kind == "multiview" else None,
                            progress=_progress(settings, unit.name), source=frame_source(loaded, settings))
@@ -475,6 +477,7 @@ def _fit_and_write(unit: SubjectUnit, settings: SubjectSettings, model: Morphabl
                                              note=note))
             return outcome
         fit.timings["observe"] = loaded.observe_seconds
+        fit.timings["group_photos"] = picking  # choosing the person's face in group photos (0 without any)
         fit.timings["seconds_per_frame_fit"] = (time.perf_counter() - t) / max(fit.num_instants, 1)
         others = other_people(fit.photos, loaded.view_names, float(settings.preset["video"]["photo_identity_mm"])) \
             if unit.kind == "photos" else []
