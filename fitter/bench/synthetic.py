@@ -19,6 +19,7 @@ can be compared face by face. See docs/benchmark.md.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,8 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         "landmark_true_rmse_px": float(np.sqrt(((fitted_lm - true_lm) ** 2).sum(1).mean())),
         "detector_true_rmse_px": float(np.sqrt(((face.landmarks - true_lm) ** 2).sum(1).mean())),
         "focal_px": float(fit.state.focal()[0]),
+        "focal_log_std": fit.focal_log_std if math.isfinite(fit.focal_log_std) else None,
+        "focal_std_source": fit.focal_std_source,
         "seconds": seconds,
         "stage_seconds": {k: v for k, v in fit.timings.items() if k.startswith("stage_")},
         **detail,
@@ -460,6 +463,7 @@ def aggregate(rows: list[dict]) -> dict:
         out["displacement_registered_ratio_median"] = float(np.median(
             [r["displacement_registered_error_mm"] / max(r["displacement_registered_zero_error_mm"], 1e-12)
              for r in detail]))
+    out["focal"] = focal_coverage(ok)
     extreme = [r for r in ok if r["expression_extreme"]]
     out["extreme"] = {
         "n": len(extreme),
@@ -467,6 +471,30 @@ def aggregate(rows: list[dict]) -> dict:
         "vertex_error_mm_median": stat("vertex_error_mm", extreme, np.median),
     }
     return out
+
+
+def focal_coverage(rows: list[dict]) -> dict:
+    """How well report.json's focal uncertainty (``camera.focal_log_std``) covers the true focal length, over
+    fitted cases: ``within_std`` the fraction whose |log(fitted / true focal)| is within one reported standard
+    deviation (0.68 when calibrated), ``std_scale_68`` what the reported deviations would have to be multiplied by
+    to make it so, ``with_std`` the cases with a figure; the same for each ``focal_std_source`` ("curvature": what
+    [camera] focal_std_calibration scales; "prior": the curvature was flat)."""
+    errors = [abs(math.log(r["focal_px"] / r["focal_true_px"])) for r in rows]
+    out = {"n": len(rows), "log_error_median": float(np.median(errors)) if errors else None,
+           **_coverage(errors, rows)}
+    for source in ("curvature", "prior"):
+        picked = [(e, r) for e, r in zip(errors, rows) if r.get("focal_std_source") == source]
+        out[source] = _coverage([e for e, _ in picked], [r for _, r in picked])
+    return out
+
+
+def _coverage(errors: list[float], rows: list[dict]) -> dict:
+    pairs = [(e, r["focal_log_std"]) for e, r in zip(errors, rows) if r.get("focal_log_std")]
+    if not pairs:
+        return {"with_std": 0, "std_median": None, "within_std": None, "std_scale_68": None}
+    ratios = np.array([e / s for e, s in pairs])
+    return {"with_std": len(pairs), "std_median": float(np.median([s for _, s in pairs])),
+            "within_std": float(np.mean(ratios <= 1.0)), "std_scale_68": float(np.quantile(ratios, 0.68))}
 
 
 def run_synthetic(out_dir: Path, count: int = 50, seed: int = 0, preset: dict | None = None,

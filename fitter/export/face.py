@@ -91,8 +91,10 @@ def report_dict(model: MorphableModel, fit: FaceFit, input_path: str, face_index
         "camera": {
             "focal_px": focal,
             "focal_guess_px": fit.focal_guess,
-            # log-normal 68 % interval from the fit's curvature (not yet calibrated: [camera] focal_std_calibration = 1)
+            # log-normal 68 % interval: the fit's curvature scaled by [camera] focal_std_calibration (measured on
+            # the wild benchmark), or the focal prior's width where the curvature is flat (docs/fitting.md)
             "focal_log_std": fit.focal_log_std,
+            "focal_std_source": fit.focal_std_source,
             "focal_px_range_68": [focal * math.exp(-fit.focal_log_std), focal * math.exp(fit.focal_log_std)],
             "fov_deg": math.degrees(2 * math.atan(0.5 * max(h, w) / focal)),
             "image_size": [h, w],

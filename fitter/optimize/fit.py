@@ -7,6 +7,7 @@ that cannot be built for this model is left out with a warning in the report.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -115,9 +116,10 @@ def fit_subject(model: MorphableModel, evidence: Evidence, preset: dict, initial
 def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial: FitState | None = None,
                focal_guesses: list[float] | None = None, focal_std: bool = True) -> FaceFit:
     """:func:`fit_subject` without checking the preset: for phase presets the subject schedule derives from a
-    checked one (fitter.optimize.subject), whose stages carry keys of its own (``view_weights``). ``focal_std``
-    False leaves ``focal_log_std`` NaN (the subject phases do not report it, and a clip's keyframe fit made its
-    Hessian the peak of the process's memory)."""
+    checked one (fitter.optimize.subject), whose stages carry keys of its own (``view_weights``). The focal
+    length's uncertainty is taken when the stage [camera] names ends (at its optimum, so it does not depend on what
+    later stages do); ``focal_std`` False leaves it NaN (the subject phases do not report it, and a clip's keyframe
+    fit made its Hessian the peak of the process's memory)."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     first = evidence.frames[0]
@@ -174,6 +176,10 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
             if fit.suspect is None:
                 fit.suspect = {"stage": stage["name"], "reason": reason}
         fit.quality[stage["name"]] = after
+        if focal_std and stage["name"] == preset["camera"]["uncertainty_stage"]:  # at that stage's own optimum
+            t_std = time.perf_counter()
+            fit.focal_log_std, fit.focal_std_source = focal_uncertainty(model, state, terms, preset)
+            timings["focal_uncertainty"] = time.perf_counter() - t_std
         if after["iou_mean"] is not None:
             best_iou = after["iou_mean"] if best_iou is None else max(best_iou, after["iou_mean"])
         before = after
@@ -190,10 +196,6 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
         t = time.perf_counter()
         fit.parts["iou"] = part_ious(model, Scene(model, state), masks, crop)
         timings["part_iou"] = time.perf_counter() - t
-    t = time.perf_counter()
-    if focal_std:
-        fit.focal_log_std = focal_uncertainty(model, state, terms, preset)
-    timings["focal_uncertainty"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - start
     fit.timings = timings
     return fit
@@ -209,14 +211,22 @@ def with_turn_weights(stage: dict, preset: dict) -> dict:
                                      "terms": list(cfg["terms"])})
 
 
-def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> float:
-    """The calibrated standard deviation of log(focal), from the energy of the stage [camera] names."""
+def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> tuple[float, str]:
+    """The standard deviation of log(focal) and where it comes from: ``"curvature"``, the energy of the stage
+    [camera] names at ``state`` (calibrated by [camera] focal_std_calibration); ``"prior"``, the focal prior's own
+    width where that curvature is not positive (the image says nothing the prior does not); NaN and ``""`` when
+    the stage does not free the focal length."""
     cfg = preset["camera"]
     stage = next((s for s in preset["stages"] if s["name"] == cfg["uncertainty_stage"]), None)
     if stage is None or "log_focal" not in stage["free"]:
-        return float("nan")
+        return float("nan"), ""
     weights = {k: float(v) for k, v in stage["weights"].items() if float(v) and k in terms}
-    return focal_log_std(model, state, terms, weights, float(cfg["focal_std_calibration"]))
+    std = focal_log_std(model, state, terms, weights, float(cfg["focal_std_calibration"]))
+    if math.isfinite(std):
+        return std, "curvature"
+    if "focal_prior" in weights:  # weight w on ((log f - log f0) / sigma)^2: a Gaussian of width sigma / sqrt(w)
+        return float(preset["focal_prior"]["log_sigma"]) / math.sqrt(weights["focal_prior"]), "prior"
+    return float("nan"), ""
 
 
 def _landmark_term(model: MorphableModel, evidence: Evidence, preset: dict):

@@ -27,6 +27,7 @@ class FaceFit:
     rmse_px_frames: list[float] = field(default_factory=list)  # per frame
     focal_guess: float = float("nan")
     focal_log_std: float = float("nan")  # calibrated standard deviation of log(focal) (NaN: not estimated)
+    focal_std_source: str = ""  # "curvature" (the fit's energy, calibrated), "prior" (its curvature was flat) or ""
     landmarks_fitted: np.ndarray | None = None  # (N, 2) projected model landmarks of the first frame
     crop: FitCrop | None = None  # the first frame's fitting crop
     parts: dict = field(default_factory=dict)  # segmentation source and per-part IoU before/after PRDL

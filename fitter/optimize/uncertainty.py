@@ -58,8 +58,9 @@ def focal_log_std(model: MorphableModel, state: FitState, terms: dict, weights: 
         scene = Scene(model, s)
         return sum(float(w) * terms[name](scene).sum() for name, w in weights.items() if name in terms)
 
-    for term in terms.values():  # discrete choices (contour points, visible sets) as the fit left them
-        term.update(Scene(model, base))
+    for name in weights:  # discrete choices (contour points, visible sets) as the fit left them
+        if name in terms:
+            terms[name].update(Scene(model, base))
     curvature = hessian(energy, x0)
     curvature = 0.5 * (curvature + curvature.T)
     try:

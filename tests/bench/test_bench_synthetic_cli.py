@@ -3,11 +3,13 @@ bench.json (index, procrustes_error_mm, the mean-face reference, the effects of 
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 from click.testing import CliRunner
 
 from cli.main import main
-from fitter.bench.synthetic import ABLATION_ROWS
+from fitter.bench.synthetic import ABLATION_ROWS, focal_coverage
 
 SEED = 4  # case 0 of this seed, rendered wild at 256 px, wears glasses and is found by the detector
 
@@ -33,6 +35,10 @@ def test_bench_synthetic_wild_tiny_run(tmp_path):
     assert case["index"] == 0
     assert isinstance(case["procrustes_error_mm"], float) and 0 < case["procrustes_error_mm"] < 20
     assert case["mean_face_procrustes_error_mm"] > 0
+    focal = row["focal"]  # the reported focal uncertainty held against the true focal length
+    assert focal["n"] == 1 and focal["log_error_median"] == abs(math.log(case["focal_px"] / case["focal_true_px"]))
+    assert focal["with_std"] == (case["focal_log_std"] is not None)
+    assert case["focal_std_source"] in ("curvature", "prior")  # landmarks frees the focal: always a figure
     (effects,) = bench["case_effects"]
     assert effects["index"] == 0
     names = {e["name"] for e in effects["effects"]}
@@ -72,3 +78,19 @@ def test_the_detection_of_the_rendered_face_is_fitted_and_false_faces_are_not(ic
     assert np.allclose(match_face(prepared, ict).bbox, true_box + 1)
     prepared.observation = ImageObservation("test", (128, 128), [face(false_box)])
     assert match_face(prepared, ict) is None
+
+
+def test_focal_coverage_counts_true_focals_within_the_reported_std():
+    rows = [{"focal_px": 1000.0 * math.exp(e), "focal_true_px": 1000.0, "focal_log_std": s, "focal_std_source": src}
+            for e, s, src in ((0.1, 0.2, "curvature"), (-0.3, 0.2, "curvature"), (0.05, 0.1, "prior"),
+                              (0.4, None, ""), (0.2, 0.1, "curvature"))]
+    out = focal_coverage(rows)
+    assert out["n"] == 5 and out["with_std"] == 4
+    assert math.isclose(out["log_error_median"], 0.2)
+    assert out["within_std"] == 0.5  # 0.1 / 0.2 and 0.05 / 0.1 within; 0.3 / 0.2 and 0.2 / 0.1 not
+    assert math.isclose(out["std_scale_68"], float(np.quantile([0.5, 1.5, 0.5, 2.0], 0.68)))
+    assert math.isclose(out["std_median"], 0.15)
+    assert out["curvature"]["with_std"] == 3 and math.isclose(out["curvature"]["within_std"], 1 / 3)
+    prior = out["prior"]
+    assert prior["with_std"] == 1 and prior["within_std"] == 1.0 and math.isclose(prior["std_scale_68"], 0.5)
+    assert focal_coverage([])["within_std"] is None

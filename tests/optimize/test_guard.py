@@ -86,7 +86,7 @@ class TestDriverKeepsTheBestEvidence:
         monkeypatch.setattr(driver, "measure", scripted_measure)
         monkeypatch.setattr(driver, "run_stage", scripted_stage)
         monkeypatch.setattr(driver, "restore_geometry", restore)
-        monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: float("nan"))
+        monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: (float("nan"), ""))
         preset = load_preset("fast")
         stages = [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
                   for k in range(3)]

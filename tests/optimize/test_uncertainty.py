@@ -35,7 +35,7 @@ class TestFocalStd:
         obs = observe(ict, ground_truth(ict, yaw=0.35), noise_px=0.5)  # frontal, the depth valley can be flat
         preset = load_preset("fast")
         fit = driver.fit_face(ict, obs, (512, 512), preset)
-        assert math.isfinite(fit.focal_log_std) and fit.focal_log_std > 0
+        assert math.isfinite(fit.focal_log_std) and fit.focal_log_std > 0 and fit.focal_std_source == "curvature"
 
         def refuse(*args):
             raise AssertionError("the focal uncertainty was computed")
@@ -52,3 +52,22 @@ class TestFocalStd:
         fit = fit_sequence(model, sequence_evidence(model, moving_face(model, 4, 10.0), 10.0), tiny_preset())
         assert not fit.warnings or all("focal uncertainty" not in w for w in fit.warnings)
         assert fit.state.num_instants == 4
+
+    def test_a_flat_curvature_falls_back_to_the_focal_priors_width(self, ict, monkeypatch):
+        monkeypatch.setattr(driver, "focal_log_std", lambda *a: float("nan"))  # not positive definite
+        preset = load_preset("fast")
+        stage = next(s for s in preset["stages"] if s["name"] == preset["camera"]["uncertainty_stage"])
+        weight = float(stage["weights"]["focal_prior"])
+        fit = driver.fit_face(ict, observe(ict, ground_truth(ict, yaw=0.35), noise_px=0.5), (512, 512), preset)
+        assert fit.focal_std_source == "prior"
+        assert math.isclose(fit.focal_log_std, preset["focal_prior"]["log_sigma"] / math.sqrt(weight))
+
+    def test_it_is_read_where_its_stage_ends_not_after_later_stages(self, ict):
+        obs = observe(ict, ground_truth(ict, yaw=0.35), noise_px=0.5)
+        preset = load_preset("fast")
+        stages = [s for s in preset["stages"] if s["name"] in ("rigid", "landmarks")]
+        later = dict(stages[-1], name="later", weights={**stages[-1]["weights"], "identity_prior": 1.0})
+        alone = driver.fit_face(ict, obs, (512, 512), dict(preset, stages=stages))
+        followed = driver.fit_face(ict, obs, (512, 512), dict(preset, stages=stages + [later]))
+        assert not np.allclose(alone.state.identity.numpy(), followed.state.identity.numpy())  # it moved the face
+        assert followed.focal_log_std == alone.focal_log_std
