@@ -33,7 +33,7 @@ def hessian(energy, x0: torch.Tensor, rows: int = HESSIAN_ROWS) -> torch.Tensor:
     (gradient,) = torch.autograd.grad(energy(x), x, create_graph=True)
     n = x.numel()
     if not gradient.requires_grad:  # the energy is linear in x
-        return torch.zeros(n, n, dtype=x.dtype)
+        return torch.zeros(n, n, dtype=x.dtype, device=x.device)
     eye = torch.eye(n, dtype=x.dtype, device=x.device)
     blocks = []
     for start in range(0, n, rows):
