@@ -178,7 +178,7 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
         fit.quality[stage["name"]] = after
         if focal_std and stage["name"] == preset["camera"]["uncertainty_stage"]:  # at that stage's own optimum
             t_std = time.perf_counter()
-            fit.focal_log_std, fit.focal_std_source = focal_uncertainty(model, state, terms, preset)
+            fit.focal_log_std, fit.focal_std_source = focal_uncertainty(model, state, terms, preset, stage)
             timings["focal_uncertainty"] = time.perf_counter() - t_std
         if after["iou_mean"] is not None:
             best_iou = after["iou_mean"] if best_iou is None else max(best_iou, after["iou_mean"])
@@ -211,14 +211,14 @@ def with_turn_weights(stage: dict, preset: dict) -> dict:
                                      "terms": list(cfg["terms"])})
 
 
-def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict) -> tuple[float, str]:
-    """The standard deviation of log(focal) and where it comes from: ``"curvature"``, the energy of the stage
-    [camera] names at ``state`` (calibrated by [camera] focal_std_calibration); ``"prior"``, the focal prior's own
-    width where that curvature is not positive (the image says nothing the prior does not); NaN and ``""`` when
-    the stage does not free the focal length."""
+def focal_uncertainty(model: MorphableModel, state: FitState, terms: dict, preset: dict,
+                      stage: dict) -> tuple[float, str]:
+    """The standard deviation of log(focal) and where it comes from: ``"curvature"``, the energy of ``stage`` (the
+    one [camera] names) at ``state``, calibrated by [camera] focal_std_calibration; ``"prior"``, the focal prior's
+    own width where that curvature is not positive (the image says nothing the prior does not); NaN and ``""``
+    when the stage does not free the focal length."""
     cfg = preset["camera"]
-    stage = next((s for s in preset["stages"] if s["name"] == cfg["uncertainty_stage"]), None)
-    if stage is None or "log_focal" not in stage["free"]:
+    if "log_focal" not in stage["free"]:
         return float("nan"), ""
     weights = {k: float(v) for k, v in stage["weights"].items() if float(v) and k in terms}
     std = focal_log_std(model, state, terms, weights, float(cfg["focal_std_calibration"]))
