@@ -3,8 +3,9 @@
 A clip may show several people: an interview, a speaker with someone behind them. Taking each frame's largest face
 switches person whenever their sizes cross, and one identity is then fitted to a mix of two faces (a two-person
 clip whose faces were within 20 % of each other's size switched person 4 times in 60 frames; docs/video.md). Here
-faces are linked from frame to frame into tracks (a face continues a track when it lies where the track's last
-face was, at a similar size); the track with the most face area over the clip is followed, and every other track
+faces are linked from frame to frame into tracks (a face continues a track when it lies where the track's face
+would be by now, moving on as it moved over its last few frames, at a similar size: two people who cross, one
+hiding the other for a while, each keep their track); the track with the most face area over the clip is followed, and every other track
 that shares no frame with a followed one is followed too (the same person after a cut, or after a stretch without
 a detection: one person is never seen twice in one frame). A track sharing a frame with a followed one is someone
 else.
@@ -18,6 +19,7 @@ import numpy as np
 MAX_GAP = 12  # frames a track may go undetected and still be continued
 NEAR = 0.5  # a face continues a track when its centre lies within this many face sizes of the track's last face
 SIZE_RATIO = 1.5  # ... and its size is within this factor of it
+MOTION_FRAMES = 5  # a track's motion: the shift of its face over (up to) this many of its last faces
 
 
 @dataclass
@@ -37,25 +39,42 @@ def _centre_size(box: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def continues(last: np.ndarray, box: np.ndarray) -> float | None:
-    """How far ``box`` lies from a track's ``last`` box in face sizes, or None when it cannot be the same face."""
+    """How far ``box`` lies from a track's ``last`` box (its distance in face sizes plus the log of their size
+    ratio: where two people's paths cross, the size tells them apart), or None when it cannot be the same face."""
     (c0, s0), (c1, s1) = _centre_size(last), _centre_size(box)
     if max(s0, s1) / min(s0, s1) > SIZE_RATIO:
         return None
     distance = float(np.linalg.norm(c1 - c0)) / np.sqrt(s0 * s1)
-    return distance if distance <= NEAR else None
+    return distance + abs(float(np.log(s1 / s0))) if distance <= NEAR else None
+
+
+def predicted(boxes: list[list[np.ndarray]], track: list[tuple[int, int]], t: int) -> np.ndarray:
+    """Where the track's face would be in frame ``t``: its last box moved on at the pace its centre moved over its
+    last ``MOTION_FRAMES`` faces (frames apart, a gap's frames counted); a track of one face stays where it is."""
+    last_t, last_i = track[-1]
+    last = np.asarray(boxes[last_t][last_i], np.float64)
+    first_t, first_i = track[max(len(track) - MOTION_FRAMES, 0)]
+    if first_t == last_t:
+        return last
+    velocity = (_centre_size(last)[0] - _centre_size(np.asarray(boxes[first_t][first_i]))[0]) / (last_t - first_t)
+    out = last.copy()
+    out[[0, 2]] += velocity[0] * (t - last_t)
+    out[[1, 3]] += velocity[1] * (t - last_t)
+    return out
 
 
 def link_tracks(boxes: list[list[np.ndarray]], max_gap: int = MAX_GAP) -> list[list[tuple[int, int]]]:
     """Tracks of ``(frame, face index)``: each frame's faces (``boxes[t]``, x0 y0 x1 y1 each) joined to the tracks
-    seen within the last ``max_gap`` frames, nearest pairs first; a face joined to none starts a track."""
+    seen within the last ``max_gap`` frames where they would be by now (:func:`predicted`), nearest pairs first;
+    a face joined to none starts a track."""
     tracks: list[list[tuple[int, int]]] = []
     for t, frame in enumerate(boxes):
         live = [k for k, tr in enumerate(tracks) if t - tr[-1][0] <= max_gap]
+        expected = {k: predicted(boxes, tracks[k], t) for k in live}
         pairs = []
         for i, box in enumerate(frame):
             for k in live:
-                last_t, last_i = tracks[k][-1]
-                d = continues(np.asarray(boxes[last_t][last_i]), np.asarray(box))
+                d = continues(expected[k], np.asarray(box))
                 if d is not None:
                     pairs.append((d, i, k))
         used_faces, used_tracks = set(), set()

@@ -47,6 +47,22 @@ class TestFollowOnePerson:
         assert [following.chosen[t] for t in range(8, 13)] == [None] * 5
         assert all(float(frames[t][k][0]) < 300 for t, k in enumerate(following.chosen) if k is not None)
 
+    def test_two_people_who_cross_keep_their_tracks(self):
+        # A (120 px, in front) walks right 20 px a frame, B (100 px) walks left; A hides B in frames 9-11. Where B
+        # is seen again, A's face lies where B was last seen: a face continuing the track nearest its last box
+        # was A's face taking B's track (one identity fitted to two people)
+        frames = []
+        for t in range(20):
+            a, b = box(100 + 20 * t, 150, 120), box(500 - 20 * t, 150, 100)
+            frames.append([a] if 9 <= t <= 11 else [b, a])
+        tracks = link_tracks(frames)
+        assert len(tracks) == 2
+        for track in tracks:  # each track one person: A moves right, B left
+            xs = [float(frames[t][i][0] + frames[t][i][2]) / 2 for t, i in track]
+            assert np.all(np.diff(xs) > 0) or np.all(np.diff(xs) < 0), xs
+        following = follow_one_person(frames)
+        assert all(float(frames[t][k][2] - frames[t][k][0]) == 120 for t, k in enumerate(following.chosen))
+
     def test_one_face_per_frame_is_the_largest_rule(self):
         frames = [[box(100 + 3 * t, 120, 90)] for t in range(6)] + [[]] + [[box(400, 300, 60)]]
         following = follow_one_person(frames)
@@ -62,6 +78,11 @@ class TestTracks:
         assert continues(box(100, 100, 100), box(130, 100, 110)) is not None
         assert continues(box(100, 100, 100), box(180, 100, 100)) is None  # too far
         assert continues(box(100, 100, 100), box(100, 100, 200)) is None  # too different in size
+
+    def test_a_track_is_continued_where_its_face_would_be_by_now(self):
+        # 30 px a frame (0.3 face sizes), then 3 frames unseen: 120 px from where it was last seen, on its way
+        frames = [[box(100 + 30 * t, 100, 100)] for t in range(5)] + [[], [], []] + [[box(100 + 30 * 8, 100, 100)]]
+        assert len(link_tracks(frames)) == 1
 
     def test_gaps_up_to_max_gap_are_bridged(self):
         frames = [[box(100, 100, 80)], [], [], [box(105, 100, 80)]]
