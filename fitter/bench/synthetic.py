@@ -171,6 +171,7 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         "focal_px": float(fit.state.focal()[0]),
         "focal_log_std": fit.focal_log_std if math.isfinite(fit.focal_log_std) else None,
         "focal_std_source": fit.focal_std_source,
+        "suspect": fit.suspect,  # the stage the no-harm guard undid, and why (None: every stage kept)
         "seconds": seconds,
         "stage_seconds": {k: v for k, v in fit.timings.items() if k.startswith("stage_")},
         **detail,
@@ -452,6 +453,7 @@ def aggregate(rows: list[dict]) -> dict:
         "landmark_true_rmse_px_median": stat("landmark_true_rmse_px", ok, np.median),
         "seconds_per_face_median": stat("seconds", ok, np.median),
         "mean_face_procrustes_error_mm_median": stat("mean_face_procrustes_error_mm", ok, np.median),
+        "suspect_faces": sum(r.get("suspect") is not None for r in ok),
     }
     detail = [r for r in ok if r.get("displacement_error_mm") is not None]
     if detail:

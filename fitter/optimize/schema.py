@@ -118,7 +118,8 @@ STAGE_KEYS: dict[str, Setting] = {
     "displacement_resolution": Setting("int", "displacement map size in texels for this stage", low=4),
     "lr_end": Setting("float", "Adam: the rate at the stage's last iteration as a fraction of `lr` (cosine decay; "
                                "default 1, constant)", low=0.0, high=1.0),
-    "guarded": Setting("bool", "the no-harm guard may reject this stage (default true)"),
+    "guarded": Setting("bool", "the no-harm guard may reject this stage (default true); the result of "
+                                "a stage it may not reject is what later stages are judged against"),
     "subjects": Setting("bool", "the stage also runs in the keyframe fits of videos, photo folders and rigs "
                                 "(default true; false: single photos only)"),
     "dolly": Setting("bool", "Adam: a step of log_focal also moves the head along its line of sight by the same "

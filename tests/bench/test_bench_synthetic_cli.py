@@ -39,6 +39,7 @@ def test_bench_synthetic_wild_tiny_run(tmp_path):
     assert focal["n"] == 1 and focal["log_error_median"] == abs(math.log(case["focal_px"] / case["focal_true_px"]))
     assert focal["with_std"] == (case["focal_log_std"] is not None)
     assert case["focal_std_source"] in ("curvature", "prior")  # landmarks frees the focal: always a figure
+    assert case["suspect"] is None and row["suspect_faces"] == 0  # the landmark stages are not judged
     (effects,) = bench["case_effects"]
     assert effects["index"] == 0
     names = {e["name"] for e in effects["effects"]}

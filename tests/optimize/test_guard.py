@@ -58,7 +58,7 @@ class TestDriverKeepsTheBestEvidence:
     """fit_subject measures every stage and hands the guard the best IoU kept so far; a rejected stage's
     geometry is put back and the face is flagged. Stages and measures are scripted (no optimisation)."""
 
-    def run(self, ict, monkeypatch, ious: list[float], nmes: list[float]):
+    def run(self, ict, monkeypatch, ious: list[float], nmes: list[float], stages: list[dict] | None = None):
         from fitter.optimize import fit as driver
         from fitter.optimize.schedule import StageLog
         from synthetic_faces import ground_truth, observe
@@ -88,8 +88,8 @@ class TestDriverKeepsTheBestEvidence:
         monkeypatch.setattr(driver, "restore_geometry", restore)
         monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: (float("nan"), ""))
         preset = load_preset("fast")
-        stages = [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
-                  for k in range(3)]
+        stages = stages or [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
+                            for k in range(3)]
         preset = dict(preset, stages=stages)
         obs = observe(ict, ground_truth(ict), noise_px=0.5)
         return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]
@@ -104,3 +104,28 @@ class TestDriverKeepsTheBestEvidence:
         fit, start = self.run(ict, monkeypatch, [0.70, 0.72, 0.69, 0.68], [0.02, 0.02, 0.022, 0.021])
         assert fit.suspect is None
         assert torch.allclose(fit.state.identity, start + 3.0)
+
+
+class TestTheLandmarkFitIsWhereTheEvidenceStarts:
+    """The shipped presets' rigid and landmark stages are not judged against the closed-form start (a guess made
+    to be refined: on wild face 18 of seed 0 the guard put it back, the shape error 4.5 -> 8.0 mm); the stages
+    after them are judged against the landmark fit, not against the start."""
+
+    @pytest.fixture(params=["fast", "default"])
+    def stages(self, request) -> list[dict]:
+        stages = load_preset(request.param)["stages"]
+        assert [s["name"] for s in stages[:3]] == ["rigid", "landmarks", "prdl"]
+        return stages[:3]
+
+    def test_the_landmark_stages_are_kept_when_the_iou_falls_from_the_start(self, ict, monkeypatch, stages):
+        # start 0.70; rigid 0.62 and landmarks 0.60 (0.08 and 0.10 below the start); prdl 0.58 (0.02 below them)
+        fit, start = TestDriverKeepsTheBestEvidence().run(ict, monkeypatch, [0.70, 0.62, 0.60, 0.58],
+                                                         [0.02, 0.02, 0.02, 0.02], stages)
+        assert fit.suspect is None
+        assert torch.allclose(fit.state.identity, start + 3.0)
+
+    def test_later_stages_are_judged_against_the_landmark_fit(self, ict, monkeypatch, stages):
+        fit, start = TestDriverKeepsTheBestEvidence().run(ict, monkeypatch, [0.70, 0.62, 0.60, 0.54],
+                                                         [0.02, 0.02, 0.02, 0.02], stages)
+        assert fit.suspect == {"stage": "prdl", "reason": "part IoU fell from 0.600 to 0.540"}
+        assert torch.allclose(fit.state.identity, start + 2.0)
