@@ -5,10 +5,10 @@ switches person whenever their sizes cross, and one identity is then fitted to a
 clip whose faces were within 20 % of each other's size switched person 4 times in 60 frames; docs/video.md). Here
 faces are linked from frame to frame into tracks (a face continues a track when it lies where the track's face
 would be by now, moving on as it moved over its last few frames, at a similar size: two people who cross, one
-hiding the other for a while, each keep their track); the track with the most face area over the clip is followed, and every other track
-that shares no frame with a followed one is followed too (the same person after a cut, or after a stretch without
-a detection: one person is never seen twice in one frame). A track sharing a frame with a followed one is someone
-else.
+hiding the other for a while, each keep their track); the track with the most face area over the clip is
+followed, and every other track that shares no frame with a followed one is followed too (the same person after a
+cut, or after a stretch without a detection: one person is never seen twice in one frame). A track sharing a frame
+with a followed one is someone else.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAX_GAP = 12  # frames a track may go undetected and still be continued
-NEAR = 0.5  # a face continues a track when its centre lies within this many face sizes of the track's last face
+NEAR = 0.5  # a face continues a track when its centre lies within this many face sizes of where the track's face
+            # would be by now (predicted)
 SIZE_RATIO = 1.5  # ... and its size is within this factor of it
 MOTION_FRAMES = 5  # a track's motion: the shift of its face over (up to) this many of its last faces
 

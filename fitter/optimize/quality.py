@@ -94,10 +94,12 @@ class Guard:
     def check(self, stage: dict, before: dict, after: dict, best_iou: float | None = None) -> str | None:
         """Why the stage must be rejected, or None. ``before``: the measures of the state the stage started
         from; ``best_iou``: the best mean IoU of the states kept so far (default: ``before``'s)."""
-        if not self.enabled or not stage.get("guarded", True):
+        if not self.enabled:
             return None
-        if not np.isfinite(after["nme_mean"]):
+        if not np.isfinite(after["nme_mean"]):  # a non-finite result is never kept, guarded stage or not
             return "landmark NME is not finite"
+        if not stage.get("guarded", True):
+            return None
         if before["iou_mean"] is not None and after["iou_mean"] is not None:
             best = before["iou_mean"] if best_iou is None else max(best_iou, before["iou_mean"])
             if best - after["iou_mean"] > self.max_iou_drop:

@@ -46,6 +46,8 @@ class TestGuard:
 
     def test_non_finite_nme_is_rejected(self, guard):
         assert guard.check({"name": "s"}, BEFORE, after(0.70, float("nan"))) == "landmark NME is not finite"
+        unguarded = {"name": "s", "guarded": False}  # a stage the guard may not reject still may not end non-finite
+        assert guard.check(unguarded, BEFORE, after(0.70, float("nan"))) == "landmark NME is not finite"
 
     def test_preset_thresholds(self):
         preset = load_preset("default")
