@@ -180,7 +180,7 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
             t_std = time.perf_counter()
             fit.focal_log_std, fit.focal_std_source = focal_uncertainty(model, state, terms, preset, stage)
             timings["focal_uncertainty"] = time.perf_counter() - t_std
-        if not stage.get("guarded", True):  # a stage the guard does not judge is where the evidence starts
+        if not guard.judges(stage):  # a stage the guard may not reject is where the evidence starts
             best_iou = after["iou_mean"]
         elif after["iou_mean"] is not None:
             best_iou = after["iou_mean"] if best_iou is None else max(best_iou, after["iou_mean"])

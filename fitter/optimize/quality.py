@@ -91,6 +91,12 @@ class Guard:
         cfg = preset["guard"]
         return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]))
 
+    @staticmethod
+    def judges(stage: dict) -> bool:
+        """Whether the guard may reject ``stage`` (its ``guarded`` key); a stage it may not reject is what the
+        stages after it are judged against."""
+        return bool(stage.get("guarded", True))
+
     def check(self, stage: dict, before: dict, after: dict, best_iou: float | None = None) -> str | None:
         """Why the stage must be rejected, or None. ``before``: the measures of the state the stage started
         from; ``best_iou``: the best mean IoU of the states kept so far (default: ``before``'s)."""
@@ -98,7 +104,7 @@ class Guard:
             return None
         if not np.isfinite(after["nme_mean"]):  # a non-finite result is never kept, guarded stage or not
             return "landmark NME is not finite"
-        if not stage.get("guarded", True):
+        if not self.judges(stage):
             return None
         if before["iou_mean"] is not None and after["iou_mean"] is not None:
             best = before["iou_mean"] if best_iou is None else max(best_iou, before["iou_mean"])

@@ -56,54 +56,57 @@ class TestGuard:
         assert (g.max_iou_drop, g.max_nme_rise) == (cfg["max_iou_drop"], cfg["max_nme_rise"])
 
 
+def scripted_fit(ict, monkeypatch, ious: list[float], nmes: list[float], stages: list[dict] | None = None):
+    """fit_face with scripted stages and measures (no optimisation): ``ious``/``nmes`` are the start's and then each
+    stage's; every stage moves the identity by 1. Returns the fit and the identity the first stage started from."""
+    from fitter.optimize import fit as driver
+    from fitter.optimize.schedule import StageLog
+    from synthetic_faces import ground_truth, observe
+
+    script = iter(zip(ious, nmes))
+    kept = {}
+
+    def scripted_measure(model, state, evidence, landmarks, crops, terms):
+        if not kept.get("restoring"):
+            kept["iou"], kept["nme"] = next(script)
+        kept["restoring"] = False
+        return {"nme": [kept["nme"]], "iou": [kept["iou"]], "nme_mean": kept["nme"], "iou_mean": kept["iou"]}
+
+    def scripted_stage(model, state, stage, terms, optimizer):
+        kept.setdefault("start", state.identity.detach().clone())
+        state.identity = state.identity + 1.0  # every stage moves the face
+        return StageLog(stage["name"])
+
+    real_restore = driver.restore_geometry
+
+    def restore(state, snapshot):
+        real_restore(state, snapshot)
+        kept["restoring"] = True  # the measure after a restore repeats the kept state's
+
+    monkeypatch.setattr(driver, "measure", scripted_measure)
+    monkeypatch.setattr(driver, "run_stage", scripted_stage)
+    monkeypatch.setattr(driver, "restore_geometry", restore)
+    monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: (float("nan"), ""))
+    preset = load_preset("fast")
+    stages = stages or [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
+                        for k in range(3)]
+    preset = dict(preset, stages=stages)
+    obs = observe(ict, ground_truth(ict), noise_px=0.5)
+    return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]
+
+
 class TestDriverKeepsTheBestEvidence:
     """fit_subject measures every stage and hands the guard the best IoU kept so far; a rejected stage's
     geometry is put back and the face is flagged. Stages and measures are scripted (no optimisation)."""
 
-    def run(self, ict, monkeypatch, ious: list[float], nmes: list[float], stages: list[dict] | None = None):
-        from fitter.optimize import fit as driver
-        from fitter.optimize.schedule import StageLog
-        from synthetic_faces import ground_truth, observe
-
-        script = iter(zip(ious, nmes))
-        kept = {}
-
-        def scripted_measure(model, state, evidence, landmarks, crops, terms):
-            if not kept.get("restoring"):
-                kept["iou"], kept["nme"] = next(script)
-            kept["restoring"] = False
-            return {"nme": [kept["nme"]], "iou": [kept["iou"]], "nme_mean": kept["nme"], "iou_mean": kept["iou"]}
-
-        def scripted_stage(model, state, stage, terms, optimizer):
-            kept.setdefault("start", state.identity.detach().clone())
-            state.identity = state.identity + 1.0  # every stage moves the face
-            return StageLog(stage["name"])
-
-        real_restore = driver.restore_geometry
-
-        def restore(state, snapshot):
-            real_restore(state, snapshot)
-            kept["restoring"] = True  # the measure after a restore repeats the kept state's
-
-        monkeypatch.setattr(driver, "measure", scripted_measure)
-        monkeypatch.setattr(driver, "run_stage", scripted_stage)
-        monkeypatch.setattr(driver, "restore_geometry", restore)
-        monkeypatch.setattr(driver, "focal_uncertainty", lambda *a: (float("nan"), ""))
-        preset = load_preset("fast")
-        stages = stages or [{"name": f"s{k}", "free": ["identity"], "iterations": 1, "weights": {"landmarks": 1.0}}
-                            for k in range(3)]
-        preset = dict(preset, stages=stages)
-        obs = observe(ict, ground_truth(ict), noise_px=0.5)
-        return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]
-
     def test_small_falls_that_add_up_are_rejected(self, ict, monkeypatch):
         # init 0.70; s0 -> 0.72 (kept); s1 -> 0.69 (0.03 below the best, kept); s2 -> 0.66 (0.06 below: rejected)
-        fit, start = self.run(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02, 0.02, 0.019, 0.018])
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02, 0.02, 0.019, 0.018])
         assert fit.suspect == {"stage": "s2", "reason": "part IoU fell from 0.720 to 0.660"}
         assert torch.allclose(fit.state.identity, start + 2.0)  # s2's move was put back
 
     def test_falls_within_the_bound_are_kept(self, ict, monkeypatch):
-        fit, start = self.run(ict, monkeypatch, [0.70, 0.72, 0.69, 0.68], [0.02, 0.02, 0.022, 0.021])
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.68], [0.02, 0.02, 0.022, 0.021])
         assert fit.suspect is None
         assert torch.allclose(fit.state.identity, start + 3.0)
 
@@ -121,13 +124,11 @@ class TestTheLandmarkFitIsWhereTheEvidenceStarts:
 
     def test_the_landmark_stages_are_kept_when_the_iou_falls_from_the_start(self, ict, monkeypatch, stages):
         # start 0.70; rigid 0.62 and landmarks 0.60 (0.08 and 0.10 below the start); prdl 0.58 (0.02 below them)
-        fit, start = TestDriverKeepsTheBestEvidence().run(ict, monkeypatch, [0.70, 0.62, 0.60, 0.58],
-                                                         [0.02, 0.02, 0.02, 0.02], stages)
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.62, 0.60, 0.58], [0.02] * 4, stages)
         assert fit.suspect is None
         assert torch.allclose(fit.state.identity, start + 3.0)
 
     def test_later_stages_are_judged_against_the_landmark_fit(self, ict, monkeypatch, stages):
-        fit, start = TestDriverKeepsTheBestEvidence().run(ict, monkeypatch, [0.70, 0.62, 0.60, 0.54],
-                                                         [0.02, 0.02, 0.02, 0.02], stages)
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.62, 0.60, 0.54], [0.02] * 4, stages)
         assert fit.suspect == {"stage": "prdl", "reason": "part IoU fell from 0.600 to 0.540"}
         assert torch.allclose(fit.state.identity, start + 2.0)
