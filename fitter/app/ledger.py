@@ -51,7 +51,7 @@ class FaceOutcome:
     note: str = ""  # said to the user while the batch runs, e.g. why an earlier result is refitted
     iou: float | None = None  # mean part IoU of the final fit against the part masks
     outlier_fraction: float | None = None  # share of the segmented skin the photometric term did not explain
-    suspect: str = ""  # the stage the no-harm guard rejected ("" when none)
+    suspect: str = ""  # the stage the no-harm guard faulted, "+ (kept)" when only flagged ("" when none)
 
 
 @dataclass
@@ -171,10 +171,14 @@ def report_figures(report: dict) -> dict:
     """The per-face figures a summary lists, read from a face's report.json."""
     marks = report.get("landmarks") or {}
     agreement = report.get("agreement") or {}
-    stage = (report.get("suspect") or {}).get("stage", "")
+    suspect = report.get("suspect") or {}
+    stage = suspect.get("stage", "") if isinstance(suspect, dict) else ""
+    stage = stage if isinstance(stage, str) else ""
+    if stage and suspect.get("action") == "kept":  # flagged, not undone (an IoU fall on landmark-drawn masks)
+        stage += " (kept)"
     return {"rmse_px": _number(marks.get("rmse_px")), "nme": _number(marks.get("nme")),
             "iou": _number(agreement.get("iou")), "outlier_fraction": _number(agreement.get("outlier_fraction")),
-            "suspect": stage if isinstance(stage, str) else ""}
+            "suspect": stage}
 
 
 def earlier_outcome(report: dict, input_path: str, face_index: int, folder: str) -> FaceOutcome:

@@ -171,7 +171,7 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         "focal_px": float(fit.state.focal()[0]),
         "focal_log_std": fit.focal_log_std if math.isfinite(fit.focal_log_std) else None,
         "focal_std_source": fit.focal_std_source,
-        "suspect": fit.suspect,  # the stage the no-harm guard undid, and why (None: every stage kept)
+        "suspect": fit.suspect,  # the stage the no-harm guard faulted, why, and whether undone (None: none)
         "seconds": seconds,
         "stage_seconds": {k: v for k, v in fit.timings.items() if k.startswith("stage_")},
         **detail,

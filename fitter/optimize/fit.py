@@ -24,7 +24,7 @@ from ..scene import Scene
 from ..state import RIG_PARAMETERS, FitState
 from .init import InitSettings, initialise
 from .presets import validate
-from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry
+from .quality import GEOMETRY, Guard, measure, part_ious, restore_geometry, weak_masks
 from .result import FaceFit
 from .schedule import run_stage
 from .uncertainty import focal_log_std
@@ -146,6 +146,7 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
     lm = terms.get("landmarks") or _landmark_term(model, evidence, preset)
     crops = [f.crop(preset["crop"]["size"], preset["crop"]["margin"]) for f in evidence.frames]
     guard = Guard.from_preset(preset)
+    weak = weak_masks(evidence)
     t = time.perf_counter()
     before = measure(model, state, evidence, lm, crops, {})
     fit.quality["init"] = before
@@ -167,14 +168,18 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
         fit.stages.append(log)
         timings[f"stage_{stage['name']}"] = log.seconds
         after = measure(model, state, evidence, lm, crops, active)
-        reason = guard.check(stage, before, after, best_iou)
-        if reason:  # the stage moved the face away from the image evidence: keep the earlier result
+        verdict = guard.check(stage, before, after, best_iou, weak)
+        if verdict and verdict.revert:  # the stage moved the face away from the image evidence: keep the earlier result
             restore_geometry(state, snapshot)
-            after = dict(measure(model, state, evidence, lm, crops, {}), reverted=reason)
-            fit.warnings.append(f"stage {stage['name']!r} moved the fit away from the image evidence ({reason}); "
-                                "kept the earlier stage's geometry")
-            if fit.suspect is None:
-                fit.suspect = {"stage": stage["name"], "reason": reason}
+            after = dict(measure(model, state, evidence, lm, crops, {}), reverted=verdict.reason)
+            fit.warnings.append(f"stage {stage['name']!r} moved the fit away from the image evidence "
+                                f"({verdict.reason}); kept the earlier stage's geometry")
+        elif verdict:  # an IoU fall on masks drawn from the landmarks: said, not acted on
+            after = dict(after, flagged=verdict.reason)
+            fit.warnings.append(f"stage {stage['name']!r}: {verdict.reason} on part masks drawn from the landmarks "
+                                "(no parser weights); kept the stage, the face is flagged suspect")
+        if verdict and fit.suspect is None:
+            fit.suspect = verdict.suspect(stage["name"])
         fit.quality[stage["name"]] = after
         if focal_std and stage["name"] == preset["camera"]["uncertainty_stage"]:  # at that stage's own optimum
             t_std = time.perf_counter()

@@ -4,7 +4,9 @@ After every stage the driver measures, per frame, the landmark NME (RMSE over th
 and the mean part IoU (rendered part labels against the part masks), plus what the stage's terms report
 (e.g. the photometric residual and outlier fraction). A later stage must never leave a face worse on that
 evidence than an earlier one: when a stage lowers the IoU or raises the NME beyond the preset's [guard]
-thresholds, the driver restores the geometry from before the stage and flags the face as suspect.
+thresholds, the driver restores the geometry from before the stage and flags the face as suspect. Part masks
+drawn from the landmarks (``weak``: no parser weights) are polygons around the same landmarks the NME judges,
+not separate image evidence: with ``weak_masks = "flag"`` an IoU fall on them flags the face but keeps the stage.
 """
 from __future__ import annotations
 
@@ -76,20 +78,36 @@ def restore_geometry(state: FitState, snapshot: dict[str, torch.Tensor]) -> None
         setattr(state, name, value.clone())
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Why a stage moved the face away from the evidence, and whether its geometry is put back (``revert``) or
+    kept with the face flagged (an IoU fall on masks drawn from the landmarks, ``weak_masks = "flag"``)."""
+
+    reason: str
+    revert: bool = True
+
+    def suspect(self, stage: str) -> dict:
+        """The report's ``suspect`` entry."""
+        return {"stage": stage, "reason": self.reason, "action": "reverted" if self.revert else "kept"}
+
+
 @dataclass
 class Guard:
     """The no-harm rule. A stage is rejected when the mean part IoU ends more than ``max_iou_drop`` (absolute)
     below the best IoU of the stages kept so far (``best_iou``: a run of small falls cannot add up to a large
-    one), or when it raises the mean landmark NME by more than ``max_nme_rise`` (relative)."""
+    one), or when it raises the mean landmark NME by more than ``max_nme_rise`` (relative). ``weak_masks``:
+    ``"flag"`` keeps a stage whose only fault is an IoU fall on masks drawn from the landmarks."""
 
     enabled: bool = True
     max_iou_drop: float = 0.03
     max_nme_rise: float = 0.1
+    weak_masks: str = "revert"
 
     @classmethod
     def from_preset(cls, preset: dict) -> "Guard":
         cfg = preset["guard"]
-        return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]))
+        return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]),
+                   str(cfg.get("weak_masks", "revert")))
 
     @staticmethod
     def judges(stage: dict) -> bool:
@@ -97,19 +115,28 @@ class Guard:
         stages after it are judged against."""
         return bool(stage.get("guarded", True))
 
-    def check(self, stage: dict, before: dict, after: dict, best_iou: float | None = None) -> str | None:
-        """Why the stage must be rejected, or None. ``before``: the measures of the state the stage started
-        from; ``best_iou``: the best mean IoU of the states kept so far (default: ``before``'s)."""
+    def check(self, stage: dict, before: dict, after: dict, best_iou: float | None = None,
+              weak: bool = False) -> Verdict | None:
+        """What the stage did wrong, or None. ``before``: the measures of the state the stage started from;
+        ``best_iou``: the best mean IoU of the states kept so far (default: ``before``'s); ``weak``: the part
+        masks were drawn from the landmarks. An NME rise is judged before an IoU fall (it always reverts)."""
         if not self.enabled:
             return None
         if not np.isfinite(after["nme_mean"]):  # a non-finite result is never kept, guarded stage or not
-            return "landmark NME is not finite"
+            return Verdict("landmark NME is not finite")
         if not self.judges(stage):
             return None
+        if after["nme_mean"] / max(before["nme_mean"], 1e-9) - 1.0 > self.max_nme_rise:
+            return Verdict(f"landmark NME rose from {before['nme_mean']:.4f} to {after['nme_mean']:.4f}")
         if before["iou_mean"] is not None and after["iou_mean"] is not None:
             best = before["iou_mean"] if best_iou is None else max(best_iou, before["iou_mean"])
             if best - after["iou_mean"] > self.max_iou_drop:
-                return f"part IoU fell from {best:.3f} to {after['iou_mean']:.3f}"
-        if after["nme_mean"] / max(before["nme_mean"], 1e-9) - 1.0 > self.max_nme_rise:
-            return f"landmark NME rose from {before['nme_mean']:.4f} to {after['nme_mean']:.4f}"
+                return Verdict(f"part IoU fell from {best:.3f} to {after['iou_mean']:.3f}",
+                               revert=not (weak and self.weak_masks == "flag"))
         return None
+
+
+def weak_masks(evidence: Evidence) -> bool:
+    """Whether every frame's part masks that exist were drawn from the landmarks (and some exist)."""
+    masks = [f.masks for f in evidence.frames if f.masks is not None]
+    return bool(masks) and all(m.weak for m in masks)

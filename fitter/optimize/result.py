@@ -32,7 +32,7 @@ class FaceFit:
     crop: FitCrop | None = None  # the first frame's fitting crop
     parts: dict = field(default_factory=dict)  # segmentation source and per-part IoU before/after PRDL
     quality: dict = field(default_factory=dict)  # per stage (and "init"): NME, part IoU, term diagnostics
-    suspect: dict | None = None  # {"stage", "reason"}: a stage moved the fit away from the evidence (reverted)
+    suspect: dict | None = None  # {"stage", "reason", "action": "reverted" | "kept"}: the first stage the guard faulted
 
     @property
     def observation(self) -> FaceObservation:

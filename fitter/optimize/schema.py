@@ -57,6 +57,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_iou_drop": Setting("float", "largest allowed fall of the mean part IoU below the best kept stage's",
                                 low=0, high=1),
         "max_nme_rise": Setting("float", "largest allowed relative rise of the landmark NME in a stage", low=0),
+        "weak_masks": Setting("str", "what an IoU fall does when the part masks are drawn from the landmarks",
+                              choices=("revert", "flag")),
         "max_nme": Setting("float", "a photo's fit with a larger landmark NME (eye distances) fails", positive=True),
     },
     "export": {

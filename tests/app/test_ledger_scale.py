@@ -32,3 +32,15 @@ def test_progress_rewrites_are_throttled_beyond_a_size(tmp_path, monkeypatch):
     summary = run.finish()
     assert summary["complete"] is True and summary["images"] == IMAGES and summary["fitted"] == IMAGES
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+class TestSuspectColumn:
+    """The summary's suspect column names the stage the guard faulted and says when it was only flagged."""
+
+    def test_reverted_and_kept_stages(self):
+        reverted = {"suspect": {"stage": "photometric-64", "reason": "part IoU fell", "action": "reverted"}}
+        kept = {"suspect": {"stage": "photometric-64", "reason": "part IoU fell", "action": "kept"}}
+        assert ledger.report_figures(reverted)["suspect"] == "photometric-64"
+        assert ledger.report_figures(kept)["suspect"] == "photometric-64 (kept)"
+        assert ledger.report_figures({"suspect": None})["suspect"] == ""
+        assert ledger.report_figures({"suspect": "edited by hand"})["suspect"] == ""

@@ -2,11 +2,13 @@
 thresholds."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from fitter.optimize.presets import load_preset
-from fitter.optimize.quality import Guard
+from fitter.observe.segmentation import PartMasks
+from fitter.optimize.quality import Guard, Verdict
 
 BEFORE = {"iou_mean": 0.70, "nme_mean": 0.020}
 
@@ -25,10 +27,23 @@ class TestGuard:
         assert guard.check({"name": "s"}, BEFORE, after(0.66, 0.029)) is None
 
     def test_iou_fall_is_rejected(self, guard):
-        assert "part IoU fell from 0.700 to 0.640" == guard.check({"name": "s"}, BEFORE, after(0.64, 0.020))
+        verdict = guard.check({"name": "s"}, BEFORE, after(0.64, 0.020))
+        assert verdict == Verdict("part IoU fell from 0.700 to 0.640", revert=True)
+
+    def test_iou_fall_on_masks_drawn_from_the_landmarks_is_flagged_not_reverted(self, guard):
+        flagging = Guard(enabled=True, max_iou_drop=0.05, max_nme_rise=0.5, weak_masks="flag")
+        assert flagging.check({"name": "s"}, BEFORE, after(0.64, 0.020), weak=True) == \
+            Verdict("part IoU fell from 0.700 to 0.640", revert=False)
+        assert flagging.check({"name": "s"}, BEFORE, after(0.64, 0.020), weak=False).revert  # the parser's masks
+        assert guard.check({"name": "s"}, BEFORE, after(0.64, 0.020), weak=True).revert  # weak_masks = "revert"
+
+    def test_nme_rise_reverts_on_masks_drawn_from_the_landmarks(self):
+        flagging = Guard(enabled=True, max_iou_drop=0.05, max_nme_rise=0.5, weak_masks="flag")
+        verdict = flagging.check({"name": "s"}, BEFORE, after(0.60, 0.031), weak=True)
+        assert verdict.revert and "landmark NME rose" in verdict.reason
 
     def test_nme_rise_is_rejected(self, guard):
-        assert "landmark NME rose" in guard.check({"name": "s"}, BEFORE, after(0.70, 0.031))
+        assert "landmark NME rose" in guard.check({"name": "s"}, BEFORE, after(0.70, 0.031)).reason
 
     def test_without_masks_only_nme_counts(self, guard):
         assert guard.check({"name": "s"}, {"iou_mean": None, "nme_mean": 0.02}, after(None, 0.025)) is None
@@ -42,23 +57,26 @@ class TestGuard:
         # 0.70 -> 0.67 in an earlier stage (kept), now 0.67 -> 0.64 with the NME better: 0.06 below the best
         before = {"iou_mean": 0.67, "nme_mean": 0.020}
         assert guard.check({"name": "s"}, before, after(0.64, 0.019)) is None  # against the stage's start
-        assert "part IoU fell from 0.700 to 0.640" == guard.check({"name": "s"}, before, after(0.64, 0.019), 0.70)
+        verdict = guard.check({"name": "s"}, before, after(0.64, 0.019), 0.70)
+        assert verdict.reason == "part IoU fell from 0.700 to 0.640"
 
     def test_non_finite_nme_is_rejected(self, guard):
-        assert guard.check({"name": "s"}, BEFORE, after(0.70, float("nan"))) == "landmark NME is not finite"
+        assert guard.check({"name": "s"}, BEFORE, after(0.70, float("nan"))) == Verdict("landmark NME is not finite")
         unguarded = {"name": "s", "guarded": False}  # a stage the guard may not reject still may not end non-finite
-        assert guard.check(unguarded, BEFORE, after(0.70, float("nan"))) == "landmark NME is not finite"
+        assert guard.check(unguarded, BEFORE, after(0.70, float("nan")), weak=True).revert
 
     def test_preset_thresholds(self):
         preset = load_preset("default")
         g = Guard.from_preset(preset)
         cfg = preset["guard"]
-        assert (g.max_iou_drop, g.max_nme_rise) == (cfg["max_iou_drop"], cfg["max_nme_rise"])
+        assert (g.max_iou_drop, g.max_nme_rise, g.weak_masks) == (cfg["max_iou_drop"], cfg["max_nme_rise"], "flag")
 
 
-def scripted_fit(ict, monkeypatch, ious: list[float], nmes: list[float], stages: list[dict] | None = None):
+def scripted_fit(ict, monkeypatch, ious: list[float], nmes: list[float], stages: list[dict] | None = None,
+                 masks: PartMasks | None = None):
     """fit_face with scripted stages and measures (no optimisation): ``ious``/``nmes`` are the start's and then each
-    stage's; every stage moves the identity by 1. Returns the fit and the identity the first stage started from."""
+    stage's; every stage moves the identity by 1; ``masks`` are handed to the fit (their weak flag is what counts).
+    Returns the fit and the identity the first stage started from."""
     from fitter.optimize import fit as driver
     from fitter.optimize.schedule import StageLog
     from synthetic_faces import ground_truth, observe
@@ -92,7 +110,7 @@ def scripted_fit(ict, monkeypatch, ious: list[float], nmes: list[float], stages:
                         for k in range(3)]
     preset = dict(preset, stages=stages)
     obs = observe(ict, ground_truth(ict), noise_px=0.5)
-    return driver.fit_face(ict, obs, (512, 512), preset), kept["start"]
+    return driver.fit_face(ict, obs, (512, 512), preset, masks=masks), kept["start"]
 
 
 class TestDriverKeepsTheBestEvidence:
@@ -102,13 +120,42 @@ class TestDriverKeepsTheBestEvidence:
     def test_small_falls_that_add_up_are_rejected(self, ict, monkeypatch):
         # init 0.70; s0 -> 0.72 (kept); s1 -> 0.69 (0.03 below the best, kept); s2 -> 0.66 (0.06 below: rejected)
         fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02, 0.02, 0.019, 0.018])
-        assert fit.suspect == {"stage": "s2", "reason": "part IoU fell from 0.720 to 0.660"}
+        assert fit.suspect == {"stage": "s2", "reason": "part IoU fell from 0.720 to 0.660",
+                               "action": "reverted"}
         assert torch.allclose(fit.state.identity, start + 2.0)  # s2's move was put back
 
     def test_falls_within_the_bound_are_kept(self, ict, monkeypatch):
         fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.68], [0.02, 0.02, 0.022, 0.021])
         assert fit.suspect is None
         assert torch.allclose(fit.state.identity, start + 3.0)
+
+
+def blank_masks(weak: bool) -> PartMasks:
+    labels = np.zeros((512, 512), np.uint8)
+    return PartMasks(labels=labels, occlusion=labels > 0, region=(0, 0, 512, 512),
+                     source="landmarks" if weak else "facer:farl/lapa/448", weak=weak)
+
+
+class TestMasksDrawnFromTheLandmarks:
+    """With masks drawn from the landmarks (the offline fallback) an IoU fall flags the face and keeps the stage
+    (shipped presets: weak_masks = "flag"); the parser's masks still revert it; an NME rise reverts either way."""
+
+    def test_iou_fall_is_flagged_and_the_stage_kept(self, ict, monkeypatch):
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02] * 4, masks=blank_masks(True))
+        assert fit.suspect == {"stage": "s2", "reason": "part IoU fell from 0.720 to 0.660", "action": "kept"}
+        assert torch.allclose(fit.state.identity, start + 3.0)
+        assert fit.quality["s2"]["flagged"] == "part IoU fell from 0.720 to 0.660"
+
+    def test_the_parsers_masks_still_revert(self, ict, monkeypatch):
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02] * 4, masks=blank_masks(False))
+        assert fit.suspect["action"] == "reverted"
+        assert torch.allclose(fit.state.identity, start + 2.0)
+
+    def test_nme_rise_reverts(self, ict, monkeypatch):
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.60], [0.02, 0.02, 0.02, 0.05],
+                                  masks=blank_masks(True))
+        assert fit.suspect["action"] == "reverted" and "landmark NME rose" in fit.suspect["reason"]
+        assert torch.allclose(fit.state.identity, start + 2.0)
 
 
 class TestTheLandmarkFitIsWhereTheEvidenceStarts:
@@ -130,5 +177,6 @@ class TestTheLandmarkFitIsWhereTheEvidenceStarts:
 
     def test_later_stages_are_judged_against_the_landmark_fit(self, ict, monkeypatch, stages):
         fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.62, 0.60, 0.54], [0.02] * 4, stages)
-        assert fit.suspect == {"stage": "prdl", "reason": "part IoU fell from 0.600 to 0.540"}
+        assert fit.suspect == {"stage": "prdl", "reason": "part IoU fell from 0.600 to 0.540",
+                               "action": "reverted"}
         assert torch.allclose(fit.state.identity, start + 2.0)
