@@ -174,10 +174,11 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
             after = dict(measure(model, state, evidence, lm, crops, {}), reverted=verdict.reason)
             fit.warnings.append(f"stage {stage['name']!r} moved the fit away from the image evidence "
                                 f"({verdict.reason}); kept the earlier stage's geometry")
-        elif verdict:  # an IoU fall on masks drawn from the landmarks: said, not acted on
+        elif verdict:  # an IoU fall on masks drawn from the landmarks: said (once a fit), not acted on
             after = dict(after, flagged=verdict.reason)
-            fit.warnings.append(f"stage {stage['name']!r}: {verdict.reason} on part masks drawn from the landmarks "
-                                "(no parser weights); kept the stage, the face is flagged suspect")
+            if not any("flagged" in fit.quality.get(s["name"], {}) for s in preset["stages"]):
+                fit.warnings.append(f"stage {stage['name']!r}: {verdict.reason} on part masks drawn from the "
+                                    "landmarks (no parser weights); kept the stage, the face is flagged suspect")
         if verdict and fit.suspect is None:
             fit.suspect = verdict.suspect(stage["name"])
         fit.quality[stage["name"]] = after

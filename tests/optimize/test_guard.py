@@ -146,6 +146,11 @@ class TestMasksDrawnFromTheLandmarks:
         assert torch.allclose(fit.state.identity, start + 3.0)
         assert fit.quality["s2"]["flagged"] == "part IoU fell from 0.720 to 0.660"
 
+    def test_one_warning_for_falls_in_several_stages(self, ict, monkeypatch):
+        fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.66, 0.65], [0.02] * 4, masks=blank_masks(True))
+        assert fit.suspect["stage"] == "s1" and "flagged" in fit.quality["s2"]
+        assert sum("drawn from the landmarks" in w for w in fit.warnings) == 1
+
     def test_the_parsers_masks_still_revert(self, ict, monkeypatch):
         fit, start = scripted_fit(ict, monkeypatch, [0.70, 0.72, 0.69, 0.66], [0.02] * 4, masks=blank_masks(False))
         assert fit.suspect["action"] == "reverted"
