@@ -176,7 +176,7 @@ def fit_stages(model: MorphableModel, evidence: Evidence, preset: dict, initial:
                                 f"({verdict.reason}); kept the earlier stage's geometry")
         elif verdict:  # an IoU fall on masks drawn from the landmarks: said (once a fit), not acted on
             after = dict(after, flagged=verdict.reason)
-            if not any("flagged" in fit.quality.get(s["name"], {}) for s in preset["stages"]):
+            if not any("flagged" in q for q in fit.quality.values()):
                 fit.warnings.append(f"stage {stage['name']!r}: {verdict.reason} on part masks drawn from the "
                                     "landmarks (no parser weights); kept the stage, the face is flagged suspect")
         if verdict and fit.suspect is None:

@@ -107,7 +107,7 @@ class Guard:
     def from_preset(cls, preset: dict) -> "Guard":
         cfg = preset["guard"]
         return cls(bool(cfg["enabled"]), float(cfg["max_iou_drop"]), float(cfg["max_nme_rise"]),
-                   str(cfg.get("weak_masks", "revert")))
+                   str(cfg["weak_masks"]))
 
     @staticmethod
     def judges(stage: dict) -> bool:
