@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from .topology import SurfaceEmbedding, Topology
+
+# Bases gathered for a vertex subset are kept (least recently used first out) up to this size: a term evaluates
+# the same subset every optimiser step (PRDL's surface points within a round, the landmark embedding), and
+# gathering ~5,000 vertices' columns of both bases cost more than the matrix product it feeds.
+SUBSET_CACHE_BYTES = 64 * 2**20
 
 
 class MorphableModel:
@@ -51,6 +57,8 @@ class MorphableModel:
         self.expression_basis = torch.as_tensor(
             np.asarray(expression_basis, np.float32).reshape(len(expression_basis), n_vertices * 3), device=self.device
         )
+        self._subset_cache: OrderedDict = OrderedDict()  # see SUBSET_CACHE_BYTES and _subset_bases
+        self._subset_owner = None
 
     # -- sizes -------------------------------------------------------------------------------------------
     @property
@@ -111,10 +119,7 @@ class MorphableModel:
         if index is None:
             mean, id_basis, ex_basis = self.mean, self.identity_basis, self.expression_basis
         else:
-            index = torch.as_tensor(index, device=self.device)
-            cols = (index[:, None] * 3 + torch.arange(3, device=self.device)).reshape(-1)
-            mean = self.mean[index]
-            id_basis, ex_basis = self.identity_basis[:, cols], self.expression_basis[:, cols]
+            mean, id_basis, ex_basis = self._subset_bases(torch.as_tensor(index, device=self.device))
         out = mean.reshape(1, -1).expand(frames, -1)
         if identity is not None and identity.numel() > 0:  # a model may have 0 modes (e.g. BFM 2009 expression)
             identity = identity.reshape(-1, identity.shape[-1])
@@ -122,6 +127,44 @@ class MorphableModel:
         if expression is not None and expression.numel() > 0:
             out = out + expression.reshape(frames, -1) @ ex_basis
         return out.reshape(frames, -1, 3)
+
+    def _subset_bases(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The mean and both bases at ``index``'s vertices, gathered once per subset (the same values, so the same
+        vertices to the bit). Kept while the model's bases are the same tensors at the same version: a model moved
+        with :meth:`to`, given new bases or edited in place gathers afresh."""
+        bases = (self.mean, self.identity_basis, self.expression_basis)
+        if any(b.requires_grad for b in bases):  # a basis being learned: never keep a gather of it
+            return self._gather(index)
+        owner = getattr(self, "_subset_owner", None)
+        if owner is None or any(a is not b or v != b._version for a, v, b in zip(owner[0], owner[1], bases)):
+            self._subset_cache = OrderedDict()
+            self._subset_owner = (bases, tuple(b._version for b in bases))
+        cache = self._subset_cache
+        key = (str(index.device), index.cpu().numpy().tobytes())
+        hit = cache.pop(key, None)
+        if hit is None:
+            hit = self._gather(index)
+        size = _nbytes(hit)
+        if size <= SUBSET_CACHE_BYTES:
+            while cache and size + sum(_nbytes(v) for v in cache.values()) > SUBSET_CACHE_BYTES:
+                cache.popitem(last=False)
+            cache[key] = hit
+        return hit
+
+    def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cols = (index[:, None] * 3 + torch.arange(3, device=self.device)).reshape(-1)
+        return self.mean[index], self.identity_basis[:, cols], self.expression_basis[:, cols]
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. to a Ray worker) without the gathered subsets."""
+        state = dict(self.__dict__)
+        state.pop("_subset_cache", None)
+        state.pop("_subset_owner", None)
+        return state
+
+
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def neutral_face(model: MorphableModel, identity: torch.Tensor | np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -1,3 +1,6 @@
+import copy
+import pickle
+
 import numpy as np
 import torch
 
@@ -43,6 +46,39 @@ def test_subset_matches_full(ict):
     idx = torch.tensor([0, 17, 9000, 14387])
     full = ict.vertices(identity, expression)
     torch.testing.assert_close(ict.vertices_subset(idx, identity, expression), full[:, idx])
+
+
+class TestSubsetCache:
+    """A vertex subset's gathered bases are kept between evaluations; an edited or replaced basis, or a pickled
+    model, never sees a stale gather."""
+
+    def test_repeated_subset_matches_full(self, ict):
+        model = copy.deepcopy(ict)
+        identity, expression = torch.randn(100), torch.rand(1, 53)
+        idx = torch.arange(0, 14388, 7)
+        first = model.vertices_subset(idx, identity, expression)
+        again = model.vertices_subset(idx.clone(), identity, expression)  # equal values, another tensor
+        assert torch.equal(first, again)
+        torch.testing.assert_close(again, model.vertices(identity, expression)[:, idx])
+
+    def test_edited_basis_is_gathered_afresh(self, ict):
+        model = copy.deepcopy(ict)
+        identity, idx = torch.randn(100), torch.tensor([3, 500, 9000])
+        model.vertices_subset(idx, identity)
+        model.identity_basis.mul_(2.0)  # in place
+        torch.testing.assert_close(model.vertices_subset(idx, identity), model.vertices(identity)[:, idx])
+        model.identity_basis = -model.identity_basis  # replaced
+        torch.testing.assert_close(model.vertices_subset(idx, identity), model.vertices(identity)[:, idx])
+        model.mean = model.mean + 1.0
+        torch.testing.assert_close(model.vertices_subset(idx, identity), model.vertices(identity)[:, idx])
+
+    def test_pickled_without_the_gathers(self, ict):
+        model = copy.deepcopy(ict)
+        bare = len(pickle.dumps(model))
+        model.vertices_subset(torch.arange(0, 14388, 2), torch.randn(100))
+        assert len(pickle.dumps(model)) == bare
+        idx = torch.tensor([1, 2, 3])
+        torch.testing.assert_close(pickle.loads(pickle.dumps(model)).vertices_subset(idx), model.vertices()[:, idx])
 
 
 def test_ict_units_and_scale(ict):
