@@ -105,13 +105,13 @@ def _exact_cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class _HardDistanceStats(torch.autograd.Function):
-    """Nearest, farthest and mean distance with a backward pass of two matrix products.
+    """Nearest, farthest and mean distance with a backward pass of one matrix product per input.
 
     Why: autograd's own backward through ``cdist``, ``min``, ``max`` and ``mean`` writes two zero-filled (A, N)
     scatter buffers and an (A, N) distance gradient per call, which made PRDL as costly per iteration as the
     photometric term at 64 px. The nearest and farthest distances depend on one point each (their unit vectors
     times the incoming gradient, added at that point); the mean's gradient at point n,
-    ``sum_a g_a (p_n - a) / (N d_an)``, is two matrix products with the (A, N) inverse distances. A zero distance
+    ``sum_a g_a (p_n - a) / (N d_an)``, is one (3, A) x (A, N) product with the inverse distances. A zero distance
     contributes no gradient, as in ``cdist``'s backward. The backward is made of differentiable operations on the
     inputs, so a Hessian through it is exact (autograd's ``cdist`` has no second derivative: before, a Hessian of
     an energy with PRDL, e.g. ``[camera] uncertainty_stage = "prdl"``, raised NotImplementedError).
