@@ -146,8 +146,9 @@ class MorphableModel:
             hit = self._gather(index)
         size = _nbytes(hit)
         if size <= SUBSET_CACHE_BYTES:
-            while cache and size + sum(_nbytes(v) for v in cache.values()) > SUBSET_CACHE_BYTES:
-                cache.popitem(last=False)
+            held = sum(_nbytes(v) for v in cache.values())
+            while cache and size + held > SUBSET_CACHE_BYTES:
+                held -= _nbytes(cache.popitem(last=False)[1])
             cache[key] = hit
         return hit
 

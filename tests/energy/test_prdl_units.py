@@ -94,8 +94,11 @@ class TestDistanceStatsGradient:
     through cdist, min, max and mean, for points and anchors, and none along a zero distance (as cdist)."""
 
     @staticmethod
-    def autograd_stats(anchors, points):
-        d = torch.cdist(anchors, points, compute_mode="donot_use_mm_for_euclid_dist")
+    def autograd_stats(anchors, points, twice_differentiable=False):
+        if twice_differentiable:  # autograd's cdist has no second derivative
+            d = ((anchors[:, None] - points[None]) ** 2).sum(-1).sqrt()
+        else:
+            d = torch.cdist(anchors, points, compute_mode="donot_use_mm_for_euclid_dist")
         return torch.stack([d.min(1).values, d.max(1).values, d.mean(1)], -1)
 
     @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
@@ -121,11 +124,8 @@ class TestDistanceStatsGradient:
         points = torch.rand(6, 2, generator=rng, dtype=torch.float64)
         weights = torch.randn(15, 3, generator=rng, dtype=torch.float64)
         ours = torch.autograd.functional.hessian(lambda p: (distance_stats(anchors, p) * weights).sum(), points)
-        def by_formula(p):  # autograd's cdist has no second derivative
-            d = ((anchors[:, None] - p[None]) ** 2).sum(-1).sqrt()
-            return (torch.stack([d.min(1).values, d.max(1).values, d.mean(1)], -1) * weights).sum()
-
-        theirs = torch.autograd.functional.hessian(by_formula, points)
+        theirs = torch.autograd.functional.hessian(
+            lambda p: (self.autograd_stats(anchors, p, twice_differentiable=True) * weights).sum(), points)
         torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
 
     def test_zero_distance_pulls_nothing(self):
