@@ -31,6 +31,7 @@ import numba
 import numpy as np
 import torch
 
+from ..camera import project
 from ..common.settings import Setting
 from ..crop import FitCrop, below_line
 from ..model.morphable import MorphableModel
@@ -233,6 +234,9 @@ class PRDLTerm(Term):
         self.bary: list[torch.Tensor] = []  # per frame, surface points: (M, 3) barycentrics in their triangles ...
         self.corners: list[torch.Tensor] = []  # ... and (M, 3) positions of their triangles' corners in index
         self.segments: list[list[tuple[int, int]]] = []  # per frame: (start, end) per part in its index
+        self.union: torch.Tensor | None = None  # several frames: every frame's index vertices, each once ...
+        self.local: list[torch.Tensor] = []  # ... and per frame, the positions of its index in the union
+        self.generation = 0  # counts the updates: a scene's posed union belongs to one
         self.rngs = [np.random.default_rng(f) for f in range(len(self.targets))]
         self.triangles = torch.as_tensor(model.topology.triangles, device=model.device)
 
@@ -320,6 +324,11 @@ class PRDLTerm(Term):
                 start += len(v)
             self.index.append(torch.as_tensor(np.concatenate(chosen), device=scene.state.device))
             self.segments.append(segments)
+        self.union, self.local = None, []
+        self.generation += 1
+        if len(self.index) > 1:  # one evaluation of the union serves every frame (see frame_pixels)
+            self.union, inverse = torch.unique(torch.cat(self.index), return_inverse=True)
+            self.local = list(inverse.split([len(i) for i in self.index]))
 
     def predicted_points(self, scene: Scene, frame: int = 0) -> torch.Tensor:
         """Model-frame points (F, n, 3) of the frame's point sets (every frame's pose applies to them), in the
@@ -331,11 +340,29 @@ class PRDLTerm(Term):
             points = (points[:, self.corners[frame]] * self.bary[frame][None, :, :, None]).sum(2)
         return points
 
+    def frame_pixels(self, scene: Scene, frame: int = 0) -> torch.Tensor:
+        """Image pixels (n, 2) of the frame's point sets, seen in that frame only.
+
+        With several frames (a clip's keyframes), the union of their vertices is evaluated and posed once per
+        scene and each frame takes its own: evaluating every frame's subset at every instant cost frames^2
+        subset evaluations, and as many basis gathers as frames, more than the cache holds. A surface point is
+        interpolated in camera space, the same point as in the model frame (a rigid map keeps barycentrics)."""
+        if self.index is None:
+            self.update(scene)
+        if self.union is None:
+            pix, _ = scene.project(self.predicted_points(scene, frame))
+            return pix[frame]
+        key = ("prdl-union", id(self), self.generation)
+        cam = scene.memo(key, lambda: scene.to_camera(scene.vertices_at(self.union)))
+        points = cam[frame, self.local[frame]]
+        if self.points == "surface":
+            points = (points[self.corners[frame]] * self.bary[frame][:, :, None]).sum(1)
+        return project(points[None], scene.K()[frame : frame + 1])[0]
+
     def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(P, A, 3) statistics of the frame's projected point sets, and (P,) bool: the part has some."""
         targets = self.targets[frame]
-        pix, _ = scene.project(self.predicted_points(scene, frame))
-        crop_pts = targets.crop.to_crop(pix[frame])
+        crop_pts = targets.crop.to_crop(self.frame_pixels(scene, frame))
         stats, has = [], []
         for start, end in self.segments[frame]:
             if end - start == 0:

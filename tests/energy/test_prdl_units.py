@@ -155,6 +155,39 @@ class TestPRDLFrames:
             torch.testing.assert_close(values[f : f + 1], alone(Scene(ict, one_frame(shifted, f))), rtol=1e-4,
                                        atol=1e-4)
 
+    def test_each_frame_gradient_alone(self, ict64):
+        """The F-frame term's gradient in a frame's expression and pose is that frame's own term's."""
+        state = with_dtype(posed_frames(ict64, 3), torch.float64)
+        term = offset_term(ict64, state, dtype=torch.float64)
+        shifted = state.detached()
+        shifted.translation = shifted.translation + torch.tensor([0.3, -0.2, 0.0], dtype=torch.float64)
+        names = ("expression", "rotation", "translation")
+        free = {n: getattr(shifted, n).detach().clone().requires_grad_(True) for n in names}
+        for n, v in free.items():
+            setattr(shifted, n, v)
+        term(Scene(ict64, shifted)).sum().backward()
+        for f in range(3):
+            alone = PRDLTerm(ict64, [term.targets[f]], sigma=SIGMA, max_points=ALL_VERTICES)
+            alone.update(Scene(ict64, one_frame(state, f)))
+            one = one_frame(shifted.detached(), f)
+            mine = {n: getattr(one, n).detach().clone().requires_grad_(True) for n in names}
+            for n, v in mine.items():
+                setattr(one, n, v)
+            alone(Scene(ict64, one)).sum().backward()
+            for n in names:
+                torch.testing.assert_close(free[n].grad[f], mine[n].grad[0], rtol=1e-8, atol=1e-10)
+
+    def test_frames_share_one_evaluation(self, ict, monkeypatch):
+        """Several frames' point sets are evaluated as one subset per scene, not every frame's at every instant."""
+        state = posed_frames(ict, 3)
+        term = offset_term(ict, state)
+        calls = []
+        evaluate = type(ict).vertices_subset
+        monkeypatch.setattr(type(ict), "vertices_subset",
+                            lambda self, index, *a, **k: calls.append(len(index)) or evaluate(self, index, *a, **k))
+        term(Scene(ict, state))
+        assert len(calls) == 1 and calls[0] == len(torch.unique(torch.cat(term.index)))
+
 
 class TestPRDLPointSets:
     """The predicted point sets: surface points are the pixels each rendered part covers (the density of the
