@@ -335,10 +335,14 @@ class PRDLTerm(Term):
         order of its ``segments``."""
         if self.index is None:
             self.update(scene)
-        points = scene.vertices_at(self.index[frame])
-        if self.points == "surface":  # triangle corners -> the fixed surface points inside them
-            points = (points[:, self.corners[frame]] * self.bary[frame][None, :, :, None]).sum(2)
-        return points
+        return self.on_surface(scene.vertices_at(self.index[frame]), frame)
+
+    def on_surface(self, points: torch.Tensor, frame: int) -> torch.Tensor:
+        """The frame's index points (..., n, 3) -> its point sets: with surface points, each triangle's corners
+        -> the fixed surface point inside it (..., M, 3); vertices as they are."""
+        if self.points != "surface":
+            return points
+        return (points[..., self.corners[frame], :] * self.bary[frame][:, :, None]).sum(-2)
 
     def frame_pixels(self, scene: Scene, frame: int = 0) -> torch.Tensor:
         """Image pixels (n, 2) of the frame's point sets, seen in that frame only.
@@ -354,9 +358,7 @@ class PRDLTerm(Term):
             return pix[frame]
         key = ("prdl-union", id(self), self.generation)
         cam = scene.memo(key, lambda: scene.to_camera(scene.vertices_at(self.union)))
-        points = cam[frame, self.local[frame]]
-        if self.points == "surface":
-            points = (points[self.corners[frame]] * self.bary[frame][:, :, None]).sum(1)
+        points = self.on_surface(cam[frame, self.local[frame]], frame)
         return project(points[None], scene.K()[frame : frame + 1])[0]
 
     def predicted_stats(self, scene: Scene, frame: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
