@@ -39,6 +39,7 @@ from ..observe.segmentation import PART_NAMES, PartMasks
 from ..render import rasterize, render_labels, vertex_normals
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, TermUnavailable, register
+from .point_distances import distance_stats
 
 
 # -- point sets and statistics ---------------------------------------------------------------------------
@@ -83,74 +84,6 @@ def anchor_grid(size: int, count: int, device: torch.device | str = "cpu") -> to
     c = (torch.arange(count, dtype=torch.float32, device=device) + 0.5) * (size / count)
     yy, xx = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], -1)
-
-
-def distance_stats(anchors: torch.Tensor, points: torch.Tensor, soft: float = 0.0, chunk: int = 4096) -> torch.Tensor:
-    """(A, 3) nearest, farthest and mean distance from each anchor (A, 2) to ``points`` (N, 2)."""
-    out = []
-    for a in anchors.split(chunk):
-        if soft > 0:
-            d = _exact_cdist(a, points)
-            near = -soft * torch.logsumexp(-d / soft, dim=1) + soft * np.log(d.shape[1])
-            far = soft * torch.logsumexp(d / soft, dim=1) - soft * np.log(d.shape[1])
-            out.append(torch.stack([near, far, d.mean(1)], -1))
-        else:
-            out.append(_HardDistanceStats.apply(a, points))
-    return torch.cat(out)
-
-
-def _exact_cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(A, N) Euclidean distances, exact: the matrix-product form rounds distances under ~0.1 px to 0 and its
-    gradient there is NaN."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
-
-
-class _HardDistanceStats(torch.autograd.Function):
-    """Nearest, farthest and mean distance with a backward pass of one matrix product per input.
-
-    Why: autograd's own backward through ``cdist``, ``min``, ``max`` and ``mean`` writes two zero-filled (A, N)
-    scatter buffers and an (A, N) distance gradient per call, which made PRDL as costly per iteration as the
-    photometric term at 64 px. The nearest and farthest distances depend on one point each (their unit vectors
-    times the incoming gradient, added at that point); the mean's gradient at point n,
-    ``sum_a g_a (p_n - a) / (N d_an)``, is one (3, A) x (A, N) product with the inverse distances. A zero distance
-    contributes no gradient, as in ``cdist``'s backward. The backward is made of differentiable operations on the
-    inputs, so a Hessian through it is exact (autograd's ``cdist`` has no second derivative: before, a Hessian of
-    an energy with PRDL, e.g. ``[camera] uncertainty_stage = "prdl"``, raised NotImplementedError).
-    """
-
-    @staticmethod
-    def forward(ctx, anchors: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        d = _exact_cdist(anchors, points)
-        near, i_near = d.min(1)
-        far, i_far = d.max(1)
-        ctx.save_for_backward(anchors, points, d, i_near, i_far)
-        return torch.stack([near, far, d.mean(1)], -1)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        anchors, points, d, i_near, i_far = ctx.saved_tensors
-        if torch.is_grad_enabled():  # this backward is itself differentiated (a Hessian): distances on the graph,
-            d = ((anchors[:, None] - points[None]) ** 2).sum(-1).sqrt()  # by a formula autograd differentiates twice
-        inv = d.reciprocal().nan_to_num(posinf=0.0)  # (A, N); 1 / 0 -> 0
-        g_mean = grad[:, 2:3] / points.shape[0]  # (A, 1)
-        # unit vectors anchor -> chosen point, scaled by the incoming gradient of that statistic
-        pulls = []
-        for index, column in ((i_near, 0), (i_far, 1)):
-            chosen = d.gather(1, index[:, None])  # (A, 1)
-            unit = (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0)
-            pulls.append((index, unit * grad[:, column:column + 1]))
-        grad_anchors = grad_points = None
-        if ctx.needs_input_grad[1]:
-            sums = torch.cat([g_mean * anchors, g_mean], 1).T @ inv  # (3, N): sum_a g_a a / d_an, sum_a g_a / d_an
-            grad_points = points * sums[2:].T - sums[:2].T
-            for index, pull in pulls:
-                grad_points = grad_points.index_add(0, index, pull)
-        if ctx.needs_input_grad[0]:
-            weighted = inv * g_mean
-            grad_anchors = anchors * weighted.sum(1, keepdim=True) - weighted @ points
-            for _, pull in pulls:
-                grad_anchors = grad_anchors - pull
-        return grad_anchors, grad_points
 
 
 # -- targets from masks ----------------------------------------------------------------------------------

@@ -5,87 +5,20 @@ each pixel (z-buffer) and *which* mesh edge a silhouette crossing belongs to (an
 that carries gradients (barycentrics, depth, crossing positions) is recomputed in torch from the projected
 vertices, see :mod:`fitter.render.raster` and :mod:`fitter.render.silhouette`.
 
-All kernels take float64 coordinates and int64 indices so each compiles exactly once (one signature), and
-are cached on disk (``cache=True``). numba stores the cache in the package's ``__pycache__`` when it is
-writable and falls back to the user-wide cache directory (``~/.cache/numba`` or ``$NUMBA_CACHE_DIR``) when
-the package is installed read-only in site-packages; if no location at all is writable the kernels are
-compiled at every start instead of failing the import.
-
-Parallelism: the kernels are sequential, release the GIL (``nogil=True``) and are run on row bands / frames
-by a small thread pool of ``torch.get_num_threads()`` threads. numba's own ``parallel=True`` is avoided on
-purpose: parallel kernels compile about twice as slowly, the ``workqueue`` threading layer is not safe for
-concurrent calls, and the ``omp`` layer is not fork-safe with GNU OpenMP and adds a second OpenMP pool next
-to torch's.
+All kernels take float64 coordinates and int64 indices so each compiles exactly once (one signature). How
+they are compiled, cached and run on threads: :mod:`fitter.common.compiled`.
 """
 from __future__ import annotations
 
 import math
-import os
-import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-import torch
+
+from ..common.compiled import njit_cached, num_threads, run_parallel, split  # noqa: F401 (used by the backend)
 
 
-_cache_warned = False
-
-
-def _njit(**options):
-    """``numba.njit(cache=True, **options)``, or uncached when no cache directory is writable."""
-
-    def decorate(fn):
-        global _cache_warned
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError as error:  # "cannot cache function ...: no locator available for file ..."
-            if not _cache_warned:
-                _cache_warned = True
-                warnings.warn(
-                    f"facefit.render: numba cannot cache its compiled kernels ({error}); they will be compiled "
-                    "at every start (a few seconds). Set NUMBA_CACHE_DIR to a writable directory to avoid this.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            return numba.njit(cache=False, **options)(fn)
-
-    return decorate
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None
-_pool_lock = threading.Lock()
-
-
-def num_threads() -> int:
-    return max(1, torch.get_num_threads())
-
-
-def run_parallel(fn, tasks) -> None:
-    """Run ``fn(*task)`` for every task, on the shared thread pool when there is more than one."""
-    tasks = list(tasks)
-    threads = num_threads()
-    if threads == 1 or len(tasks) <= 1:
-        for task in tasks:
-            fn(*task)
-        return
-    global _pool, _pool_key
-    with _pool_lock:
-        key = (os.getpid(), threads)  # a forked child or a new thread count gets a fresh pool
-        if _pool is None or _pool_key != key:
-            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="facefit-render")
-            _pool_key = key
-        pool = _pool
-    for future in [pool.submit(fn, *task) for task in tasks]:
-        future.result()
-
-
-def split(n: int, parts: int) -> list[tuple[int, int]]:
-    """[0, n) in ``parts`` nearly equal consecutive ranges (empty ones dropped)."""
-    bounds = np.linspace(0, n, max(1, parts) + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+_njit = njit_cached  # the render layer's name for it (tests patch numba through this module)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fitter.crop import FitCrop
-from fitter.energy.prdl import PRDLTargets, PRDLTerm, anchor_grid, distance_stats
+from fitter.energy.prdl import PRDLTargets, PRDLTerm, anchor_grid
 from fitter.observe.segmentation import PART_NAMES
 from fitter.scene import Scene
 from frames import one_frame, posed_frames, with_dtype
@@ -87,55 +87,6 @@ class TestPRDLGradient:
         inputs = tuple(getattr(state, n).detach().clone().requires_grad_(True)
                        for n in ("rotation", "translation", "identity"))
         assert torch.autograd.gradcheck(energy, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
-
-
-class TestDistanceStatsGradient:
-    """The statistics' hand-written backward (nearest and farthest point, mean) gives autograd's own gradient
-    through cdist, min, max and mean, for points and anchors, and none along a zero distance (as cdist)."""
-
-    @staticmethod
-    def autograd_stats(anchors, points, twice_differentiable=False):
-        if twice_differentiable:  # autograd's cdist has no second derivative
-            d = ((anchors[:, None] - points[None]) ** 2).sum(-1).sqrt()
-        else:
-            d = torch.cdist(anchors, points, compute_mode="donot_use_mm_for_euclid_dist")
-        return torch.stack([d.min(1).values, d.max(1).values, d.mean(1)], -1)
-
-    @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-    def test_equals_autograd(self, dtype, tol):
-        rng = torch.Generator().manual_seed(3)
-        anchors = (torch.rand(40, 2, generator=rng, dtype=dtype) * 50).requires_grad_(True)
-        points = (torch.rand(23, 2, generator=rng, dtype=dtype) * 50).requires_grad_(True)
-        weights = torch.randn(40, 3, generator=rng, dtype=dtype)
-        ours = torch.autograd.grad((distance_stats(anchors, points, chunk=16) * weights).sum(), (anchors, points))
-        theirs = torch.autograd.grad((self.autograd_stats(anchors, points) * weights).sum(), (anchors, points))
-        for a, b in zip(ours, theirs):
-            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-
-    def test_gradcheck(self):
-        rng = torch.Generator().manual_seed(4)
-        anchors = torch.rand(12, 2, generator=rng, dtype=torch.float64).requires_grad_(True)
-        points = torch.rand(7, 2, generator=rng, dtype=torch.float64).requires_grad_(True)
-        assert torch.autograd.gradcheck(distance_stats, (anchors, points))
-
-    def test_hessian_equals_autograd(self):
-        rng = torch.Generator().manual_seed(5)
-        anchors = torch.rand(15, 2, generator=rng, dtype=torch.float64)
-        points = torch.rand(6, 2, generator=rng, dtype=torch.float64)
-        weights = torch.randn(15, 3, generator=rng, dtype=torch.float64)
-        ours = torch.autograd.functional.hessian(lambda p: (distance_stats(anchors, p) * weights).sum(), points)
-        theirs = torch.autograd.functional.hessian(
-            lambda p: (self.autograd_stats(anchors, p, twice_differentiable=True) * weights).sum(), points)
-        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
-
-    def test_zero_distance_pulls_nothing(self):
-        anchors = torch.tensor([[1.0, 1.0], [4.0, 5.0]])
-        points = torch.tensor([[1.0, 1.0], [2.0, 2.0]], requires_grad=True)
-        grad = torch.autograd.grad(distance_stats(anchors, points)[0].sum(), points)[0]
-        # anchor 0 sits on point 0: its nearest distance (0) has no direction; the farthest and mean pull
-        far = torch.tensor([1.0, 1.0]) / 2**0.5
-        torch.testing.assert_close(grad, torch.stack([torch.zeros(2), far + far / 2]))
-        assert torch.isfinite(grad).all()
 
 
 class TestPRDLFrames:

@@ -252,19 +252,19 @@ def test_cuda_tensors_builtin_backend():
 
 
 def test_numba_cache_fallback_when_nothing_is_writable(monkeypatch):
-    from fitter.render import _kernels
+    from fitter.common import compiled
 
-    real = _kernels.numba.njit
+    real = compiled.numba.njit
 
     def njit_without_cache_dir(*args, cache=False, **kwargs):
         if cache:
             raise RuntimeError("cannot cache function 'f': no locator available for file 'x.py'")
         return real(*args, cache=cache, **kwargs)
 
-    monkeypatch.setattr(_kernels.numba, "njit", njit_without_cache_dir)
-    monkeypatch.setattr(_kernels, "_cache_warned", False)
+    monkeypatch.setattr(compiled.numba, "njit", njit_without_cache_dir)
+    monkeypatch.setattr(compiled, "_cache_warned", False)
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
-        add_one = _kernels._njit()(lambda x: x + 1)
+        add_one = compiled.njit_cached()(lambda x: x + 1)
     assert add_one(1) == 2
 
 
