@@ -20,7 +20,10 @@ from ..common.compiled import njit_cached
 
 
 def distance_stats(anchors: torch.Tensor, points: torch.Tensor, soft: float = 0.0, chunk: int = 4096) -> torch.Tensor:
-    """(A, 3) nearest, farthest and mean distance from each anchor (A, 2) to ``points`` (N, 2), N > 0."""
+    """(A, 3) nearest, farthest and mean distance from each anchor (A, 2) to ``points`` (N, 2), N > 0, in their
+    promoted dtype (float32 anchors, as ``anchor_grid`` makes them, serve float64 points too)."""
+    dtype = torch.promote_types(anchors.dtype, points.dtype)
+    anchors, points = anchors.to(dtype), points.to(dtype)
     out = []
     for a in anchors.split(chunk):
         if soft > 0:
@@ -118,8 +121,8 @@ def _columns(t: torch.Tensor, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarra
 
 
 def _compiled_stats(anchors: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(A, 3) statistics in the anchors' dtype, and the (A,) indices of each anchor's nearest and farthest point.
-    float32 inputs are computed in float32 (as torch's route does), anything else in float64."""
+    """(A, 3) statistics in the anchors' dtype (``distance_stats`` gives both sets one), and the (A,) indices of
+    each anchor's nearest and farthest point. float32 is computed in float32 (as torch's route), else float64."""
     dtype = torch.float32 if anchors.dtype == torch.float32 and points.dtype == torch.float32 else torch.float64
     (ax, ay), (px, py) = _columns(anchors, dtype), _columns(points, dtype)
     stats = np.empty((len(ax), 3), ax.dtype)
@@ -154,8 +157,8 @@ def _stats_float32(ax, ay, px, py, distances, bits, stats, i_near, i_far):  # pr
 
     A distance is never negative, and non-negative floats order as their bit patterns do: so the nearest point
     is the least of ``bits << 32 | j`` and the farthest the greatest of ``bits << 32 | (n - 1 - j)``, integer
-    reductions that vectorise and carry the first index along. A non-finite point makes the anchor's statistics
-    non-finite."""
+    reductions that vectorise and carry the first index along. A NaN makes every statistic NaN; an infinite
+    distance is the farthest and makes the mean infinite (torch's route gives the same)."""
     n = px.shape[0]
     for a in range(ax.shape[0]):
         x = ax[a]
@@ -170,16 +173,16 @@ def _stats_float32(ax, ay, px, py, distances, bits, stats, i_near, i_far):  # pr
         lo = np.int64(0x7FFFFFFFFFFFFFFF)
         hi = np.int64(-1)
         for j in range(n):
-            key = np.int64(bits[j]) << 32
+            key = np.int64(bits[j] & 0x7FFFFFFF) << 32  # the sign bit dropped: -0 is 0, a negative NaN a NaN
             lo = min(lo, key | j)
             hi = max(hi, key | (n - 1 - j))
         j_near = lo & 0xFFFFFFFF
         j_far = n - 1 - (hi & 0xFFFFFFFF)
-        # inf and NaN have the greatest patterns, a NaN with its sign bit set a negative one (not math.isfinite:
-        # under these fastmath flags LLVM may fold it)
-        finite = bits[j_near] >= 0 and bits[j_far] < 0x7F800000
-        stats[a, 0] = distances[j_near] if finite else total
-        stats[a, 1] = distances[j_far] if finite else total
+        # a NaN has the greatest pattern of all, above inf: then every statistic is NaN, as torch's min and max
+        # say (tested on the bits: under these fastmath flags LLVM may fold math.isnan)
+        nan = (bits[j_far] & 0x7FFFFFFF) > 0x7F800000
+        stats[a, 0] = distances[j_far] if nan else distances[j_near]
+        stats[a, 1] = distances[j_far]
         stats[a, 2] = total / n
         i_near[a] = j_near
         i_far[a] = j_far
@@ -206,9 +209,9 @@ def _stats_exact(ax, ay, px, py, distances, stats, i_near, i_far):  # pragma: no
             if d > far:
                 far = d
                 j_far = j
-        finite = math.isfinite(total)
-        stats[a, 0] = near if finite else total
-        stats[a, 1] = far if finite else total
+        nan = math.isnan(total)  # a NaN makes every statistic NaN, as in torch's min and max
+        stats[a, 0] = total if nan else near
+        stats[a, 1] = total if nan else far
         stats[a, 2] = total / n
         i_near[a] = j_near
         i_far[a] = j_far
