@@ -7,7 +7,8 @@ once, in loops that vectorise, and keep no (anchors x points) matrix: torch's ro
 times, which made these statistics ~15 % of a default photo fit. One statistic of 1,024 anchors, forward and
 backward, 2 threads: 0.66 / 0.85 / 1.80 ms -> 0.40 / 0.44 / 0.66 ms for 50 / 100 / 400 points. float32 is
 computed in float32 (as torch's route), anything else in float64. On CUDA, and when the backward is itself
-differentiated (a Hessian), torch's route is taken.
+differentiated (a Hessian), torch's route is taken. ``part_distance_stats`` does a frame's parts in one autograd
+node (the same kernels per part, so the same values and gradients to the bit).
 """
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ def distance_stats(anchors: torch.Tensor, points: torch.Tensor, soft: float = 0.
         else:
             out.append(_HardDistanceStats.apply(a, points))
     return torch.cat(out)
+
+
+def part_distance_stats(anchors: torch.Tensor, points: torch.Tensor, segments: list[tuple[int, int]],
+                        soft: float = 0.0) -> torch.Tensor:
+    """(P, A, 3): ``distance_stats`` of each part's ``points[start:end]`` for ``segments`` [(start, end), ...],
+    zeros for a part without points.
+
+    On the CPU all parts are one autograd node whose kernels run part by part exactly as ``distance_stats``'s do (the
+    same values and gradients to the bit): a frame's 8 parts, and a clip's 16 keyframes x 8, paid the Python and
+    autograd overhead of a call each, as much as the kernels' own time on small parts."""
+    dtype = torch.promote_types(anchors.dtype, points.dtype)
+    anchors, points = anchors.to(dtype), points.to(dtype)
+    segments = tuple((int(a), int(b)) for a, b in segments)
+    if soft > 0 or anchors.requires_grad or not compiled_route(anchors, points):
+        zeros = anchors.new_zeros(len(anchors), 3)
+        return torch.stack([distance_stats(anchors, points[a:b], soft) if b > a else zeros for a, b in segments])
+    return _PartStats.apply(anchors, points, segments)
 
 
 def exact_cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -85,32 +103,77 @@ class _HardDistanceStats(torch.autograd.Function):
             d = None
         else:
             d = saved
-        g_mean = grad[:, 2:3] / points.shape[0]  # (A, 1)
-        # unit vectors anchor -> chosen point, scaled by the incoming gradient of that statistic
-        pulls = []
-        for index, column in ((i_near, 0), (i_far, 1)):
-            chosen = saved[:, column:column + 1] if d is None else d.gather(1, index[:, None])  # (A, 1)
+        return _gradients(anchors, points, grad, saved, d, i_near, i_far, ctx.needs_input_grad[0],
+                          ctx.needs_input_grad[1])
+
+
+def _gradients(anchors: torch.Tensor, points: torch.Tensor, grad: torch.Tensor, stats: torch.Tensor,
+               d: torch.Tensor | None, i_near: torch.Tensor, i_far: torch.Tensor, need_anchors: bool,
+               need_points: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The statistics' gradients for anchors and points: from the distances ``d`` (A, N) when given (torch's
+    route), else from the saved ``stats`` (A, 3) and the compiled mean pull."""
+    g_mean = grad[:, 2:3] / points.shape[0]  # (A, 1)
+    # unit vectors anchor -> chosen point, scaled by the incoming gradient of that statistic
+    pulls = []
+    for index, column in ((i_near, 0), (i_far, 1)):
+        chosen = stats[:, column:column + 1] if d is None else d.gather(1, index[:, None])  # (A, 1)
+        unit = (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0)
+        pulls.append((index, unit * grad[:, column:column + 1]))
+    inv = None if d is None else d.reciprocal().nan_to_num(posinf=0.0)  # (A, N); 1 / 0 -> 0
+    grad_anchors = grad_points = None
+    if need_points:
+        if d is None:
+            grad_points = _compiled_mean_pull(points, anchors, g_mean[:, 0])
+        else:
+            sums = torch.cat([g_mean * anchors, g_mean], 1).T @ inv  # (3, N): sum_a g_a a / d_an, sum_a g_a / d_an
+            grad_points = points * sums[2:].T - sums[:2].T
+        for index, pull in pulls:
+            grad_points = grad_points.index_add(0, index, pull)
+    if need_anchors:
+        if d is None:
+            grad_anchors = g_mean * _compiled_mean_pull(anchors, points, torch.ones_like(points[:, 0]))
+        else:
+            weighted = inv * g_mean
+            grad_anchors = anchors * weighted.sum(1, keepdim=True) - weighted @ points
+        for _, pull in pulls:
+            grad_anchors = grad_anchors - pull
+    return grad_anchors, grad_points
+
+
+class _PartStats(torch.autograd.Function):
+    """``_HardDistanceStats`` for several parts of one point set at once (anchors constant): the same kernels on
+    each part's contiguous slice, the nearest and farthest pulls of all parts added in one go (each point gets
+    only its own part's, in the same order)."""
+
+    @staticmethod
+    def forward(ctx, anchors: torch.Tensor, points: torch.Tensor, segments: tuple) -> torch.Tensor:
+        stats, i_near, i_far = _compiled_part_stats(anchors, points, segments)
+        ctx.segments = segments
+        ctx.save_for_backward(anchors, points, stats, i_near, i_far)
+        return stats
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        anchors, points, stats, i_near, i_far = ctx.saved_tensors
+        parts = [(k, a, b) for k, (a, b) in enumerate(ctx.segments) if b > a]
+        if not ctx.needs_input_grad[1] or not parts:
+            return None, None, None
+        if torch.is_grad_enabled():  # a Hessian: each part by torch's differentiable formula
+            grad_points = torch.zeros_like(points)
+            for k, a, b in parts:
+                part = points[a:b]
+                d = ((anchors[:, None] - part[None]) ** 2).sum(-1).sqrt()
+                _, g = _gradients(anchors, part, grad[k], stats[k], d, i_near[k] - a, i_far[k] - a, False, True)
+                grad_points = grad_points.index_add(0, torch.arange(a, b, device=points.device), g)
+            return None, grad_points, None
+        grad_points = _compiled_part_mean_pull(points, anchors, grad, parts)
+        chosen_parts = torch.tensor([k for k, _, _ in parts])
+        g = grad[chosen_parts]  # (P', A, 3)
+        for index, column in ((i_near[chosen_parts], 0), (i_far[chosen_parts], 1)):
+            chosen = stats[chosen_parts, :, column:column + 1]  # (P', A, 1)
             unit = (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0)
-            pulls.append((index, unit * grad[:, column:column + 1]))
-        inv = None if compiled else d.reciprocal().nan_to_num(posinf=0.0)  # (A, N); 1 / 0 -> 0
-        grad_anchors = grad_points = None
-        if ctx.needs_input_grad[1]:
-            if compiled:
-                grad_points = _compiled_mean_pull(points, anchors, g_mean[:, 0])
-            else:
-                sums = torch.cat([g_mean * anchors, g_mean], 1).T @ inv  # (3, N): sum_a g_a a / d_an, sum_a g_a / d_an
-                grad_points = points * sums[2:].T - sums[:2].T
-            for index, pull in pulls:
-                grad_points = grad_points.index_add(0, index, pull)
-        if ctx.needs_input_grad[0]:
-            if compiled:
-                grad_anchors = g_mean * _compiled_mean_pull(anchors, points, torch.ones_like(points[:, 0]))
-            else:
-                weighted = inv * g_mean
-                grad_anchors = anchors * weighted.sum(1, keepdim=True) - weighted @ points
-            for _, pull in pulls:
-                grad_anchors = grad_anchors - pull
-        return grad_anchors, grad_points
+            grad_points = grad_points.index_add(0, index.reshape(-1), (unit * g[..., column:column + 1]).reshape(-1, 2))
+        return None, grad_points, None
 
 
 # -- compiled kernels (CPU) ------------------------------------------------------------------------------
@@ -145,6 +208,43 @@ def _compiled_mean_pull(rows_of: torch.Tensor, others: torch.Tensor, g: torch.Te
     out = np.empty((len(rx), 2), rx.dtype)
     _mean_pull(rx, ry, ox, oy, np.ascontiguousarray(g.detach().to(dtype).numpy()), out)
     return torch.from_numpy(out).to(rows_of.dtype)
+
+
+def _compiled_part_stats(anchors: torch.Tensor, points: torch.Tensor, segments: tuple
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(P, A, 3) statistics of each part (zeros for an empty one) and (P, A) indices into ``points`` of each
+    anchor's nearest and farthest point of the part; the kernels run on each part as ``_compiled_stats`` runs them."""
+    dtype = torch.float32 if anchors.dtype == torch.float32 and points.dtype == torch.float32 else torch.float64
+    (ax, ay), (px, py) = _columns(anchors, dtype), _columns(points, dtype)
+    stats = np.zeros((len(segments), len(ax), 3), ax.dtype)
+    i_near = np.zeros((len(segments), len(ax)), np.int64)
+    i_far = np.zeros((len(segments), len(ax)), np.int64)
+    for k, (a, b) in enumerate(segments):
+        if b <= a:
+            continue
+        distances = np.empty(b - a, ax.dtype)
+        if dtype == torch.float32:
+            _stats_float32(ax, ay, px[a:b], py[a:b], distances, distances.view(np.int32), stats[k], i_near[k], i_far[k])
+        else:
+            _stats_exact(ax, ay, px[a:b], py[a:b], distances, stats[k], i_near[k], i_far[k])
+        i_near[k] += a
+        i_far[k] += a
+    return torch.from_numpy(stats).to(anchors.dtype), torch.from_numpy(i_near), torch.from_numpy(i_far)
+
+
+def _compiled_part_mean_pull(points: torch.Tensor, anchors: torch.Tensor, grad: torch.Tensor,
+                             parts: list[tuple[int, int, int]]) -> torch.Tensor:
+    """(N, 2): each part's mean-distance gradient at its points (zero at points of no part), part by part as
+    ``_compiled_mean_pull`` computes it."""
+    g_mean = grad[:, :, 2]
+    same = points.dtype == anchors.dtype == grad.dtype == torch.float32
+    dtype = torch.float32 if same else torch.float64
+    (rx, ry), (ox, oy) = _columns(points, dtype), _columns(anchors, dtype)
+    out = np.zeros((len(rx), 2), rx.dtype)
+    for k, a, b in parts:
+        g = np.ascontiguousarray((g_mean[k] / (b - a)).detach().to(dtype).numpy())
+        _mean_pull(rx[a:b], ry[a:b], ox, oy, g, out[a:b])
+    return torch.from_numpy(out).to(points.dtype)
 
 
 _FAST = {"reassoc", "nsz", "arcp", "contract"}  # lets LLVM vectorise sums; NaN and inf keep their meaning

@@ -39,7 +39,7 @@ from ..observe.segmentation import PART_NAMES, PartMasks
 from ..render import rasterize, render_labels, vertex_normals
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, TermUnavailable, register
-from .point_distances import distance_stats
+from .point_distances import distance_stats, part_distance_stats
 
 
 # -- point sets and statistics ---------------------------------------------------------------------------
@@ -298,15 +298,9 @@ class PRDLTerm(Term):
         """(P, A, 3) statistics of the frame's projected point sets, and (P,) bool: the part has some."""
         targets = self.targets[frame]
         crop_pts = targets.crop.to_crop(self.frame_pixels(scene, frame))
-        stats, has = [], []
-        for start, end in self.segments[frame]:
-            if end - start == 0:
-                stats.append(torch.zeros_like(targets.stats[0]))
-                has.append(False)
-                continue
-            stats.append(distance_stats(targets.anchors, crop_pts[start:end], self.soft) / targets.crop.size)
-            has.append(True)
-        return torch.stack(stats), torch.tensor(has)
+        segments = self.segments[frame]
+        stats = part_distance_stats(targets.anchors, crop_pts, segments, self.soft) / targets.crop.size
+        return stats, torch.tensor([end > start for start, end in segments])
 
     def __call__(self, scene: Scene) -> torch.Tensor:
         energies = []

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fitter.energy import point_distances
-from fitter.energy.point_distances import distance_stats
+from fitter.energy.point_distances import distance_stats, part_distance_stats
 
 ROUTES = ("compiled", "torch")
 
@@ -117,3 +117,43 @@ class TestCompiledRoute:
         points = (torch.rand(9, 2) * 10).requires_grad_(True)
         distance_stats(anchors, points).sum().backward()
         assert torch.isfinite(points.grad).all()
+
+
+class TestPartStats:
+    """Several parts of one point set at once give each part's own statistics and gradients, to the bit."""
+
+    SEGMENTS = [(0, 7), (7, 7), (7, 30), (30, 31)]  # an empty part and a one-point part among them
+
+    @staticmethod
+    def one_by_one(anchors, points, segments):
+        zeros = anchors.new_zeros(len(anchors), 3)
+        return torch.stack([distance_stats(anchors, points[a:b]) if b > a else zeros for a, b in segments])
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_equals_each_part_alone(self, route, dtype):
+        rng = torch.Generator().manual_seed(7)
+        anchors = torch.rand(64, 2, generator=rng, dtype=dtype) * 40
+        points = (torch.rand(31, 2, generator=rng, dtype=dtype) * 40).requires_grad_(True)
+        weights = torch.randn(4, 64, 3, generator=rng, dtype=dtype)
+        together = part_distance_stats(anchors, points, self.SEGMENTS)
+        alone = self.one_by_one(anchors, points, self.SEGMENTS)
+        assert torch.equal(together, alone)
+        ours = torch.autograd.grad((together * weights).sum(), points)[0]
+        theirs = torch.autograd.grad((alone * weights).sum(), points)[0]
+        assert torch.equal(ours, theirs)
+
+    def test_hessian_equals_each_part_alone(self, route):
+        rng = torch.Generator().manual_seed(8)
+        anchors = torch.rand(10, 2, generator=rng, dtype=torch.float64)
+        points = torch.rand(31, 2, generator=rng, dtype=torch.float64)
+        weights = torch.randn(4, 10, 3, generator=rng, dtype=torch.float64)
+        ours = torch.autograd.functional.hessian(
+            lambda p: (part_distance_stats(anchors, p, self.SEGMENTS) * weights).sum(), points)
+        theirs = torch.autograd.functional.hessian(
+            lambda p: (self.one_by_one(anchors, p, self.SEGMENTS) * weights).sum(), points)
+        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
+
+    def test_one_autograd_node_on_the_cpu(self):
+        points = (torch.rand(31, 2) * 10).requires_grad_(True)
+        stats = part_distance_stats(torch.rand(16, 2) * 10, points, self.SEGMENTS)
+        assert type(stats.grad_fn).__name__ == "_PartStatsBackward"
