@@ -5,8 +5,8 @@ writable and falls back to the user-wide cache directory (``~/.cache/numba`` or 
 the package is installed read-only in site-packages; if no location at all is writable the kernels are
 compiled at every start instead of failing the import.
 
-Parallelism: kernels are sequential, release the GIL (``nogil=True``) and are run on ranges of their work (row
-bands, anchors, points) by a small thread pool of ``torch.get_num_threads()`` threads. numba's own
+Parallelism: kernels are sequential and release the GIL (``nogil=True``); the renderer runs them on ranges of
+its work (row bands, frames) on a small thread pool of ``torch.get_num_threads()`` threads. numba's own
 ``parallel=True`` is avoided on purpose: parallel kernels compile about twice as slowly, the ``workqueue``
 threading layer is not safe for concurrent calls, and the ``omp`` layer is not fork-safe with GNU OpenMP and
 adds a second OpenMP pool next to torch's.

@@ -185,18 +185,9 @@ def _columns(t: torch.Tensor, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarra
 
 def _compiled_stats(anchors: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(A, 3) statistics in the anchors' dtype (``distance_stats`` gives both sets one), and the (A,) indices of
-    each anchor's nearest and farthest point. float32 is computed in float32 (as torch's route), else float64."""
-    dtype = torch.float32 if anchors.dtype == torch.float32 and points.dtype == torch.float32 else torch.float64
-    (ax, ay), (px, py) = _columns(anchors, dtype), _columns(points, dtype)
-    stats = np.empty((len(ax), 3), ax.dtype)
-    i_near = np.empty(len(ax), np.int64)
-    i_far = np.empty(len(ax), np.int64)
-    distances = np.empty(len(px), ax.dtype)
-    if dtype == torch.float32:
-        _stats_float32(ax, ay, px, py, distances, distances.view(np.int32), stats, i_near, i_far)
-    else:
-        _stats_exact(ax, ay, px, py, distances, stats, i_near, i_far)
-    return torch.from_numpy(stats).to(anchors.dtype), torch.from_numpy(i_near), torch.from_numpy(i_far)
+    each anchor's nearest and farthest point: the points as one part."""
+    stats, i_near, i_far = _compiled_part_stats(anchors, points, ((0, len(points)),))
+    return stats[0], i_near[0], i_far[0]
 
 
 def _compiled_mean_pull(rows_of: torch.Tensor, others: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -222,11 +213,11 @@ def _compiled_part_stats(anchors: torch.Tensor, points: torch.Tensor, segments: 
     for k, (a, b) in enumerate(segments):
         if b <= a:
             continue
-        distances = np.empty(b - a, ax.dtype)
         if dtype == torch.float32:
+            distances = np.empty(b - a, ax.dtype)
             _stats_float32(ax, ay, px[a:b], py[a:b], distances, distances.view(np.int32), stats[k], i_near[k], i_far[k])
         else:
-            _stats_exact(ax, ay, px[a:b], py[a:b], distances, stats[k], i_near[k], i_far[k])
+            _stats_exact(ax, ay, px[a:b], py[a:b], stats[k], i_near[k], i_far[k])
         i_near[k] += a
         i_far[k] += a
     return torch.from_numpy(stats).to(anchors.dtype), torch.from_numpy(i_near), torch.from_numpy(i_far)
@@ -289,7 +280,7 @@ def _stats_float32(ax, ay, px, py, distances, bits, stats, i_near, i_far):  # pr
 
 
 @njit_cached(nogil=True)
-def _stats_exact(ax, ay, px, py, distances, stats, i_near, i_far):  # pragma: no cover - compiled
+def _stats_exact(ax, ay, px, py, stats, i_near, i_far):  # pragma: no cover - compiled
     """``_stats_float32`` for any float type, by plain comparisons (float64: tests and float64 models)."""
     n = px.shape[0]
     for a in range(ax.shape[0]):

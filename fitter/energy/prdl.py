@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
 from ..camera import project
+from ..common.compiled import njit_cached
 from ..common.settings import Setting
 from ..crop import FitCrop, below_line
 from ..model.morphable import MorphableModel
@@ -56,7 +56,7 @@ def farthest_point_sampling(points: np.ndarray, k: int, seed: int = 0) -> np.nda
     return candidates[_fps(np.ascontiguousarray(points[candidates], np.float64), k, start)]
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _fps(points, k, start):  # pragma: no cover - compiled
     n, dim = points.shape
     chosen = np.empty(k, np.int64)

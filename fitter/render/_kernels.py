@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from ..common.compiled import njit_cached, num_threads, run_parallel, split  # noqa: F401 (used by the backend)
 
 
-_njit = njit_cached  # the render layer's name for it (tests patch numba through this module)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Z-buffer
 # --------------------------------------------------------------------------------------------------------
-@_njit(nogil=True)
+@njit_cached(nogil=True)
 def zbuffer(xy, z, tris, height, width, cull, near, f, r0, r1, tri_id, zbuf):  # pragma: no cover - compiled
     """Nearest triangle per pixel centre, for frame ``f`` and image rows [r0, r1).
 
@@ -102,7 +98,7 @@ def zbuffer(xy, z, tris, height, width, cull, near, f, r0, r1, tri_id, zbuf):  #
 # --------------------------------------------------------------------------------------------------------
 # Silhouette crossings for antialiasing
 # --------------------------------------------------------------------------------------------------------
-@_njit(nogil=True)
+@njit_cached(nogil=True)
 def _signed_area(xy, f, tris, t):  # pragma: no cover - compiled
     a = tris[t, 0]
     b = tris[t, 1]
@@ -112,12 +108,12 @@ def _signed_area(xy, f, tris, t):  # pragma: no cover - compiled
     )
 
 
-@_njit(nogil=True)
+@njit_cached(nogil=True)
 def _usable(z, f, tris, t, near):  # pragma: no cover - compiled
     return z[f, tris[t, 0]] > near and z[f, tris[t, 1]] > near and z[f, tris[t, 2]] > near
 
 
-@_njit(nogil=True)
+@njit_cached(nogil=True)
 def _walk(xy, z, tris, adj, f, t, px, py, qx, qy, near, max_steps, out):  # pragma: no cover - compiled
     """Walk the mesh from triangle t (seen at pixel centre p) along the segment p -> q.
 
@@ -168,7 +164,7 @@ def _walk(xy, z, tris, adj, f, t, px, py, qx, qy, near, max_steps, out):  # prag
     return False
 
 
-@_njit(nogil=True)
+@njit_cached(nogil=True)
 def silhouette_crossings(
     tri_id, zbuf, xy, z, tris, adj, near, max_steps, row_offset, row_begin, row_end, out_first, out_code, out_a,
     out_b, out_ok
