@@ -30,13 +30,16 @@ import torch
 
 from .. import __version__
 from ..common.files import write_image, write_json
+from ..crop import FitCrop
 from ..io import LoadedImage
 from ..metrics import procrustes_error
 from ..model import load_ict
 from ..model.morphable import MorphableModel
 from ..observe import observe_image, segment_faces
+from ..observe.segmentation import PART_NAMES
 from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset, merge
+from ..optimize.quality import rendered_part_labels
 from ..optimize.result import FaceFit
 from ..render import rasterize, uv_fragments
 from ..scene import Scene
@@ -145,6 +148,36 @@ def true_landmarks(model: MorphableModel, prepared: PreparedCase) -> np.ndarray:
     return project_points(pts, prepared.case)
 
 
+@torch.no_grad()
+def true_part_ious(model: MorphableModel, prepared: PreparedCase, cam: torch.Tensor, K: torch.Tensor,
+                   crop: FitCrop) -> dict[str, float]:
+    """IoU per part between the parts of camera-frame vertices ``cam`` (1, V, 3) seen through ``K`` (1, 3, 3) and
+    those of the true geometry, in the fitting crop: the agreement a perfect face parser would report (occluders
+    aside). The real photos' part IoU is measured against masks drawn from the detector's landmarks, which the
+    fits follow more closely than the truth does (docs/segmentation.md); this is the same figure scored by the
+    truth."""
+    fitted = rendered_part_labels(model, cam, K, crop)
+    truth = torch.as_tensor(prepared.rendered.camera_vertices, dtype=cam.dtype, device=cam.device)[None]
+    true = rendered_part_labels(model, truth, case_K(prepared.case).to(cam), crop)
+    out = {}
+    for k, part in enumerate(PART_NAMES):
+        seen = true == k + 1
+        if seen.any():
+            drawn = fitted == k + 1
+            out[part] = float((seen & drawn).sum() / (seen | drawn).sum())
+    return out
+
+
+def mean_part_iou(ious: dict | None) -> float | None:
+    """The mean over the parts of a per-part IoU dict (None when there is none)."""
+    return float(np.mean(list(ious.values()))) if ious else None
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else None
+
+
 def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, seconds: float) -> dict:
     mask = model.topology.region(REGION)
     with torch.no_grad():
@@ -152,6 +185,8 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         cam = scene.camera_vertices()[0].cpu().numpy()
         emb = scene.embedded("mediapipe478")
         fitted_lm = scene.project(emb)[0][0].cpu().numpy()
+        truth_parts = (true_part_ious(model, prepared, scene.camera_vertices()[:1], scene.K()[:1], fit.crop)
+                       if fit.crop is not None else {})
     truth = prepared.rendered.camera_vertices
     err = np.linalg.norm(cam[mask] - truth[mask], axis=1).mean() * 10.0
     detail = {}
@@ -171,6 +206,7 @@ def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, second
         "focal_px": float(fit.state.focal()[0]),
         "focal_log_std": fit.focal_log_std if math.isfinite(fit.focal_log_std) else None,
         "focal_std_source": fit.focal_std_source,
+        "part_iou_truth": truth_parts,  # per part, against the true geometry's parts (true_part_ious)
         "suspect": fit.suspect,  # the stage the no-harm guard faulted, why, and whether undone (None: none)
         "seconds": seconds,
         "stage_seconds": {k: v for k, v in fit.timings.items() if k.startswith("stage_")},
@@ -454,6 +490,10 @@ def aggregate(rows: list[dict]) -> dict:
         "seconds_per_face_median": stat("seconds", ok, np.median),
         "mean_face_procrustes_error_mm_median": stat("mean_face_procrustes_error_mm", ok, np.median),
         "suspect_faces": sum(r.get("suspect") is not None for r in ok),
+        # the mean over the parts, median over the faces: against the part masks the fit used (landmark-drawn
+        # without parser weights; None for rows without masks) and against the true geometry's parts
+        "part_iou_median": _median([mean_part_iou(r.get("part_iou")) for r in ok]),
+        "part_iou_truth_median": _median([mean_part_iou(r.get("part_iou_truth")) for r in ok]),
     }
     detail = [r for r in ok if r.get("displacement_error_mm") is not None]
     if detail:

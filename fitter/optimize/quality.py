@@ -29,12 +29,19 @@ GEOMETRY = ("identity", "expression", "rotation", "translation", "log_focal")
 
 
 @torch.no_grad()
+def rendered_part_labels(model: MorphableModel, cam: torch.Tensor, K: torch.Tensor, crop: FitCrop) -> np.ndarray:
+    """(size, size) uint8 part label of each crop pixel (1 + the index into PART_NAMES; 0 where no part is seen)
+    for the camera-frame vertices ``cam`` (1, V, 3) of one image seen through its intrinsics ``K`` (1, 3, 3)."""
+    topo = model.topology
+    frags = rasterize(cam, topo.triangles, crop.K(K), (crop.size, crop.size))
+    return render_labels(frags, topo.vertex_labels["parts"], len(PART_NAMES) + 1, soft=False)[0].cpu().numpy()
+
+
+@torch.no_grad()
 def part_ious(model: MorphableModel, scene: Scene, masks: PartMasks, crop: FitCrop, frame: int = 0) -> dict[str, float]:
     """IoU per part between the rendered part labels of the fit (one frame) and the masks, inside the crop."""
-    topo = model.topology
-    cam = scene.camera_vertices()[frame : frame + 1]
-    frags = rasterize(cam, topo.triangles, crop.K(scene.K()[frame : frame + 1]), (crop.size, crop.size))
-    rendered = render_labels(frags, topo.vertex_labels["parts"], len(PART_NAMES) + 1, soft=False)[0].cpu().numpy()
+    rendered = rendered_part_labels(model, scene.camera_vertices()[frame : frame + 1],
+                                    scene.K()[frame : frame + 1], crop)
     out = {}
     origin = (float(masks.region[0]), float(masks.region[1]))
     for k, part in enumerate(PART_NAMES):

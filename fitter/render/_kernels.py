@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..common.compiled import njit_cached, num_threads, run_parallel, split  # noqa: F401 (used by the backend)
+from ..common.compiled import njit_cached
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 
+from ..common.compiled import num_threads, run_parallel, split
 from . import _kernels
 from . import _pytorch3d
 from .fragments import Fragments
@@ -100,17 +101,17 @@ def _visibility_builtin(screen: torch.Tensor, triangles: torch.Tensor, H: int, W
     tris = np.ascontiguousarray(triangles.to("cpu", torch.int64).numpy())
     tri_id = np.full((F, H, W), -1, np.int64)
     zbuf = np.full((F, H, W), np.inf, np.float64)
-    threads = _kernels.num_threads()
+    threads = num_threads()
     # one task per frame, or row bands when there are fewer frames than threads (every band visits every
     # triangle, and with small triangles that visit is most of the cost, so bands are kept few)
     bands = 1 if F >= threads else min(H, math.ceil(threads / F))
-    tasks = [(f, r0, r1) for f in range(F) for r0, r1 in _kernels.split(H, bands)]
+    tasks = [(f, r0, r1) for f in range(F) for r0, r1 in split(H, bands)]
     cull, near = int(bool(cull)), float(near)
 
     def band(f, r0, r1):
         _kernels.zbuffer(xy, z, tris, H, W, cull, near, f, r0, r1, tri_id, zbuf)
 
-    _kernels.run_parallel(band, tasks)
+    run_parallel(band, tasks)
     return torch.from_numpy(tri_id).to(screen.device)
 
 

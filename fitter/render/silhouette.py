@@ -29,6 +29,7 @@ import functools
 import numpy as np
 import torch
 
+from ..common.compiled import num_threads, run_parallel, split
 from . import _kernels
 from .fragments import Fragments
 
@@ -87,7 +88,7 @@ def silhouette_crossings(frags: Fragments) -> dict[str, torch.Tensor]:
                 tri_id, zbuf, xy, z, tris, adj, near, MAX_WALK_STEPS, row_offset, begin, end, first, code, a, b, ok
             )
 
-        _kernels.run_parallel(rows, _kernels.split(F * H, 4 * _kernels.num_threads()))
+        run_parallel(rows, split(F * H, 4 * num_threads()))
     first, code, a, b = first[ok], code[ok], a[ok], b[ok]
     vertical = (code & 1).astype(bool)
     second = first + np.where(vertical, W, 1)

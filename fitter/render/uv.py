@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..common.filters import dilate_islands as dilate_uv  # noqa: F401 (the one island dilation)
+from ..common.compiled import num_threads, run_parallel, split
 from . import _kernels
 
 
@@ -89,7 +90,7 @@ def _uv_table(tuv_b, n_tri, uv_b, n_uv, subset_b, H, W, tile):
         def band(r0, r1):
             _kernels.zbuffer(xy, z, tris, H, W, 0, 0.0, 0, r0, r1, tri_id, zbuf)
 
-        _kernels.run_parallel(band, _kernels.split(H, _kernels.num_threads()))
+        run_parallel(band, split(H, num_threads()))
     tri_id = tri_id[0]
     covered = tri_id >= 0
     bary = np.zeros((H, W, 3), np.float32)
