@@ -40,6 +40,10 @@ def test_bench_synthetic_wild_tiny_run(tmp_path):
     assert focal["with_std"] == (case["focal_log_std"] is not None)
     assert case["focal_std_source"] in ("curvature", "prior")  # landmarks frees the focal: always a figure
     assert case["suspect"] is None and row["suspect_faces"] == 0  # the landmark stages are not judged
+    # the parts scored by the truth even where the row has no part masks (landmarks: part_iou None)
+    assert case["part_iou"] is None and row["part_iou_median"] is None
+    assert {"nose", "skin"} <= set(case["part_iou_truth"]) and all(0 < v <= 1 for v in case["part_iou_truth"].values())
+    assert row["part_iou_truth_median"] == np.mean(list(case["part_iou_truth"].values()))
     (effects,) = bench["case_effects"]
     assert effects["index"] == 0
     names = {e["name"] for e in effects["effects"]}
