@@ -4,8 +4,9 @@ The real photos' part IoU (`facefit bench photos`, the no-harm guard) is measure
 MediaPipe's landmarks (facer's weights cannot be downloaded here), and there default's median is ~0.01 below
 fast's. On the wild renders the truth is known, so each fit's rendered part labels can be compared both with the
 landmark-drawn masks and with the TRUE geometry's part labels rendered into the same crop (what a perfect parser
-would see, occluders aside; bench.json's `part_iou_truth` since 2026-12-07). The fits are the benchmark's own (`fitter.bench.synthetic`: the same render,
-detection, masks and `fit_face` as `facefit bench synthetic --appearance wild --seed SEED --preset P`).
+would see, occluders aside; bench.json's `part_iou_truth` since 2026-12-07). The fits are the benchmark's own
+(`fitter.bench.synthetic`: the same render, detection, masks and `fit_face` as `facefit bench synthetic --appearance
+wild --seed SEED --preset P`).
 usage: truthpartsexp.py SEED [N] [LM,PRDL]     (about 17 minutes for 50 cases on 2 cores)
 LM,PRDL: the landmark and PRDL weights of default's photometric stages (the holds; shipped 0.3,1.0), default's row
 then named `default-holds`."""
@@ -18,6 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from fitter.bench.synthetic import case_masks, match_face, prepare, true_part_ious  # noqa: E402
+from fitter.bench.synthetic import mean_part_iou as mean  # noqa: E402
 from fitter.model import load_ict  # noqa: E402
 from fitter.metrics import procrustes_error  # noqa: E402
 from fitter.observe.segmentation import PART_NAMES  # noqa: E402
@@ -28,10 +30,6 @@ from fitter.scene import Scene  # noqa: E402
 
 MODEL = load_ict()
 REGION = MODEL.topology.region('face')
-
-
-def mean(d: dict) -> float:
-    return float(np.mean(list(d.values())))
 
 
 def main() -> None:

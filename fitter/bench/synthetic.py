@@ -39,7 +39,7 @@ from ..observe import observe_image, segment_faces
 from ..observe.segmentation import PART_NAMES
 from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset, merge
-from ..optimize.quality import rendered_part_labels
+from ..optimize.quality import label_ious, rendered_part_labels
 from ..optimize.result import FaceFit
 from ..render import rasterize, uv_fragments
 from ..scene import Scene
@@ -156,16 +156,9 @@ def true_part_ious(model: MorphableModel, prepared: PreparedCase, cam: torch.Ten
     aside). The real photos' part IoU is measured against masks drawn from the detector's landmarks, which the
     fits follow more closely than the truth does (docs/segmentation.md); this is the same figure scored by the
     truth."""
-    fitted = rendered_part_labels(model, cam, K, crop)
     truth = torch.as_tensor(prepared.rendered.camera_vertices, dtype=cam.dtype, device=cam.device)[None]
     true = rendered_part_labels(model, truth, case_K(prepared.case).to(cam), crop)
-    out = {}
-    for k, part in enumerate(PART_NAMES):
-        seen = true == k + 1
-        if seen.any():
-            drawn = fitted == k + 1
-            out[part] = float((seen & drawn).sum() / (seen | drawn).sum())
-    return out
+    return label_ious(rendered_part_labels(model, cam, K, crop), lambda part: true == PART_NAMES.index(part) + 1)
 
 
 def mean_part_iou(ious: dict | None) -> float | None:
@@ -173,9 +166,10 @@ def mean_part_iou(ious: dict | None) -> float | None:
     return float(np.mean(list(ious.values()))) if ious else None
 
 
-def _median(values: list[float | None]) -> float | None:
+def _summary(values: list[float | None], fn=np.median) -> float | None:
+    """``fn`` (median by default) of the values that are not None; None when there is none."""
     known = [v for v in values if v is not None]
-    return float(np.median(known)) if known else None
+    return float(fn(known)) if known else None
 
 
 def evaluate(model: MorphableModel, prepared: PreparedCase, fit: FaceFit, seconds: float) -> dict:
@@ -474,8 +468,7 @@ def aggregate(rows: list[dict]) -> dict:
     ok = [r for r in rows if r.get("detected")]
 
     def stat(key: str, subset: list[dict], fn) -> float | None:
-        vals = [r[key] for r in subset if r.get(key) is not None]
-        return float(fn(vals)) if vals else None
+        return _summary([r.get(key) for r in subset], fn)
 
     out = {
         "detected": len(ok),
@@ -492,8 +485,8 @@ def aggregate(rows: list[dict]) -> dict:
         "suspect_faces": sum(r.get("suspect") is not None for r in ok),
         # the mean over the parts, median over the faces: against the part masks the fit used (landmark-drawn
         # without parser weights; None for rows without masks) and against the true geometry's parts
-        "part_iou_median": _median([mean_part_iou(r.get("part_iou")) for r in ok]),
-        "part_iou_truth_median": _median([mean_part_iou(r.get("part_iou_truth")) for r in ok]),
+        "part_iou_median": _summary([mean_part_iou(r.get("part_iou")) for r in ok]),
+        "part_iou_truth_median": _summary([mean_part_iou(r.get("part_iou_truth")) for r in ok]),
     }
     detail = [r for r in ok if r.get("displacement_error_mm") is not None]
     if detail:

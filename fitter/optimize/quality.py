@@ -10,6 +10,7 @@ not separate image evidence: with ``weak_masks = "flag"`` an IoU fall on them fl
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,14 +43,20 @@ def part_ious(model: MorphableModel, scene: Scene, masks: PartMasks, crop: FitCr
     """IoU per part between the rendered part labels of the fit (one frame) and the masks, inside the crop."""
     rendered = rendered_part_labels(model, scene.camera_vertices()[frame : frame + 1],
                                     scene.K()[frame : frame + 1], crop)
-    out = {}
     origin = (float(masks.region[0]), float(masks.region[1]))
+    return label_ious(rendered, lambda part: crop.mask(masks.mask(part), origin))
+
+
+def label_ious(rendered: np.ndarray, target: Callable[[str], np.ndarray]) -> dict[str, float]:
+    """IoU per part between rendered part labels (``rendered_part_labels``) and ``target(part)``, a boolean mask
+    of the same shape; parts whose target is empty are left out."""
+    out = {}
     for k, part in enumerate(PART_NAMES):
-        target = crop.mask(masks.mask(part), origin)
-        if target.sum() == 0:
+        seen = target(part)
+        if seen.sum() == 0:
             continue
-        pred = rendered == k + 1
-        out[part] = float((target & pred).sum() / max((target | pred).sum(), 1))
+        drawn = rendered == k + 1
+        out[part] = float((seen & drawn).sum() / max((seen | drawn).sum(), 1))
     return out
 
 
