@@ -117,8 +117,7 @@ def _gradients(anchors: torch.Tensor, points: torch.Tensor, grad: torch.Tensor, 
     pulls = []
     for index, column in ((i_near, 0), (i_far, 1)):
         chosen = stats[:, column:column + 1] if d is None else d.gather(1, index[:, None])  # (A, 1)
-        unit = (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0)
-        pulls.append((index, unit * grad[:, column:column + 1]))
+        pulls.append((index, _pull(points, anchors, index, chosen, grad[:, column:column + 1])))
     inv = None if d is None else d.reciprocal().nan_to_num(posinf=0.0)  # (A, N); 1 / 0 -> 0
     grad_anchors = grad_points = None
     if need_points:
@@ -138,6 +137,14 @@ def _gradients(anchors: torch.Tensor, points: torch.Tensor, grad: torch.Tensor, 
         for _, pull in pulls:
             grad_anchors = grad_anchors - pull
     return grad_anchors, grad_points
+
+
+def _pull(points: torch.Tensor, anchors: torch.Tensor, index: torch.Tensor, chosen: torch.Tensor,
+          grad: torch.Tensor) -> torch.Tensor:
+    """The nearest (or farthest) statistic's pull on its chosen points: the unit vector anchor -> ``points[index]``
+    (``chosen``: that distance, 1 / 0 read as 0) times the statistic's incoming gradient; (..., A, 2) for indices
+    (..., A), one part (A,) or several parts at once (P, A)."""
+    return (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0) * grad
 
 
 class _PartStats(torch.autograd.Function):
@@ -170,9 +177,8 @@ class _PartStats(torch.autograd.Function):
         chosen_parts = torch.tensor([k for k, _, _ in parts])
         g = grad[chosen_parts]  # (P', A, 3)
         for index, column in ((i_near[chosen_parts], 0), (i_far[chosen_parts], 1)):
-            chosen = stats[chosen_parts, :, column:column + 1]  # (P', A, 1)
-            unit = (points[index] - anchors) * chosen.reciprocal().nan_to_num(posinf=0.0)
-            grad_points = grad_points.index_add(0, index.reshape(-1), (unit * g[..., column:column + 1]).reshape(-1, 2))
+            pull = _pull(points, anchors, index, stats[chosen_parts, :, column:column + 1], g[..., column:column + 1])
+            grad_points = grad_points.index_add(0, index.reshape(-1), pull.reshape(-1, 2))
         return None, grad_points, None
 
 
