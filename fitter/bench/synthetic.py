@@ -41,6 +41,7 @@ from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset, merge
 from ..optimize.quality import label_ious, rendered_part_labels
 from ..optimize.result import FaceFit
+from ..optimize.schedule import NonFiniteFit
 from ..render import rasterize, uv_fragments
 from ..scene import Scene
 from ..synth.cases import render_case, sample_case
@@ -455,9 +456,13 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
             preset = merge(preset, {"camera": {"focal_px": prepared.case.focal}, "focal_prior": {"log_sigma": 0.01}})
         part_masks = case_masks(model, prepared, face, masks, preset)
         photo = prepared.rendered.image.astype(np.float32) / 255.0
-        fit = fit_face(model, face, prepared.case.image_size, preset, masks=part_masks, photo=photo)
+        try:
+            fit = fit_face(model, face, prepared.case.image_size, preset, masks=part_masks, photo=photo)
+        except NonFiniteFit as exc:  # one face that cannot be fitted is that face's row, not the end of the run
+            rows.append({**row, "detected": True, "fitted": False, "error": str(exc)})
+            continue
         seconds = time.perf_counter() - t + prepared.observe_seconds
-        rows.append({**row, "detected": True, **evaluate(model, prepared, fit, seconds),
+        rows.append({**row, "detected": True, "fitted": True, **evaluate(model, prepared, fit, seconds),
                      "part_iou": fit.parts.get("iou"), "mask_source": part_masks.source if part_masks else None})
     if progress:
         progress(len(cases), len(cases))
@@ -465,14 +470,16 @@ def run_config(model: MorphableModel, cases: list[PreparedCase], preset: dict, m
 
 
 def aggregate(rows: list[dict]) -> dict:
-    ok = [r for r in rows if r.get("detected")]
+    detected = [r for r in rows if r.get("detected")]
+    ok = [r for r in detected if r.get("fitted", True)]  # a fit that ended non-finite has no errors to count
 
     def stat(key: str, subset: list[dict], fn) -> float | None:
         return _summary([r.get(key) for r in subset], fn)
 
     out = {
-        "detected": len(ok),
-        "detection_rate": len(ok) / max(len(rows), 1),
+        "detected": len(detected),
+        "detection_rate": len(detected) / max(len(rows), 1),
+        "failed": len(detected) - len(ok),
         "vertex_error_mm_median": stat("vertex_error_mm", ok, np.median),
         "vertex_error_mm_mean": stat("vertex_error_mm", ok, np.mean),
         "procrustes_error_mm_median": stat("procrustes_error_mm", ok, np.median),
