@@ -352,8 +352,8 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
     for table in tables:  # a face whose fit ended non-finite is left out of the medians: say which and why
         for case in table["cases"]:
             if case.get("fitted") is False:
-                console.print(f"[yellow]warning:[/] {table['name']}: case {case['index']} was not fitted ({case['error']}); "
-                              "it is left out of the medians (bench.json: \"fitted\": false)")
+                console.print(f"[yellow]warning:[/] {table['name']}: case {case['index']} was not fitted "
+                              f"({case['error']}); it is left out of the medians (bench.json: \"fitted\": false)")
     if ablation:
         summary = [{k: v for k, v in row.items() if k != "cases"} for row in result["rows"]]
         console.print_json(json.dumps({"appearance": appearance, "rows": summary}))
