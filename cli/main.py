@@ -348,7 +348,7 @@ def bench_synthetic(count, seed, out_dir, appearance, preset, config, ablation, 
         else:
             result = run_synthetic(out_dir, count=count, seed=seed, preset=settings, size=size,
                                    appearance=appearance, progress=advance)
-    tables = result["rows"] if ablation else [{"name": settings.get("preset") or "preset", "cases": result["cases"]}]
+    tables = result["rows"] if ablation else [{"name": result["config"]["preset"], "cases": result["cases"]}]
     for table in tables:  # a face whose fit ended non-finite is left out of the medians: say which and why
         for case in table["cases"]:
             if case.get("fitted") is False:

@@ -3,25 +3,29 @@
 fit) being lost."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 
 import fitter.bench.synthetic as synthetic
+from cli.main import main
 from fitter.optimize.presets import load_preset
 from fitter.optimize.schedule import NonFiniteFit
 
 
-def _row(error_mm: float | None, fitted: bool = True) -> dict:
-    row = {"detected": True, "fitted": fitted, "expression_extreme": False, "procrustes_error_mm": error_mm,
-           "focal_px": 1000.0, "focal_true_px": 1000.0, "focal_log_std": None}
-    if not fitted:
-        row = {"detected": True, "fitted": False, "error": "stage 'prdl': not finite", "expression_extreme": False,
-               "procrustes_error_mm": None}
-    return row
+def _fitted(error_mm: float) -> dict:
+    return {"detected": True, "fitted": True, "expression_extreme": False, "procrustes_error_mm": error_mm,
+            "focal_px": 1000.0, "focal_true_px": 1000.0, "focal_log_std": None}
+
+
+FAILED = {"detected": True, "fitted": False, "error": "stage 'prdl': not finite", "expression_extreme": False,
+          "procrustes_error_mm": None}
 
 
 class TestAggregateWithFailures:
     def test_a_failed_fit_counts_as_detected_and_failed_but_not_in_the_medians(self):
-        out = synthetic.aggregate([_row(2.0), _row(4.0), _row(None, fitted=False), {"detected": False}])
+        out = synthetic.aggregate([_fitted(2.0), _fitted(4.0), FAILED, {"detected": False}])
         assert out["detected"] == 3 and out["failed"] == 1
         assert out["procrustes_error_mm_median"] == pytest.approx(3.0)
         assert out["focal"]["n"] == 2
@@ -47,12 +51,6 @@ class TestRunConfigWithFailures:
 
 class TestCliSaysWhichFaceFailed:
     def test_one_warning_line_names_the_case_and_the_run_ends_well(self, monkeypatch, tmp_path):
-        import json
-
-        from click.testing import CliRunner
-
-        from cli.main import main
-
         def failing_fit(*args, **kwargs):
             raise NonFiniteFit("stage 'rigid': the energy is not finite")
 
