@@ -119,10 +119,10 @@ def row_preset(spec: dict, config: Path | None = None) -> dict:
 
 
 def prepare(model: MorphableModel, count: int, seed: int, size: int, appearance: str = "clean",
-            progress: Progress | None = None) -> list[PreparedCase]:
-    """Render and detect every case once (shared by all configurations)."""
+            progress: Progress | None = None, first: int = 0) -> list[PreparedCase]:
+    """Render and detect every case once (shared by all configurations); cases ``first`` .. ``first + count - 1``."""
     out = []
-    for i in range(count):
+    for i in range(first, first + count):
         case = sample_case(model, i, seed, size, appearance=appearance)
         rendered = render_case(model, case)
         t = time.perf_counter()
@@ -130,7 +130,7 @@ def prepare(model: MorphableModel, count: int, seed: int, size: int, appearance:
                             cache=False)
         out.append(PreparedCase(case, rendered, obs, time.perf_counter() - t, mean_face_error(model, rendered)))
         if progress:
-            progress("render", i + 1, count)
+            progress("render", i + 1 - first, count)
     return out
 
 

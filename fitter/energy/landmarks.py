@@ -21,6 +21,7 @@ from ..model.morphable import MorphableModel
 from ..model.topology import SurfaceEmbedding
 from ..scene import Scene
 from .base import Term, TermContext, TermSpec, pseudo_huber, register
+from .landmark_modes import face_rotation, image_modes, suppression, whiten
 
 
 @dataclass
@@ -88,6 +89,7 @@ class LandmarkTerm(Term):
         reliability: bool = True,
         visibility_offset: float = 0.05,
         visibility_width: float = 0.15,
+        error_modes: int = 0,
     ) -> None:
         self.model = model
         self.targets = targets
@@ -108,6 +110,19 @@ class LandmarkTerm(Term):
         self.contour = {int(k): torch.as_tensor(np.asarray(v), device=targets.points.device)
                         for k, v in (contour_candidates or {}).items()}
         self.chosen: dict[int, torch.Tensor] = {}
+        # The detector's shared error modes, whitened out of the residual (docs/fitting.md "The detector's errors
+        # move together"); the targets are fixed, so each frame's map is fixed too.
+        self.modes = self.strength = None
+        measured = emb.error_modes  # measured for MediaPipe's points; other formats fit unwhitened
+        if error_modes > 0 and measured is not None:
+            if error_modes >= measured.basis.shape[1]:
+                raise ValueError(f"landmarks.error_modes = {error_modes}: at most {measured.basis.shape[1] - 1} "
+                                 "modes are measured (assets/build/build_landmark_modes.py)")
+            dtype, device = targets.points.dtype, targets.points.device
+            basis = torch.as_tensor(measured.basis[:, :error_modes], dtype=dtype, device=device)
+            self.modes = image_modes(basis, face_rotation(targets.points))
+            variances = torch.as_tensor(measured.variances[:error_modes], dtype=dtype, device=device)
+            self.strength = suppression(variances, measured.floor(error_modes))
 
     # -- geometry ----------------------------------------------------------------------------------------
     def surface_points(self, scene: Scene) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +174,8 @@ class LandmarkTerm(Term):
 
     def __call__(self, scene: Scene) -> torch.Tensor:
         res, w = self.residuals(scene)
+        if self.modes is not None:  # points without weight take no part in the modes
+            res = whiten(res * (w > 0)[..., None].to(res.dtype), self.modes, self.strength)
         x = res.norm(dim=-1) / self.scale[:, None]
         return (w * pseudo_huber(x, self.delta)).sum(-1)
 
@@ -180,7 +197,7 @@ def build(ctx: TermContext) -> LandmarkTerm:
     return LandmarkTerm(ctx.model, targets, sigma=float(cfg["sigma"]), robust_delta=float(cfg["robust_delta"]),
                         visibility=bool(cfg["visibility"]), contour_candidates=candidates,
                         reliability=bool(cfg["reliability"]), visibility_offset=float(cfg["visibility_offset"]),
-                        visibility_width=float(cfg["visibility_width"]))
+                        visibility_width=float(cfg["visibility_width"]), error_modes=int(cfg["error_modes"]))
 
 
 SPEC = register(TermSpec(
@@ -194,5 +211,8 @@ SPEC = register(TermSpec(
         "contour": Setting("str", "jawline landmarks slide along the silhouette or stay fixed",
                            choices=("slide", "fixed")),
         "reliability": Setting("bool", "weigh each landmark by its calibrated detector noise"),
+        "error_modes": Setting("int", "MediaPipe's shared error modes whitened out of the residual (0: none; "
+                               "other landmark formats are not whitened)",
+                               low=0, high=63),
     },
     doc="observed 2D landmarks against the projected model landmarks"))

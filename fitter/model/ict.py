@@ -7,11 +7,12 @@ import numpy as np
 
 from ..assets import asset_path
 from .morphable import MorphableModel
-from .topology import SurfaceEmbedding, Topology
+from .topology import ErrorModes, SurfaceEmbedding, Topology
 
 ICT_ASSET = "ict_face_light.npz"
 MEDIAPIPE_EMBEDDING_ASSET = "ict_mediapipe_embedding.npz"
 PART_LABELS_ASSET = "ict_part_labels.npz"
+MEDIAPIPE_ERROR_MODES_ASSET = "ict_mediapipe_error_modes.npz"
 ICT_EXPRESSION_BOUNDS = (0.0, 1.0)  # ICT expressions are blendshape weights (ARKit-style)
 
 
@@ -82,6 +83,11 @@ def _attach_optional_assets(topology: Topology) -> None:
                 e["triangles"].astype(np.int64), e["barycentrics"].astype(np.float32),
                 e["reliability"].astype(np.float32) if "reliability" in e.files else None,
             )
+        modes = _optional_asset(MEDIAPIPE_ERROR_MODES_ASSET)
+        if modes is not None:
+            with np.load(modes) as m:
+                topology.embeddings["mediapipe478"].error_modes = ErrorModes(m["basis"].astype(np.float32),
+                                                                             m["variances"].astype(np.float64))
     path = _optional_asset(PART_LABELS_ASSET)
     if path is not None:
         with np.load(path) as p:

@@ -10,6 +10,19 @@ FACE_MATERIAL = "M_Face"  # ICT's face-skin material; loaders of other models gi
 
 
 @dataclass
+class ErrorModes:
+    """A detector's shared errors on an embedding's points: the leading eigenvectors of its error's second moment
+    in the face's own frame (x along the eye axis, lengths in face sizes), measured by a build script."""
+
+    basis: np.ndarray  # (2N, M) float32 orthonormal columns, (x, y) of each point
+    variances: np.ndarray  # (M,) descending, face sizes squared
+
+    def floor(self, used: int) -> float:
+        """The noise level left once ``used`` modes are modelled: the mean variance of the modes after them."""
+        return float(np.mean(self.variances[used:]))
+
+
+@dataclass
 class SurfaceEmbedding:
     """Points fixed on the mesh surface: a triangle index and barycentric weights per point.
 
@@ -20,6 +33,7 @@ class SurfaceEmbedding:
     triangles: np.ndarray  # (N,) int64 index into Topology.triangles
     barycentrics: np.ndarray  # (N, 3) float32, rows sum to 1
     reliability: np.ndarray | None = None  # (N,) relative weight of each point as a landmark (None: all 1)
+    error_modes: ErrorModes | None = None  # the detector's shared error on these points (None: not measured)
 
     def __len__(self) -> int:
         return len(self.triangles)
