@@ -75,8 +75,9 @@ def main() -> None:
     lam, u = np.linalg.eigh(r.T @ r / len(r))
     lam, u = lam[::-1], u[:, ::-1]
     share = np.cumsum(lam) / lam.sum()
-    print(f"{keep.sum()} faces ({(~keep).sum()} left out) of {args.renders} renders, each also mirrored; variance share "
-          "of the first 1/3/5/10/20 modes: " + " / ".join(f"{share[k - 1]:.2f}" for k in (1, 3, 5, 10, 20)))
+    print(f"{keep.sum()} faces ({(~keep).sum()} left out) of {args.renders} renders, each also mirrored; "
+          "variance share of the first 1/3/5/10/20 modes: "
+          + " / ".join(f"{share[k - 1]:.2f}" for k in (1, 3, 5, 10, 20)))
     if args.samples:
         np.savez(args.samples, errors=e, keep=keep, yaw_rotvec=np.array(yaws))
     np.savez(args.output, basis=u[:, :KEEP].astype(np.float32), variances=lam[:KEEP], total_variance=lam.sum(),
