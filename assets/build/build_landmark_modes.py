@@ -1,6 +1,6 @@
 """Measure MediaPipe's shared landmark error modes on the ICT surface, from wild renders.
 
-Reproducible: ``python assets/build/build_landmark_modes.py`` (about 20 minutes on 2 cores for 400 renders).
+Reproducible: ``python assets/build/build_landmark_modes.py`` (about 13 minutes on 2 cores for 400 renders).
 
 Why: the detector's errors on one face move together (a contour sliding as a whole, eyes read wider together);
 the landmark term can whiten its residual against the first few modes instead of bending the face to explain
