@@ -2,10 +2,11 @@
 
 MediaPipe's error on a face (detection minus the true point) is not 478 independent errors: a contour slides as a
 whole, both eyes are read too wide together. Measured on wild renders (``assets/build/build_landmark_modes.py``),
-the first 5 modes hold about two thirds of its variance. Fitting those modes bends identity and expression to
-explain the detector, so the landmark term may whiten its residual against them: with noise covariance
-``s^2 I + U diag(lam) U^T`` the Mahalanobis residual is ``r - U diag(c) U^T r`` with ``c = 1 - sqrt(s^2/(s^2+lam))``
-(in units of ``s``). The modes live in each face's own frame (x along the detected eye axis, lengths in face
+the first 5 modes hold about 60 % of its variance. Fitting those modes bends identity and expression to explain
+the detector, so the landmark term may whiten its residual against them (``[landmarks] error_modes``; off in every
+preset: better on wild renders, but on real photos and video frames it removes identity along with the error,
+docs/fitting.md). With noise covariance ``s^2 I + U diag(lam) U^T`` the Mahalanobis residual is
+``r - U diag(c) U^T r`` with ``c = 1 - sqrt(s^2/(s^2+lam))`` (in units of ``s``). The modes live in each face's own frame (x along the detected eye axis, lengths in face
 sizes), so one set serves every head roll and image size; as the targets are fixed, the frame is fixed per fit
 and the whitening is one linear map per frame, applied in pixels.
 """
