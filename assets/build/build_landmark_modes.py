@@ -16,6 +16,8 @@ sample of the detector's noise, and are left out. Each face is also used mirrore
 ``assets/mediapipe_mirror.npz``), so the modes do not prefer one side. The modes are the eigenvectors of the
 errors' second moment (the mean error is part of what is suppressed).
 
+The modes are errors against the embedding: rebuild them whenever ``build_mediapipe_embedding.py`` is rerun.
+
 Writes ``assets/ict_mediapipe_error_modes.npz``: ``basis`` (956, 64) float32 (x, y of each point, face frame),
 ``variances`` (64,), ``total_variance``, ``renders``, ``faces``, ``seed``.
 """
