@@ -25,21 +25,17 @@ import torch  # noqa: E402
 
 from fitter.bench.synthetic import ABLATION_ROWS, match_face, prepare, row_preset, run_config, true_landmarks  # noqa: E402
 from fitter.energy import landmarks as lmterm  # noqa: E402
+from fitter.energy.landmark_modes import face_rotation  # noqa: E402
 from fitter.model import load_ict  # noqa: E402
 from fitter.optimize.schedule import NonFiniteFit  # noqa: E402
 
-EYES = (33, 263)
 MIRROR = Path(__file__).resolve().parents[2] / "assets" / "mediapipe_mirror.npz"
 
 
 def frame(points: torch.Tensor):
     """Per frame: rotation (F, 2, 2) into the face frame, centroid (F, 1, 2), size (F, 1, 1); differentiable."""
-    d = points[:, EYES[1]] - points[:, EYES[0]]
-    d = d / d.norm(dim=-1, keepdim=True)
-    c, s = d[:, 0], d[:, 1]
-    rot = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)
     span = points.amax(1) - points.amin(1)
-    return rot, points.mean(1, keepdim=True), span.prod(-1).sqrt()[:, None, None]
+    return face_rotation(points), points.mean(1, keepdim=True), span.prod(-1).sqrt()[:, None, None]
 
 
 def to_frame(points, rot, centre, size):

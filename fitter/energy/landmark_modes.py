@@ -6,9 +6,10 @@ the first 5 modes hold about 60 % of its variance. Fitting those modes bends ide
 the detector, so the landmark term may whiten its residual against them (``[landmarks] error_modes``; off in every
 preset: better on wild renders, but on real photos and video frames it removes identity along with the error,
 docs/fitting.md). With noise covariance ``s^2 I + U diag(lam) U^T`` the Mahalanobis residual is
-``r - U diag(c) U^T r`` with ``c = 1 - sqrt(s^2/(s^2+lam))`` (in units of ``s``). The modes live in each face's own frame (x along the detected eye axis, lengths in face
-sizes), so one set serves every head roll and image size; as the targets are fixed, the frame is fixed per fit
-and the whitening is one linear map per frame, applied in pixels.
+``r - U diag(c) U^T r`` with ``c = 1 - sqrt(s^2/(s^2+lam))`` (in units of ``s``). The modes live in each face's
+own frame (x along the detected eye axis, lengths in face sizes), so one set serves every head roll and image
+size; as the targets are fixed, the frame is fixed per fit and the whitening is one linear map per frame, applied
+in pixels.
 """
 from __future__ import annotations
 
