@@ -86,8 +86,9 @@ SKIPPED_LINES = 10  # unsupported files named one per line before "... and N mor
               help="Skip faces already fitted from the same input with the same settings, or refit them all.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Observation cache (default $FACEFIT_CACHE/observations or ~/.cache/facefit/observations).")
-@click.option("--segmentation", type=click.Choice(["auto", "facer", "landmarks"]),
-              help="Part masks for PRDL: facer's FaRL parser, or the weaker landmark masks (default: preset).")
+@click.option("--segmentation", type=click.Choice(["auto", "facer", "parser", "landmarks"]),
+              help="Part masks for PRDL: facer's FaRL parser, facefit's own parser trained on wild renders, or the "
+                   "weaker landmark masks (default: preset).")
 @click.option("--parser", type=click.Choice(["farl/lapa/448", "farl/celebm/448"]), help="facer parser.")
 @click.option("--parser-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="facer parser weights file (instead of the torch hub cache).")

@@ -5,6 +5,11 @@ from importlib import resources
 from pathlib import Path
 
 
+def asset_folder() -> Path:
+    """The folder the shipped assets are installed in (whether or not a given file is there)."""
+    return Path(str(resources.files("facefit_assets")))
+
+
 def asset_path(name: str) -> Path:
     """Path of a shipped asset file (``assets/<name>`` in the source tree)."""
     path = Path(str(resources.files("facefit_assets").joinpath(name)))

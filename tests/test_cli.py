@@ -94,7 +94,7 @@ def test_several_faces_get_numbered_folders(tmp_path):
 def test_doctor_lists_components():
     result = run("doctor")
     assert result.exit_code == 0
-    for word in ("mediapipe", "fan", "facer", "pytorch3d", "builtin"):
+    for word in ("mediapipe", "fan", "facer", "facefit parser", "pytorch3d", "builtin"):
         assert word in result.output
 
 
@@ -105,7 +105,7 @@ def test_default_preset_runs_the_photometric_stages(tmp_path):
     report = json.loads((out / "Luciano" / "report.json").read_text())
     assert "photometric" in report["energies"]["photometric-128"]
     assert not [w for w in report["warnings"] if "skipped" in w], report["warnings"]
-    assert report["parts"]["source"] == "landmarks" and report["parts"]["weak"] is True
+    assert report["parts"]["source"] == "facefit:parser/wild128" and report["parts"]["weak"] is False
     assert set(report["parts"]["iou"]) >= {"skin", "nose", "left_eye"}
     assert (out / "Luciano" / "albedo.png").stat().st_size > 0
     assert "map_Kd albedo.png" in (out / "Luciano" / "mesh.mtl").read_text()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..model import load_ict
-from ..observe import backends
+from ..observe import backends, seg_parser
 
 
 def diagnose() -> list[dict]:
@@ -26,5 +26,9 @@ def diagnose() -> list[dict]:
         info = found.get(key, {})
         ok = bool(info.get("available"))
         rows.append({"component": label, "status": "ok" if ok else "missing", "detail": str(info.get("detail", ""))})
+    present = seg_parser.WEIGHTS.is_file()
+    rows.append({"component": "segmentation: facefit parser", "status": "ok" if present else "error",
+                 "detail": f"{seg_parser.WEIGHTS} (used when facer cannot run)" if present
+                 else f"{seg_parser.WEIGHTS} is missing: reinstall facefit"})
     rows.append({"component": "renderer: builtin (numba)", "status": "ok", "detail": "always available (CPU and CUDA tensors)"})
     return rows

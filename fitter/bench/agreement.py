@@ -24,6 +24,11 @@ from ..optimize.presets import load_preset
 IOU_TOLERANCE = 0.05  # a face whose IoU under a preset is this much below the reference's needs a suspect flag
 
 
+def mask_backend(preset: dict) -> str:
+    """The segmentation backend a preset asks for (its own masks are what its part IoU is scored against)."""
+    return preset.get("segmentation", {}).get("backend", "auto")
+
+
 def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None, on_face=None) -> list[dict]:
     """One row per (photo, face): per preset the final IoU and NME, the IoU before PRDL, seconds, suspect."""
     model = load_ict()
@@ -38,13 +43,16 @@ def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None
         obs = observe_image(image, cache=False)
         if not obs.faces:
             rows.append({"input": str(path), "error": f"{path}: no face found"})
-        masks = segment_faces(image, obs.faces, backend="auto", cache=False) if obs.faces else []
+        masks = {backend: segment_faces(image, obs.faces, backend=backend, cache=False) if obs.faces else []
+                 for backend in {mask_backend(p) for p in loaded.values()}}
         for k, face in enumerate(obs.faces):
-            row = {"input": str(path), "face_index": k, "mask_source": masks[k].source}
+            first = masks[mask_backend(next(iter(loaded.values())))][k]
+            row = {"input": str(path), "face_index": k, "mask_source": first.source}
             for name, preset in loaded.items():
                 t = time.perf_counter()
+                face_masks = masks[mask_backend(preset)][k]
                 fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
-                               masks=masks[k] if uses_term(preset, "prdl") else None, photo=image.rgb_float)
+                               masks=face_masks if uses_term(preset, "prdl") else None, photo=image.rgb_float)
                 iou = fit.parts.get("iou") or {}
                 row[name] = {"iou": float(np.mean(list(iou.values()))) if iou else None,
                              "iou_parts": iou, "nme": fit.nme, "rmse_px": fit.rmse_px,

@@ -25,6 +25,7 @@ from ..model.morphable import MorphableModel, neutral_face
 from ..observe import observe_image, segment_faces
 from ..optimize.fit import fit_face, uses_term
 from ..optimize.presets import load_preset
+from .agreement import mask_backend
 
 ALIGN_ROUNDS = 5  # generalised Procrustes iterations (converges in 2-3)
 
@@ -83,12 +84,14 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
                 rows.append({"person": person, "frame": image.source, "detected": False})
                 continue
             face = obs.faces[0]
-            masks = segment_faces(image, [face], backend="auto", cache=False)[0]
+            masks = {backend: segment_faces(image, [face], backend=backend, cache=False)[0]
+                     for backend in {mask_backend(p) for p in loaded.values()}}
             row = {"person": person, "frame": image.source, "detected": True}
             for name, preset in loaded.items():
                 t = time.perf_counter()
                 fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
-                               masks=masks if uses_term(preset, "prdl") else None, photo=image.rgb_float)
+                               masks=masks[mask_backend(preset)] if uses_term(preset, "prdl") else None,
+                               photo=image.rgb_float)
                 faces[name].setdefault(person, []).append(neutral_face(model, fit.state.identity, region))
                 iou = fit.parts.get("iou") or {}
                 row[name] = {"nme": fit.nme, "iou": float(np.mean(list(iou.values()))) if iou else None,

@@ -1,5 +1,6 @@
 """Facial part segmentation for the PRDL energy: per face, eight part masks and an occlusion mask over a crop
-of the full-resolution image, from facer's FaRL parser or, offline, from the landmarks.
+of the full-resolution image, from facer's FaRL parser, from facefit's own parser (trained on wild renders,
+shipped) or from the landmarks.
 
 Public API::
 
@@ -10,7 +11,8 @@ Public API::
     PartMasks.mask(part) / .points(part, below_brows=False, visible=True) / .skin_mask(...)
     PartMasks.save(path) / PartMasks.load(path)
     parser_weights_path(parser) / facer_status(parser, parser_weights) / default_cache_dir()
-    ParserWeightsMissingError (a MissingWeightsError), ParserLoadError (a corrupt weight file)
+    ParserWeightsMissingError (a MissingWeightsError), ParserLoadError (a corrupt weight file),
+    OwnParserWeightsMissingError (our parser's shipped weights missing)
 
 "left"/"right" are the subject's own sides: ``left_eye`` appears on the image's right for a face looking at
 the camera. See docs/segmentation.md for the sources, label mappings and how the sides were verified.
@@ -29,7 +31,7 @@ import numpy as np
 from fitter.io import LoadedImage, load_image
 
 from ..common.files import cache_folder, write_npz
-from . import seg_facer
+from . import seg_facer, seg_parser
 from . import seg_landmarks as _sl
 from .backends import FACER_WEIGHTS
 from .cache import cache_key
@@ -38,9 +40,9 @@ from .seg_facer import import_facer
 from .types import FaceObservation, ImageObservation
 
 PART_NAMES = ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "upper_lip", "lower_lip", "skin")
-BACKENDS = ("auto", "facer", "landmarks")
+BACKENDS = ("auto", "facer", "parser", "landmarks")
 PARSERS = ("farl/lapa/448", "farl/celebm/448")
-SOURCES = tuple(f"facer:{p}" for p in PARSERS) + ("landmarks",)
+SOURCES = tuple(f"facer:{p}" for p in PARSERS) + (seg_parser.SOURCE, "landmarks")
 SEGMENTATION_VERSION = 1  # bump when the masks an unchanged input gives change (part of the cache key)
 WEIGHTS_URL = "https://github.com/FacePerceiver/facer/releases/download/models-v1/"
 
@@ -62,6 +64,17 @@ class ParserWeightsMissingError(MissingWeightsError):
             self,
             f"face parser {parser} needs the weight file {self.path}, which is missing; {where}; or use the "
             "weaker offline segmentation from landmarks (backend 'landmarks')")
+
+
+class OwnParserWeightsMissingError(MissingWeightsError):
+    """facefit's own parser weights (shipped in assets/) are not on disk: a broken install or checkout."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.url = str(path), ""
+        RuntimeError.__init__(
+            self,
+            f"facefit's part parser needs the weight file {path}, which is missing; reinstall facefit or rebuild it "
+            "with assets/build/build_part_parser.py (docs/segmentation.md), or use backend 'landmarks'")
 
 
 class ParserLoadError(RuntimeError):
@@ -311,10 +324,11 @@ def segment_faces(
     """Part masks of every face, in the order of ``faces``.
 
     ``backend``: ``"facer"`` (FaRL parser ``parser``; raises :class:`ParserWeightsMissingError` or
-    ``DetectorUnavailableError`` when it cannot run), ``"landmarks"`` (offline polygons from the landmarks,
-    ``weak=True``) or ``"auto"`` (facer when its weights and package are there, else landmarks, with the
-    reason in each result's ``warnings``). ``parser_weights``: the parser's TorchScript file (default: facer's
-    file in ``$TORCH_HOME/hub/checkpoints``). ``detector_weights``: a RetinaFace state dict whose keypoints
+    ``DetectorUnavailableError`` when it cannot run), ``"parser"`` (facefit's own parser, trained on wild
+    renders with the model's part labels: :mod:`seg_parser`), ``"landmarks"`` (offline polygons from the
+    landmarks, ``weak=True``) or ``"auto"`` (facer when its weights and package are there, else our parser,
+    else landmarks, with the reason in each result's ``warnings``). ``parser_weights``: the parser's
+    TorchScript file (default: facer's file in ``$TORCH_HOME/hub/checkpoints``). ``detector_weights``: a RetinaFace state dict whose keypoints
     align the parser instead of the landmarks' (``"auto"``: facer's mobilenet file when it is in the hub
     cache; None: landmarks only). ``max_side``: the parser's context crop is shrunk to this long side.
     Results are cached per face in ``cache_dir`` (default :func:`default_cache_dir`) unless ``cache=False``.
@@ -344,8 +358,7 @@ def segment_faces(
         except (MissingWeightsError, DetectorUnavailableError) as exc:
             if backend == "facer":
                 raise
-            chosen = "landmarks"
-            run_warnings.append(f"part masks from landmarks (weaker) because the face parser cannot run: {exc}")
+            chosen = _fallback(exc, run_warnings)
 
     if chosen == "facer":
         det_weights = _detector_weights_path(detector_weights)  # an explicit path that is missing raises
@@ -355,9 +368,24 @@ def segment_faces(
         except ParserLoadError as exc:
             if backend == "facer":
                 raise
-            run_warnings.append(f"part masks from landmarks (weaker) because the face parser cannot run: {exc}")
+            chosen = _fallback(exc, run_warnings)
+    if chosen == "parser":
+        if not seg_parser.WEIGHTS.is_file():
+            raise OwnParserWeightsMissingError(seg_parser.WEIGHTS)
+        return _segment(image, faces, "parser", parser, None, None, device, max_side, cache, cache_dir, run_warnings)
     return _segment(image, faces, "landmarks", parser, None, None, device, max_side, cache, cache_dir,
                     run_warnings)
+
+
+def _fallback(exc: Exception, run_warnings: list[str]) -> str:
+    """What ``auto`` uses when facer cannot run: our own parser when its weights are installed, else the
+    landmark polygons; the reason goes into every result's warnings."""
+    if seg_parser.WEIGHTS.is_file():
+        run_warnings.append(f"part masks from facefit's own parser (trained on renders) because facer's parser "
+                            f"cannot run: {exc}")
+        return "parser"
+    run_warnings.append(f"part masks from landmarks (weaker) because the face parser cannot run: {exc}")
+    return "landmarks"
 
 
 def _segment(image, faces, chosen, parser, weights, det_weights, device, max_side, cache, cache_dir,
@@ -366,6 +394,8 @@ def _segment(image, faces, chosen, parser, weights, det_weights, device, max_sid
         settings = {"backend": "facer", "parser": parser, "weights": _file_id(weights),
                     "detector": _file_id(det_weights), "max_side": int(max_side), "pyfacer": _version("pyfacer"),
                     "version": SEGMENTATION_VERSION}
+    elif chosen == "parser":
+        settings = {"backend": "parser", "weights": _file_id(seg_parser.WEIGHTS), "version": SEGMENTATION_VERSION}
     else:
         settings = {"backend": "landmarks", "mediapipe": _version("mediapipe"), "version": SEGMENTATION_VERSION}
 
@@ -377,8 +407,12 @@ def _segment(image, faces, chosen, parser, weights, det_weights, device, max_sid
             results[k] = _cache_get(paths[k])
     todo = [k for k, r in enumerate(results) if r is None]
     if todo:
-        computed = (_run_facer(image, [faces[k] for k in todo], parser, weights, det_weights, device, max_side)
-                    if chosen == "facer" else [_run_landmarks(image, faces[k]) for k in todo])
+        if chosen == "facer":
+            computed = _run_facer(image, [faces[k] for k in todo], parser, weights, det_weights, device, max_side)
+        elif chosen == "parser":
+            computed = [_run_parser(image, faces[k]) for k in todo]
+        else:
+            computed = [_run_landmarks(image, faces[k]) for k in todo]
         for k, masks in zip(todo, computed):
             results[k] = masks
             if cache:
@@ -394,6 +428,14 @@ def _run_landmarks(image: LoadedImage, face: FaceObservation) -> PartMasks:
     return PartMasks(labels=labels, occlusion=np.zeros_like(labels, bool), region=region, source="landmarks",
                      weak=True, brow_line=_sl.brow_line(face),
                      info={"landmarks": face.landmark_format, "seconds": round(time.perf_counter() - t0, 4)})
+
+
+def _run_parser(image: LoadedImage, face: FaceObservation) -> PartMasks:
+    labels, occlusion, region, seconds = seg_parser.parse(image.rgb, face)
+    return PartMasks(labels=labels, occlusion=occlusion, region=region, source=seg_parser.SOURCE, weak=False,
+                     brow_line=_sl.brow_line(face),
+                     info={"landmarks": face.landmark_format, "weights": seg_parser.WEIGHTS.name,
+                           "seconds": round(seconds, 4)})
 
 
 def _run_facer(image, faces, parser, weights, det_weights, device, max_side) -> list[PartMasks]:

@@ -14,6 +14,7 @@ import torch
 from fitter.io import LoadedImage, load_image
 from fitter.observe import FaceObservation, MissingWeightsError, observe_image
 from fitter.observe import seg_landmarks as sl
+from fitter.observe import seg_parser
 from fitter.observe.segmentation import (
     PART_NAMES,
     ParserLoadError,
@@ -364,9 +365,14 @@ def test_missing_weights_one_clear_message(photos):
         segment_faces(img, [face], backend="facer", parser_weights="/nowhere.pt", cache=False)
 
 
-def test_auto_falls_back_then_uses_facer(photos, lapa_standin):
+def test_auto_falls_back_then_uses_facer(photos, lapa_standin, monkeypatch, tmp_path):
     img, face = photos["Luciano.png"]
     (pm,) = segment_faces(img, [face], backend="auto", cache=False)
+    assert pm.source == seg_parser.SOURCE and not pm.weak  # our own parser before the landmark polygons
+    assert len(pm.warnings) == 1 and "own parser" in pm.warnings[0] and "--parser-weights" in pm.warnings[0]
+    with monkeypatch.context() as m:  # without its weights either, the landmarks
+        m.setattr(seg_parser, "WEIGHTS", tmp_path / "gone.npz")
+        (pm,) = segment_faces(img, [face], backend="auto", cache=False)
     assert pm.source == "landmarks" and pm.weak
     assert len(pm.warnings) == 1 and "landmarks (weaker)" in pm.warnings[0] and "--parser-weights" in pm.warnings[0]
     # with the file where facer expects it, auto picks the parser
@@ -385,7 +391,7 @@ def test_corrupt_weights(photos, tmp_path):
         segment_faces(img, [face], backend="facer", parser_weights=bad, cache=False)
     assert "\n" not in str(err.value)
     (pm,) = segment_faces(img, [face], backend="auto", parser_weights=bad, cache=False)
-    assert pm.source == "landmarks" and "broken.pt" in pm.warnings[0]
+    assert pm.source == seg_parser.SOURCE and "broken.pt" in pm.warnings[0]  # auto: our own parser instead
 
 
 # -- cache -----------------------------------------------------------------------------------------------
