@@ -91,7 +91,7 @@ def train(files: list[Path], out: Path, epochs: int, seed: int, width: int, batc
     data = [np.load(f) for f in sorted(files)]
     images = np.concatenate([d["images"] for d in data])
     labels = np.concatenate([d["labels"] for d in data])
-    cases = np.concatenate([d["cases"] * 0 + d["seed"] * 100000 + d["cases"] for d in data])
+    cases = np.concatenate([d["seed"] * 100000 + d["cases"] for d in data])  # render ids, unique over seeds
     held = np.isin(cases, np.unique(cases)[-holdout:]) if holdout else np.zeros(len(cases), bool)
     tr, te = np.nonzero(~held)[0], np.nonzero(held)[0]
     counts = np.bincount(labels[tr].ravel(), minlength=sp.CLASSES).astype(np.float64)
@@ -118,7 +118,7 @@ def train(files: list[Path], out: Path, epochs: int, seed: int, width: int, batc
             sched.step()
             losses.append(loss.item())
         line = f"epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f} {time.perf_counter() - t0:.0f} s"
-        if len(te) and (epoch + 1) % 5 == 0 or epoch + 1 == epochs:
+        if len(te) and ((epoch + 1) % 5 == 0 or epoch + 1 == epochs):
             line += " held-out IoU " + " ".join(f"{v:.3f}" for v in evaluate(net, images[te], labels[te]))
         print(line, flush=True)
         sp.save_parser(net, out, width)
@@ -156,7 +156,6 @@ def main() -> None:
     t.add_argument("--holdout", type=int, default=50, help="cases (last of the data) kept out for the IoU line")
     t.add_argument("-o", type=Path, default=sp.WEIGHTS)
     a = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     if a.cmd == "data":
         make_data(a.seed, a.first, a.count, a.o, a.crops)
     else:
