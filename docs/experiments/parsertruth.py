@@ -74,7 +74,7 @@ def photos(folder: Path, out: Path) -> None:
                 pad = 0.2 * (hi - lo)
                 x0, y0 = np.maximum(0, (lo - pad).astype(int))
                 x1, y1 = np.minimum(image.rgb.shape[1::-1], (hi + pad).astype(int))
-                labels = masks.full_mask("skin", image.rgb.shape[:2], visible=False).astype(np.uint8) * 0
+                labels = np.zeros(image.rgb.shape[:2], np.uint8)
                 for k, part in enumerate(PART_NAMES):
                     labels[masks.full_mask(part, image.rgb.shape[:2], visible=True)] = k + 1
                 crop = image.rgb[y0:y1, x0:x1]

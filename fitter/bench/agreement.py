@@ -33,6 +33,7 @@ def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None
     """One row per (photo, face): per preset the final IoU and NME, the IoU before PRDL, seconds, suspect."""
     model = load_ict()
     loaded = {name: load_preset(name, config) for name in presets}
+    backends = {name: mask_backend(preset) for name, preset in loaded.items()}
     rows = []
     for path in paths:
         try:
@@ -44,13 +45,12 @@ def fit_photos(paths: list[Path], presets: list[str], config: Path | None = None
         if not obs.faces:
             rows.append({"input": str(path), "error": f"{path}: no face found"})
         masks = {backend: segment_faces(image, obs.faces, backend=backend, cache=False) if obs.faces else []
-                 for backend in {mask_backend(p) for p in loaded.values()}}
+                 for backend in set(backends.values())}
         for k, face in enumerate(obs.faces):
-            first = masks[mask_backend(next(iter(loaded.values())))][k]
-            row = {"input": str(path), "face_index": k, "mask_source": first.source}
+            row = {"input": str(path), "face_index": k, "mask_source": masks[backends[presets[0]]][k].source}
             for name, preset in loaded.items():
                 t = time.perf_counter()
-                face_masks = masks[mask_backend(preset)][k]
+                face_masks = masks[backends[name]][k]
                 fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
                                masks=face_masks if uses_term(preset, "prdl") else None, photo=image.rgb_float)
                 iou = fit.parts.get("iou") or {}

@@ -68,6 +68,7 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
     model = load_ict()
     region = model.topology.region("face")
     loaded = {name: load_preset(name, config) for name in presets}
+    backends = {name: mask_backend(preset) for name, preset in loaded.items()}
     faces: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in presets}
     rows = []
     notes = []
@@ -85,12 +86,12 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
                 continue
             face = obs.faces[0]
             masks = {backend: segment_faces(image, [face], backend=backend, cache=False)[0]
-                     for backend in {mask_backend(p) for p in loaded.values()}}
+                     for backend in set(backends.values())}
             row = {"person": person, "frame": image.source, "detected": True}
             for name, preset in loaded.items():
                 t = time.perf_counter()
                 fit = fit_face(model, face, image.size, preset, image.exif_focal_35mm,
-                               masks=masks[mask_backend(preset)] if uses_term(preset, "prdl") else None,
+                               masks=masks[backends[name]] if uses_term(preset, "prdl") else None,
                                photo=image.rgb_float)
                 faces[name].setdefault(person, []).append(neutral_face(model, fit.state.identity, region))
                 iou = fit.parts.get("iou") or {}
