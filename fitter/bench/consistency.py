@@ -6,7 +6,9 @@ similarity transforms (generalised Procrustes). Then
 - ``within``: RMS distance (mm) of a frame's face to its person's mean face: the noise of the identity;
 - ``between``: RMS distance (mm) between two people's mean faces (mean over pairs): the signal.
 A fit that reads identity from the pixels has within << between; a fit that only follows the landmark
-detector's idea of the face, or that reads noise, does not. ``consistency.json`` holds both per preset.
+detector's idea of the face, or that reads noise, does not. ``consistency.json`` holds both per preset, and
+each frame's own distance to its person's mean (``distance_mm`` on its row: which frames make ``within``);
+``identities.npz`` holds every fit's identity coefficients (``PRESET/PERSON``: frames x K).
 """
 from __future__ import annotations
 
@@ -50,17 +52,19 @@ def aligned_mean(faces: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]
 
 
 def consistency(people: dict[str, list[np.ndarray]]) -> dict:
-    """within / between figures from each person's per-frame neutral faces."""
-    means, within = {}, {}
+    """within / between figures from each person's per-frame neutral faces, and each frame's own distance to
+    its person's mean face (``frame_mm``, in the order given: which frames make ``within``)."""
+    means, within, per_frame = {}, {}, {}
     for name, faces in people.items():
         mean, aligned = aligned_mean(faces)
         means[name] = mean
-        within[name] = float(np.sqrt(np.mean([rms_mm(a, mean) ** 2 for a in aligned])))
+        per_frame[name] = [float(rms_mm(a, mean)) for a in aligned]
+        within[name] = float(np.sqrt(np.mean(np.square(per_frame[name]))))
     pairs = [rms_mm(similarity_align(means[a], means[b]), means[b]) for a, b in itertools.combinations(means, 2)]
     w = float(np.sqrt(np.mean([v**2 for v in within.values()])))
     between = float(np.mean(pairs)) if pairs else None
     return {"within_mm": w, "between_mm": between, "ratio": w / between if between else None,
-            "within_per_person_mm": within}
+            "within_per_person_mm": within, "frame_mm": per_frame}
 
 
 def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], frames: int = 8,
@@ -70,6 +74,7 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
     loaded = {name: load_preset(name, config) for name in presets}
     backends = {name: mask_backend(preset) for name, preset in loaded.items()}
     faces: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in presets}
+    identities: dict[str, list[np.ndarray]] = {}  # "preset/person": each frame's identity coefficients
     rows = []
     notes = []
     for source in sources:
@@ -94,6 +99,7 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
                                masks=masks[backends[name]] if uses_term(preset, "prdl") else None,
                                photo=image.rgb_float)
                 faces[name].setdefault(person, []).append(neutral_face(model, fit.state.identity, region))
+                identities.setdefault(f"{name}/{person}", []).append(fit.state.identity.detach().cpu().numpy())
                 iou = fit.parts.get("iou") or {}
                 row[name] = {"nme": fit.nme, "iou": float(np.mean(list(iou.values()))) if iou else None,
                              "suspect": fit.suspect, "seconds": time.perf_counter() - t}
@@ -108,11 +114,16 @@ def run_consistency(sources: list[Path], out_dir: Path, presets: list[str], fram
     if not measured:
         notes.append("no within/between figures: every person needs at least 2 frames with a detected face"
                      + (f" (fewer: {', '.join(few)})" if few else " (no frame was read)"))
+    summary = {name: consistency(faces[name]) | {
+                   "nme_median": float(np.median([r[name]["nme"] for r in rows if r.get("detected")]))}
+               for name in presets if name in measured}
+    for name, figures in summary.items():  # each frame's own distance to its person's mean, on its row
+        for person, distances in figures["frame_mm"].items():
+            for row, mm in zip([r for r in rows if r["person"] == person and r.get("detected")], distances):
+                row[name]["distance_mm"] = mm
     result = {"presets": presets, "frames_per_person": frames, "facefit": __version__,
-              "people": sorted({r["person"] for r in rows}),
-              "summary": {name: consistency(faces[name]) | {
-                  "nme_median": float(np.median([r[name]["nme"] for r in rows if r.get("detected")]))}
-                  for name in presets if name in measured},
-              "rows": rows, "notes": notes}
+              "people": sorted({r["person"] for r in rows}), "summary": summary, "rows": rows, "notes": notes}
     write_json(Path(out_dir) / "consistency.json", result)
+    if identities:  # the fits' identity coefficients, for analyses the summary does not make
+        np.savez(Path(out_dir) / "identities.npz", **{k: np.stack(v) for k, v in identities.items()})
     return result

@@ -36,3 +36,13 @@ class TestConsistency:
         mean, aligned = aligned_mean([moved(face, k) for k in range(3)])
         for a in aligned:
             np.testing.assert_allclose(a, mean, atol=1e-6)
+
+    def test_each_frame_says_its_distance(self):
+        rng = np.random.default_rng(3)
+        face = rng.normal(0, 5, (300, 3))
+        frames = [moved(face + rng.normal(0, 0.005, face.shape), k) for k in range(5)]
+        frames[2] = moved(face + rng.normal(0, 0.05, face.shape), 2)  # one frame read much worse than the rest
+        result = consistency({"a": frames, "b": [moved(face + 1.0, k) for k in range(3)]})
+        distances = result["frame_mm"]["a"]
+        assert len(distances) == 5 and int(np.argmax(distances)) == 2
+        assert np.isclose(np.sqrt(np.mean(np.square(distances))), result["within_per_person_mm"]["a"])
