@@ -40,6 +40,8 @@ from .photo_target import (BACKGROUND_REGIONS, PhotoTargets, crop_intrinsics, fa
 UNIFORM_LIGHT_SH0 = 2.0 * math.sqrt(math.pi)  # the SH band-0 coefficient of a uniform light of radiance 1
 LIGHT_SOLVE_RIDGE = 1e-3  # Tikhonov term of the SH least-squares solve (numerical safety only)
 ALBEDO_RANGE = (0.05, 1.0)  # physically plausible diffuse albedo of skin, per channel
+CHI3_MEDIAN = 1.5382  # median length of a 3-vector of unit Gaussian noise (chi, 3 degrees of freedom)
+NOISE_MODES = ("fixed", "estimated")
 
 
 class PhotometricTerm(Term):
@@ -50,11 +52,14 @@ class PhotometricTerm(Term):
                  init_resolution: int = 64, init_rounds: int = 3, init_albedo_level: float = 0.5,
                  init_min_pixels: int = 20, domain: str = "fixed", loss: str = "geman_mcclure",
                  uncovered_cost: float = 1.0, background_cost: float = 0.0,
-                 background_region: str = "narrow_face", background_below_brows: bool = False) -> None:
+                 background_region: str = "narrow_face", background_below_brows: bool = False,
+                 noise: str = "fixed") -> None:
         self.model = model
         self.target = target
         self.albedo = albedo
-        self.sigma = sigma
+        self.sigma = sigma  # a float, or (F, 1, 1, 1) per frame once estimated
+        self.sigma_floor = sigma
+        self.noise = noise
         self.delta = robust_delta
         self.resolution = resolution
         self.backend = backend
@@ -81,6 +86,20 @@ class PhotometricTerm(Term):
         state = scene.state
         if state.sh is None or state.albedo is None:
             state.albedo, state.sh = initial_lighting(self, scene, **self.init)
+        if self.noise == "estimated":
+            self.sigma = self.estimate_noise(scene)
+
+    @torch.no_grad()
+    def estimate_noise(self, scene: Scene) -> torch.Tensor:
+        """Each frame's photo noise (F, 1, 1, 1): the larger of the configured sigma and the robust scale of the
+        residuals at the start (median colour-difference length / its median under unit Gaussian noise). What the
+        model cannot represent (real skin, real light, compression) is noise to it: a photo it explains badly
+        weighs less against the landmarks, the parts and the priors than one it explains well."""
+        r = self.render(scene)
+        length = (r["colour"] - r["photo"]).norm(dim=-1)
+        scale = [float(length[f][r["mask"][f]].median()) / CHI3_MEDIAN if bool(r["mask"][f].any()) else 0.0
+                 for f in range(length.shape[0])]
+        return torch.tensor([max(self.sigma_floor, v) for v in scale], device=length.device).view(-1, 1, 1, 1)
 
     def render(self, scene: Scene, size: int | None = None) -> dict:
         """Render the current state into the crops: colour, shading, valid mask, fragments (memoised)."""
@@ -166,7 +185,9 @@ class PhotometricTerm(Term):
         residual = [float(res[f][r["mask"][f]].median()) if bool(r["mask"][f].any()) else float("nan")
                     for f in range(res.shape[0])]
         fraction = (out_mask.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)).tolist()
-        return {"residual_median_sigma": residual, "outlier_fraction": [float(v) for v in fraction]}
+        sigma = torch.as_tensor(self.sigma).flatten().expand(res.shape[0])
+        return {"residual_median_sigma": residual, "outlier_fraction": [float(v) for v in fraction],
+                "noise_sigma": [float(v) for v in sigma]}
 
     @torch.no_grad()
     def qa_images(self, scene: Scene) -> dict[str, np.ndarray]:
@@ -229,13 +250,15 @@ def build(ctx: TermContext) -> PhotometricTerm:
                            loss=str(cfg["loss"]), uncovered_cost=float(cfg["uncovered_cost"]),
                            background_cost=float(cfg["background_cost"]),
                            background_region=str(cfg["background_region"]),
-                           background_below_brows=bool(cfg["background_below_brows"]))
+                           background_below_brows=bool(cfg["background_below_brows"]), noise=str(cfg["noise"]))
 
 
 SPEC = register(TermSpec(
     "photometric", build, needs=("photo",),
     settings={
         "sigma": Setting("float", "photo noise, linear intensity", positive=True),
+        "noise": Setting("str", "fixed: sigma; estimated: each frame's noise is the larger of sigma and the robust "
+                         "scale of its residuals after the lighting start", choices=NOISE_MODES),
         "robust_delta": Setting("float", "pseudo-Huber knee in units of sigma", positive=True),
         "init_resolution": Setting("int", "render size of the closed-form lighting start", low=8),
         "init_rounds": Setting("int", "albedo / light alternations of the lighting start", low=1),

@@ -282,3 +282,39 @@ class TestBackgroundCost:
         value = float(self.term(0.5, below_brows=True)(Scene(self.model, self.state))[0])
         spill = (self.covered[IMAGE // 2 :, : IMAGE // 3]).sum() / self.covered.sum()
         assert value - base == pytest.approx(0.5 * DELTA**2 * spill, rel=0.1)
+
+
+class TestEstimatedNoise:
+    """`noise = "estimated"`: each frame's sigma is the larger of the configured one and the robust scale of its
+    residuals at the start; a photo the model explains keeps the floor, a noisy one weighs less."""
+
+    def noisy(self, model, state, std: float, seed: int, frame: int = 0) -> np.ndarray:
+        """The state's own render of ``frame`` with Gaussian noise of ``std`` a channel."""
+        own = rendered(model, state, IMAGE)[frame]
+        return (own + np.random.default_rng(seed).normal(0, std, own.shape)).astype(np.float32)
+
+    def test_the_noise_of_each_frame(self):
+        model = dome_model()
+        state = state_for(model, frames=2)
+        photos = [rendered(model, state, IMAGE)[0], self.noisy(model, state, 0.08, 1, frame=1)]
+        term = term_for(model, photos, noise="estimated")
+        term.initialise(Scene(model, state))
+        sigma = term.sigma.flatten()
+        assert float(sigma[0]) == pytest.approx(SIGMA)  # explained to below the floor: the floor stays
+        assert float(sigma[1]) == pytest.approx(0.08, rel=0.1)  # Gaussian noise of 0.08 a channel is read back
+        assert term.diagnostics(Scene(model, state))["noise_sigma"] == pytest.approx(sigma.tolist())
+
+    def test_noisier_photo_weighs_less(self):
+        model = dome_model()
+        state = state_for(model)
+        photo = [self.noisy(model, state, 0.08, 2)]
+        fixed, estimated = term_for(model, photo), term_for(model, photo, noise="estimated")
+        estimated.initialise(Scene(model, state))
+        assert float(estimated(Scene(model, state))[0]) < 0.2 * float(fixed(Scene(model, state))[0])
+
+    def test_fixed_is_the_configured_sigma(self):
+        model = dome_model()
+        state = state_for(model)
+        term = term_for(model, [self.noisy(model, state, 0.08, 3)])
+        term.initialise(Scene(model, state))
+        assert term.sigma == SIGMA
