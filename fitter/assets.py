@@ -12,7 +12,7 @@ def asset_folder() -> Path:
 
 def asset_path(name: str) -> Path:
     """Path of a shipped asset file (``assets/<name>`` in the source tree)."""
-    path = Path(str(resources.files("facefit_assets").joinpath(name)))
+    path = asset_folder() / name
     if not path.exists():
         raise FileNotFoundError(
             f"facefit asset {name!r} is missing at {path}; reinstall facefit (pip install .) "

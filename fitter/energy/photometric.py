@@ -96,10 +96,9 @@ class PhotometricTerm(Term):
         model cannot represent (real skin, real light, compression) is noise to it: a photo it explains badly
         weighs less against the landmarks, the parts and the priors than one it explains well."""
         r = self.render(scene)
-        length = (r["colour"] - r["photo"]).norm(dim=-1)
-        scale = [float(length[f][r["mask"][f]].median()) / CHI3_MEDIAN if bool(r["mask"][f].any()) else 0.0
-                 for f in range(length.shape[0])]
-        return torch.tensor([max(self.sigma_floor, v) for v in scale], device=length.device).view(-1, 1, 1, 1)
+        scale = frame_medians((r["colour"] - r["photo"]).norm(dim=-1), r["mask"], empty=0.0)
+        return torch.tensor([max(self.sigma_floor, v / CHI3_MEDIAN) for v in scale],
+                            device=r["colour"].device).view(-1, 1, 1, 1)
 
     def render(self, scene: Scene, size: int | None = None) -> dict:
         """Render the current state into the crops: colour, shading, valid mask, fragments (memoised)."""
@@ -182,8 +181,7 @@ class PhotometricTerm(Term):
         res = self.residuals(r).norm(dim=-1)
         out_mask = self.outliers(scene)
         valid = r["valid"]
-        residual = [float(res[f][r["mask"][f]].median()) if bool(r["mask"][f].any()) else float("nan")
-                    for f in range(res.shape[0])]
+        residual = frame_medians(res, r["mask"], empty=float("nan"))
         fraction = (out_mask.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)).tolist()
         sigma = torch.as_tensor(self.sigma).flatten().expand(res.shape[0])
         return {"residual_median_sigma": residual, "outlier_fraction": [float(v) for v in fraction],
@@ -193,6 +191,11 @@ class PhotometricTerm(Term):
     def qa_images(self, scene: Scene) -> dict[str, np.ndarray]:
         """The first frame's outlier mask over its crop (uint8, 255 = not explained by the fit)."""
         return {"photometric_outliers": (self.outliers(scene)[0].cpu().numpy() * 255).astype(np.uint8)}
+
+
+def frame_medians(values: torch.Tensor, mask: torch.Tensor, empty: float) -> list[float]:
+    """Each frame's median of ``values`` (F, S, S) over its ``mask`` pixels; ``empty`` where it has none."""
+    return [float(values[f][mask[f]].median()) if bool(mask[f].any()) else empty for f in range(values.shape[0])]
 
 
 @torch.no_grad()

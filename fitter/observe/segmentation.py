@@ -369,12 +369,9 @@ def segment_faces(
             if backend == "facer":
                 raise
             chosen = _fallback(exc, run_warnings)
-    if chosen == "parser":
-        if not seg_parser.WEIGHTS.is_file():
-            raise OwnParserWeightsMissingError(seg_parser.WEIGHTS)
-        return _segment(image, faces, "parser", parser, None, None, device, max_side, cache, cache_dir, run_warnings)
-    return _segment(image, faces, "landmarks", parser, None, None, device, max_side, cache, cache_dir,
-                    run_warnings)
+    if chosen == "parser" and not seg_parser.WEIGHTS.is_file():
+        raise OwnParserWeightsMissingError(seg_parser.WEIGHTS)
+    return _segment(image, faces, chosen, parser, None, None, device, max_side, cache, cache_dir, run_warnings)
 
 
 def _fallback(exc: Exception, run_warnings: list[str]) -> str:
